@@ -1,0 +1,3 @@
+from lossaudit.cli import main
+
+main()

@@ -1,0 +1,271 @@
+"""The ``lossaudit`` command line: thin wiring over the Python API.
+
+Start-up stays light: this module imports Typer and nothing heavy. numpy, scikit-learn,
+TensorFlow, MLflow and Great Expectations are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lossaudit import __version__
+from lossaudit.cli_common import (
+    EXIT_PASS,
+    FailOn,
+    FailOnOpt,
+    Family,
+    JsonOpt,
+    LabelColumnOpt,
+    bad_input,
+    emit,
+    guarded,
+    severity,
+)
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 pass; 1 findings at or above --fail-on; 2 bad input (one line on stderr); "
+    "3 audit complete and report written locally, but MLflow unreachable."
+)
+
+app = typer.Typer(
+    name="lossaudit",
+    help=(
+        "Check that a classifier's labels, output layer, loss and metrics fit together, and that "
+        "the numbers it reports are true.\n\n" + EXIT_CODES_HELP
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"lossaudit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """lossaudit."""
+
+
+@app.command()
+def check(
+    units: Annotated[int | None, typer.Option(help="Output units of the last layer.")] = None,
+    activation: Annotated[
+        str | None, typer.Option(help="Last activation: softmax, sigmoid, linear, relu, ...")
+    ] = None,
+    loss: Annotated[str | None, typer.Option(help="Loss name, e.g. categorical_crossentropy.")] = None,
+    from_logits: Annotated[
+        bool, typer.Option("--from-logits", help="The loss has from_logits=True.")
+    ] = False,
+    label_smoothing: Annotated[float, typer.Option(help="The loss's label_smoothing.")] = 0.0,
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", help="Declared metric (repeat), e.g. accuracy.")
+    ] = None,
+    keras_family: Annotated[
+        Family, typer.Option(help="Keras that compiled the model (decides what 'accuracy' means).")
+    ] = Family.keras3,
+    spec: Annotated[Path | None, typer.Option(help="Head spec file (YAML or JSON).")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="A saved .keras or .h5 model, read statically (no TensorFlow).")
+    ] = None,
+    labels: Annotated[Path | None, typer.Option(help="Labels: .npy, .npz (key y), .csv, .parquet.")] = None,
+    label_column: LabelColumnOpt = None,
+    fail_on: FailOnOpt = FailOn.error,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a head (and optionally its labels) against the rule catalogue, without a model run."""
+
+    def body() -> int:
+        from lossaudit.core.audit import check as run_check
+
+        head, context = _head_from_options(
+            units, activation, loss, from_logits, label_smoothing, metric, keras_family, spec, model
+        )
+        y = None
+        if labels is not None:
+            from lossaudit.files import load_labels
+
+            y = load_labels(labels, label_column or ())
+            context["labels_file"] = str(labels)
+        report = run_check(head, y, fail_on=severity(fail_on), context=context)
+        return emit(report, as_json)
+
+    guarded(body)
+
+
+def _head_from_options(
+    units: int | None,
+    activation: str | None,
+    loss: str | None,
+    from_logits: bool,
+    label_smoothing: float,
+    metric: list[str] | None,
+    keras_family: Family,
+    spec: Path | None,
+    model: Path | None,
+) -> tuple[Any, dict[str, Any]]:
+    from lossaudit.core.head import HeadSpec
+
+    sources = [s for s in (spec, model) if s is not None]
+    if len(sources) > 1:
+        raise bad_input("give either --spec or --model, not both")
+    flags_given = any(v is not None for v in (units, activation, loss)) or bool(metric)
+    if sources and flags_given:
+        raise bad_input("--units/--activation/--loss/--metric cannot be combined with --spec or --model")
+    if spec is not None:
+        from lossaudit.files import load_spec
+
+        return load_spec(spec), {"spec": str(spec)}
+    if model is not None:
+        from lossaudit.keras.static import read_model_file
+
+        static = read_model_file(model)
+        return static.head, static.context()
+    if units is None:
+        raise bad_input("give the head with --units (and --activation, --loss), --spec or --model")
+    head = HeadSpec.from_values(
+        units=units,
+        activation=activation,
+        loss=loss,
+        from_logits=from_logits,
+        label_smoothing=label_smoothing,
+        metrics=tuple(metric or ()),
+        keras_family=keras_family.value,
+    )
+    return head, {}
+
+
+@app.command()
+def compare(
+    labels: Annotated[Path, typer.Option(help="Labels file: .npy, .npz (key y), .csv, .parquet.")],
+    predictions: Annotated[Path, typer.Option(help="Model outputs, shape (n, units): .npy, .npz, .csv.")],
+    reported: Annotated[
+        list[str] | None,
+        typer.Option("--reported", help="A reported metric NAME=VALUE (repeat), e.g. accuracy=0.9979."),
+    ] = None,
+    units: Annotated[int | None, typer.Option(help="Output units (default: the predictions' width).")] = None,
+    from_logits: Annotated[
+        bool, typer.Option("--from-logits", help="Predictions are logits, not probabilities.")
+    ] = False,
+    activation: Annotated[
+        str | None, typer.Option(help="Last activation, if not implied by --from-logits.")
+    ] = None,
+    loss: Annotated[str | None, typer.Option(help="Loss the model was trained with.")] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", help="Declared metric (repeat).")] = None,
+    keras_family: Annotated[Family, typer.Option(help="Keras that compiled the model.")] = Family.keras3,
+    label_column: LabelColumnOpt = None,
+    prediction_column: Annotated[
+        list[str] | None, typer.Option("--prediction-column", help="Prediction column(s) of a table.")
+    ] = None,
+    fail_on: FailOnOpt = FailOn.error,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute metrics from labels and predictions and attribute each reported number."""
+
+    def body() -> int:
+        from lossaudit.core.audit import audit_predictions, head_for_predictions
+        from lossaudit.core.compare import ReportedMetric
+        from lossaudit.core.labels import LabelEncoding, detect_labels
+        from lossaudit.files import load_labels, load_predictions
+
+        y = load_labels(labels, label_column or ())
+        preds = load_predictions(predictions, prediction_column or ())
+        width = preds.shape[1] if getattr(preds, "ndim", 0) == 2 else 1
+        n_units = units if units is not None else width
+        multi = detect_labels(y).encoding is LabelEncoding.MULTI_HOT
+        head = head_for_predictions(
+            n_units,
+            from_logits=from_logits,
+            multi_label=multi,
+            activation=activation,
+            loss=loss,
+            metrics=tuple(metric or ()),
+            keras_family=keras_family.value,
+        )
+        parsed = tuple(ReportedMetric.parse(r) for r in reported or ())
+        report = audit_predictions(
+            head,
+            y,
+            preds,
+            parsed,
+            fail_on=severity(fail_on),
+            context={"labels_file": str(labels), "predictions_file": str(predictions)},
+        )
+        return emit(report, as_json)
+
+    guarded(body)
+
+
+@app.command()
+def rules(as_json: JsonOpt = False) -> None:
+    """List the rule catalogue."""
+
+    def body() -> int:
+        from lossaudit.core.catalogue import RULES
+        from lossaudit.formats.text import render_rule_table
+
+        if as_json:
+            doc = {"verdict": "pass", "findings": [], "rules": [r.to_dict() for r in RULES]}
+            typer.echo(json.dumps(doc, indent=2))
+        else:
+            typer.echo(render_rule_table(RULES))
+        return EXIT_PASS
+
+    guarded(body)
+
+
+@app.command()
+def explain(
+    code: Annotated[str, typer.Argument(help="A rule code (LA101) or name (softmax-on-one-unit).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a rule's page: what it finds, why (with the math), the fix, references."""
+
+    def body() -> int:
+        from lossaudit.core.catalogue import find_rule
+        from lossaudit.formats.text import render_rule_page
+
+        rule = find_rule(code)
+        if rule is None:
+            raise bad_input(f"unknown rule {code!r}; `lossaudit rules` lists them")
+        if as_json:
+            typer.echo(json.dumps({"verdict": "pass", "findings": [], "rule": rule.to_dict()}, indent=2))
+        else:
+            typer.echo(render_rule_page(rule))
+        return EXIT_PASS
+
+    guarded(body)
+
+
+def _register_area_commands() -> None:
+    """Commands that live beside their adapters; each module imports only Typer at top level."""
+
+
+_register_area_commands()
+
+
+def main() -> None:
+    # Quiet TensorFlow and MLflow before anything may import them; the user's settings win.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    app(prog_name="lossaudit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The audit core's Python API: judge a head (and labels), or predictions against reported numbers.
+
+Framework-neutral: a head spec and numpy arrays in, an :class:`AuditReport` out. The Keras and
+MLflow adapters, the pipeline and the CLI all end here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from lossaudit.core.catalogue import RULES
+from lossaudit.core.compare import ReportedMetric, compare
+from lossaudit.core.findings import AuditFacts, Severity, run_rules, verdict
+from lossaudit.core.head import HeadSpec
+from lossaudit.core.labels import LabelEvidence, detect_labels
+from lossaudit.core.metrics import read_outputs, recompute
+from lossaudit.core.report import AuditReport, StageResult
+from lossaudit.core.resolution import resolve_metrics
+from lossaudit.errors import BadInputError
+
+
+def inspect_labels(y: Any, head: HeadSpec) -> LabelEvidence:
+    """Detect the label encoding against the head; stop on labels no rule can judge."""
+    evidence = detect_labels(y, units=head.units)
+    if evidence.problem is not None and evidence.problem.unreadable:
+        raise BadInputError(f"labels: {evidence.reason}")
+    return evidence
+
+
+def check(
+    head: HeadSpec,
+    y: Any = None,
+    *,
+    fail_on: Severity = Severity.ERROR,
+    built_metrics: tuple[tuple[str, str], ...] | None = None,
+    context: Mapping[str, Any] | None = None,
+    stages: tuple[StageResult, ...] = (),
+    command: str = "check",
+) -> AuditReport:
+    """Static compatibility check of a head and, optionally, its labels."""
+    labels = inspect_labels(y, head) if y is not None else None
+    facts = AuditFacts(head=head, labels=labels, built_metrics=built_metrics)
+    findings = run_rules(RULES, facts)
+    return AuditReport(
+        command=command,
+        head=head,
+        labels=labels,
+        findings=findings,
+        verdict=verdict(findings, fail_on),
+        fail_on=fail_on,
+        metric_resolutions=resolve_metrics(head, labels),
+        stages=stages,
+        context=dict(context or {}),
+    )
+
+
+def audit_predictions(
+    head: HeadSpec,
+    y: Any,
+    predictions: Any,
+    reported: Iterable[ReportedMetric] = (),
+    *,
+    fail_on: Severity = Severity.ERROR,
+    built_metrics: tuple[tuple[str, str], ...] | None = None,
+    context: Mapping[str, Any] | None = None,
+    stages: tuple[StageResult, ...] = (),
+    command: str = "compare",
+) -> AuditReport:
+    """Recompute metrics from labels and predictions, attribute reported numbers, run every rule."""
+    labels = inspect_labels(y, head)
+    outputs = read_outputs(predictions, head, labels)
+    metrics = recompute(y, labels, outputs, head)
+    comparisons = compare(tuple(reported), y, labels, outputs, head, metrics)
+    facts = AuditFacts(
+        head=head,
+        labels=labels,
+        predictions=metrics.facts(),
+        comparisons=comparisons,
+        built_metrics=built_metrics,
+    )
+    findings = run_rules(RULES, facts)
+    return AuditReport(
+        command=command,
+        head=head,
+        labels=labels,
+        findings=findings,
+        verdict=verdict(findings, fail_on),
+        fail_on=fail_on,
+        metric_resolutions=resolve_metrics(head, labels),
+        metrics=metrics,
+        comparisons=comparisons,
+        stages=stages,
+        context=dict(context or {}),
+    )
+
+
+def head_for_predictions(
+    units: int,
+    *,
+    from_logits: bool,
+    multi_label: bool,
+    activation: str | None = None,
+    loss: str | None = None,
+    metrics: tuple[str, ...] = (),
+    keras_family: str = "keras3",
+) -> HeadSpec:
+    """The head implied by a predictions file when no model is at hand.
+
+    Logits come from a linear head; probabilities from sigmoid (1 unit, multi-label) or softmax.
+    """
+    if activation is None:
+        if from_logits:
+            activation = "linear"
+        else:
+            activation = "sigmoid" if units == 1 or multi_label else "softmax"
+    return HeadSpec.from_values(
+        units=units,
+        activation=activation,
+        loss=loss,
+        from_logits=from_logits,
+        metrics=metrics,
+        keras_family=keras_family,
+        source="predictions",
+    )

@@ -1,0 +1,886 @@
+"""The rule catalogue: every finding lossaudit can report, with its why, its math and its fix.
+
+Codes by family: LA1xx head and loss, LA2xx labels against the head, LA3xx logits and
+activations, LA4xx what ``metrics=['accuracy']`` resolves to, LA5xx what predictions and reported
+numbers show. ``lossaudit explain CODE`` prints an entry. Codes never change meaning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from lossaudit.core.findings import (
+    ALL_FAMILIES,
+    AuditFacts,
+    Hit,
+    Rule,
+    Severity,
+)
+from lossaudit.core.head import HeadFix, KerasFamily, LossKind
+from lossaudit.core.labels import LabelEncoding, LabelProblem
+from lossaudit.core.resolution import (
+    BINARY_ACCURACY,
+    CATEGORICAL_ACCURACY,
+    SPARSE_CATEGORICAL_ACCURACY,
+    resolve_metrics,
+    task_kind,
+)
+
+KERAS_LOSSES_DOC = "https://keras.io/api/losses/probabilistic_losses/"
+KERAS_METRICS_DOC = "https://keras.io/api/metrics/accuracy_metrics/"
+SEED_1UNIT_CCE = "https://stats.stackexchange.com/q/260505 (1-unit categorical cross-entropy)"
+SEED_BCE_ACCURACY = "https://stackoverflow.com/q/41327601 (binary_crossentropy 'accuracy' on MNIST)"
+
+
+def _loss_kind(facts: AuditFacts) -> LossKind | None:
+    return facts.head.loss.kind if facts.head.loss is not None else None
+
+
+def _multi_hot(facts: AuditFacts) -> bool:
+    return facts.labels is not None and facts.labels.encoding is LabelEncoding.MULTI_HOT
+
+
+def _single_label(facts: AuditFacts) -> bool:
+    """Labels known to be single-label, or unknown (then the head is taken at its word)."""
+    return not _multi_hot(facts)
+
+
+# --- LA1xx: head and loss -------------------------------------------------------------------
+
+
+def _cce_on_single_unit(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    if head.units == 1 and _loss_kind(facts) is LossKind.CATEGORICAL_CE:
+        extra = ""
+        if head.activation == "sigmoid" and not head.from_logits:
+            extra = (
+                " Keras divides the output by its sum over the last axis (p / p = 1), so the loss"
+                " is exactly 0 and no gradient flows."
+            )
+        yield Hit(
+            f"{head.loss.name if head.loss else ''} on a 1-unit {head.activation} output: "
+            f"L = -y*log(p) is minimised by p = 1 for every input.{extra}",
+            HeadFix(activation="sigmoid", loss="binary_crossentropy", from_logits=False),
+            {"units": 1, "loss": head.loss.name if head.loss else None},
+        )
+
+
+def _softmax_on_single_unit(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    if head.units == 1 and "softmax" in head.activation_chain:
+        yield Hit(
+            "softmax over a single unit: exp(z) / exp(z) = 1.0 for every input; the model cannot "
+            "learn and predicts class 1 always.",
+            HeadFix(activation="sigmoid", loss="binary_crossentropy", from_logits=False),
+            {"units": 1, "activation_chain": list(head.activation_chain)},
+        )
+
+
+def _bce_on_softmax_multiclass(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    if (
+        _loss_kind(facts) is LossKind.BINARY_CE
+        and head.activation == "softmax"
+        and head.units > 2
+        and _single_label(facts)
+    ):
+        categorical = facts.labels is None or facts.labels.is_dense
+        yield Hit(
+            f"binary_crossentropy on a {head.units}-way softmax scores each of the {head.units} "
+            "outputs as an independent yes/no although softmax ties them to sum to 1; the loss "
+            "is not the likelihood of the true class.",
+            HeadFix(loss="categorical_crossentropy" if categorical else "sparse_categorical_crossentropy"),
+            {"units": head.units},
+        )
+
+
+def _sigmoid_with_categorical_loss(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    kind = _loss_kind(facts)
+    if (
+        head.activation == "sigmoid"
+        and head.units > 1
+        and kind in (LossKind.CATEGORICAL_CE, LossKind.SPARSE_CE)
+        and _single_label(facts)
+    ):
+        yield Hit(
+            f"{head.units} independent sigmoids trained with {head.loss.name if head.loss else ''}: "
+            "the outputs do not sum to 1, so Keras rescales them by their sum and the predicted "
+            "'probabilities' are not the model's class probabilities.",
+            HeadFix(activation="softmax"),
+            {"units": head.units},
+        )
+
+
+def _single_label_head_on_multi_hot(facts: AuditFacts) -> Iterator[Hit]:
+    if not _multi_hot(facts):
+        return
+    head = facts.head
+    kind = _loss_kind(facts)
+    if head.activation == "softmax" or kind in (LossKind.CATEGORICAL_CE, LossKind.SPARSE_CE):
+        labels = facts.labels
+        several = labels.details.get("rows_with_several_labels") if labels else None
+        yield Hit(
+            f"multi-hot labels ({several} rows with several positives) on a head built for one "
+            f"class per sample ({head.activation}, {head.loss.name if head.loss else 'no loss'}): "
+            "softmax outputs sum to 1, so two true labels can never both get p > 0.5.",
+            HeadFix(
+                activation="sigmoid",
+                loss="binary_crossentropy",
+                from_logits=False,
+                metrics=("binary_accuracy",),
+            ),
+            {"rows_with_several_labels": several},
+        )
+
+
+# --- LA2xx: labels against the head ---------------------------------------------------------
+
+
+def _index_labels_with_categorical_loss(facts: AuditFacts) -> Iterator[Hit]:
+    labels = facts.labels
+    head = facts.head
+    if (
+        labels is not None
+        and labels.is_sparse
+        and head.units > 1
+        and _loss_kind(facts) is LossKind.CATEGORICAL_CE
+    ):
+        yield Hit(
+            f"labels are class indices (shape {list(labels.shape)}) but the loss is "
+            f"{head.loss.name if head.loss else ''}, which expects one-hot rows of width "
+            f"{head.units}. Keras 3 refuses the shapes; older Keras broadcast them silently.",
+            HeadFix(loss="sparse_categorical_crossentropy"),
+            {"label_shape": list(labels.shape), "units": head.units},
+        )
+
+
+def _one_hot_labels_with_sparse_loss(facts: AuditFacts) -> Iterator[Hit]:
+    labels = facts.labels
+    if labels is not None and labels.is_dense and _loss_kind(facts) is LossKind.SPARSE_CE:
+        yield Hit(
+            f"labels are {labels.encoding.value} rows (shape {list(labels.shape)}) but "
+            "sparse_categorical_crossentropy expects one class index per sample.",
+            HeadFix(loss="categorical_crossentropy"),
+            {"label_shape": list(labels.shape), "encoding": labels.encoding.value},
+        )
+
+
+def _label_width_mismatch(facts: AuditFacts) -> Iterator[Hit]:
+    labels = facts.labels
+    head = facts.head
+    if labels is None or not labels.shape:
+        return
+    if labels.is_dense and labels.width != head.units:
+        yield Hit(
+            f"labels have {labels.width} columns but the head has {head.units} output units.",
+            HeadFix(units=labels.width),
+            {"label_width": labels.width, "units": head.units},
+        )
+    elif labels.is_sparse and head.units > 1 and _loss_kind(facts) is LossKind.BINARY_CE:
+        yield Hit(
+            f"one label per sample (shape {list(labels.shape)}) against {head.units} output "
+            "units with binary_crossentropy: the label column is broadcast across every output, "
+            "so each unit is trained to predict the same 0/1 value.",
+            HeadFix(units=1, activation="sigmoid")
+            if labels.n_classes == 2
+            else HeadFix(loss="sparse_categorical_crossentropy", activation="softmax"),
+            {"label_shape": list(labels.shape), "units": head.units},
+        )
+
+
+def _label_index_out_of_range(facts: AuditFacts) -> Iterator[Hit]:
+    labels = facts.labels
+    if labels is not None and labels.problem is LabelProblem.OUT_OF_RANGE:
+        if labels.width == 1:
+            yield Hit(
+                f"{labels.reason}. Sparse losses then read past the last output "
+                "(NaN or garbage loss); accuracy counts those samples as wrong.",
+                HeadFix(units=labels.n_classes) if labels.n_classes > 1 else None,
+                {"largest_index": labels.n_classes - 1, "units": facts.head.units},
+            )
+
+
+def _binary_labels_not_01(facts: AuditFacts) -> Iterator[Hit]:
+    labels = facts.labels
+    if labels is not None and labels.problem is LabelProblem.NOT_BINARY:
+        values = [int(v) if float(v).is_integer() else v for v in labels.distinct_values]
+        yield Hit(
+            f"binary labels take the values {values}, not {{0, 1}}: binary cross-entropy "
+            "-y*log(p) - (1-y)*log(1-p) needs y in {0, 1}; with y = -1 or y = 2 the loss is "
+            "unbounded below and BinaryAccuracy never counts a match.",
+            None,
+            {"values": values},
+        )
+
+
+def _invalid_labels(facts: AuditFacts) -> Iterator[Hit]:
+    labels = facts.labels
+    handled = (LabelProblem.OUT_OF_RANGE, LabelProblem.NOT_BINARY)
+    if labels is not None and not labels.is_valid and labels.problem not in handled:
+        yield Hit(
+            f"labels are not a valid classification target: {labels.reason}.",
+            None,
+            {"problem": labels.problem.value if labels.problem else None},
+        )
+
+
+# --- LA3xx: logits and activations ----------------------------------------------------------
+
+
+def _from_logits_on_probabilities(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    if head.from_logits and head.activation in ("softmax", "sigmoid"):
+        yield Hit(
+            f"from_logits=True but the output already went through {head.activation}: the loss "
+            f"applies {head.activation} a second time, so it sees {head.activation}("
+            f"{head.activation}(z)), whose outputs are squeezed towards the middle; gradients "
+            "shrink and the loss cannot reach its minimum.",
+            HeadFix(from_logits=False),
+            {"activation": head.activation},
+        )
+
+
+def _probabilities_expected_from_linear(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    if (
+        head.loss is not None
+        and head.loss.is_cross_entropy
+        and not head.from_logits
+        and head.activation == "linear"
+    ):
+        yield Hit(
+            f"a linear output with {head.loss.name}(from_logits=False): the loss treats raw "
+            "scores as probabilities, clipping them into [1e-7, 1 - 1e-7], so most gradients are "
+            "zero and the model does not learn.",
+            HeadFix(from_logits=True),
+            {"activation": "linear", "from_logits": False},
+        )
+
+
+def _double_softmax(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    if head.softmax_count >= 2:
+        k = head.units
+        ceiling = math.e / (math.e + k - 1) if k > 1 else 1.0
+        yield Hit(
+            f"softmax is applied {head.softmax_count} times: the second softmax sees values in "
+            f"[0, 1], so no output can exceed e/(e + K - 1) = {ceiling:.3f} for K = {k}, and the "
+            f"cross-entropy cannot fall below -log({ceiling:.3f}) = "
+            f"{-math.log(ceiling):.3f}.",
+            HeadFix(activation="softmax"),
+            {"activation_chain": list(head.activation_chain)},
+        )
+
+
+def _non_probability_activation(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    if head.loss is None or not head.loss.is_cross_entropy:
+        return
+    if head.activation in ("softmax", "sigmoid", "linear"):
+        return
+    target = "sigmoid" if head.units == 1 or _multi_hot(facts) else "softmax"
+    if head.from_logits:
+        why = (
+            f"{head.activation} feeds logits to the loss (from_logits=True) but bounds them "
+            f"({head.activation} cannot output the full real line), so some classes can never "
+            "win or lose confidently."
+        )
+    else:
+        why = (
+            f"{head.activation} outputs are not probabilities: they need not lie in [0, 1] or "
+            "sum to 1, and the loss clips and rescales them into something that is not a "
+            "likelihood."
+        )
+    yield Hit(why, HeadFix(activation=target, from_logits=False), {"activation": head.activation})
+
+
+def _regression_loss_on_classifier(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    if head.loss is not None and head.loss.kind in (LossKind.REGRESSION, LossKind.HINGE):
+        if head.activation in ("softmax", "sigmoid") or facts.labels is not None:
+            yield Hit(
+                f"{head.loss.name} on a classification head: it trains, but its gradient "
+                "vanishes as p saturates and it is not a proper likelihood, so probabilities are "
+                "poorly calibrated.",
+                HeadFix(
+                    loss="binary_crossentropy"
+                    if head.units == 1 or _multi_hot(facts)
+                    else "categorical_crossentropy"
+                ),
+                {"loss": head.loss.name},
+            )
+
+
+# --- LA4xx: what 'accuracy' resolves to ------------------------------------------------------
+
+
+def _accuracy_resolutions(facts: AuditFacts) -> Iterator[tuple[str, str, float | None]]:
+    for res in resolve_metrics(facts.head, facts.labels):
+        if res.declared in ("accuracy", "acc") and res.resolved is not None:
+            yield res.declared, res.resolved, res.threshold
+
+
+def _legacy_binary_accuracy(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    if head.units <= 1 or task_kind(head, facts.labels) != "multiclass":
+        return
+    for declared, resolved, _ in _accuracy_resolutions(facts):
+        if resolved == BINARY_ACCURACY:
+            k = head.units
+            yield Hit(
+                f"'{declared}' with binary_crossentropy resolves to binary_accuracy in this Keras: "
+                f"it thresholds each of the {k} outputs at 0.5 and averages over all n*{k} "
+                f"entries, so even a model that always outputs zeros scores 1 - 1/{k} = "
+                f"{1 - 1 / k:.3f}. The task needs argmax (categorical) accuracy.",
+                HeadFix(metrics=("categorical_accuracy",)),
+                {"declared": declared, "resolved": resolved, "floor": round(1 - 1 / k, 6)},
+            )
+
+
+def _argmax_accuracy_on_multi_label(facts: AuditFacts) -> Iterator[Hit]:
+    if task_kind(facts.head, facts.labels) != "multilabel":
+        return
+    for declared, resolved, _ in _accuracy_resolutions(facts):
+        if resolved in (CATEGORICAL_ACCURACY, SPARSE_CATEGORICAL_ACCURACY):
+            yield Hit(
+                f"'{declared}' on multi-label targets resolves to {resolved}: it asks whether the "
+                "single highest output is one of the positives, which is neither subset accuracy "
+                "nor 1 - Hamming loss.",
+                HeadFix(metrics=("binary_accuracy",)),
+                {"declared": declared, "resolved": resolved},
+            )
+
+
+def _binary_accuracy_threshold_on_logits(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    if head.outputs_probabilities:
+        return
+    if head.activation != "linear":
+        return
+    for declared, resolved, threshold in _accuracy_resolutions(facts):
+        if resolved == BINARY_ACCURACY and threshold is not None:
+            yield Hit(
+                f"'{declared}' resolves to BinaryAccuracy(threshold={threshold}) but the outputs "
+                "are logits: sigmoid(z) > 0.5 means z > 0, so the threshold should be 0.0. "
+                f"Logits between 0 and {threshold} are counted as the wrong class.",
+                None,  # the fix is a metric object (threshold=0.0), not a head change
+                {"declared": declared, "resolved": resolved, "threshold": threshold},
+            )
+
+
+# --- LA5xx: predictions and reported numbers -------------------------------------------------
+
+
+def _constant_predictions(facts: AuditFacts) -> Iterator[Hit]:
+    preds = facts.predictions
+    if preds is None or preds.n_samples < 2 or preds.task == "multilabel":
+        return
+    if preds.n_classes_predicted == 1:
+        cls = next(i for i, c in enumerate(preds.predicted_counts) if c > 0)
+        acc = "" if preds.accuracy is None else f"; accuracy {preds.accuracy:.4f}"
+        yield Hit(
+            f"the model predicts class {cls} for all {preds.n_samples} samples{acc}: it has "
+            "learned nothing about the input.",
+            None,
+            {"predicted_class": cls, "n_samples": preds.n_samples, "accuracy": preds.accuracy},
+        )
+
+
+def _not_better_than_majority(facts: AuditFacts) -> Iterator[Hit]:
+    preds = facts.predictions
+    if preds is None or preds.accuracy is None or preds.majority_baseline is None:
+        return
+    if preds.n_classes_predicted <= 1:
+        return  # LA501 already says more
+    if preds.accuracy <= preds.majority_baseline + 1e-12:
+        yield Hit(
+            f"accuracy {preds.accuracy:.4f} is at or below the majority-class baseline "
+            f"{preds.majority_baseline:.4f}: always predicting the most frequent class would do "
+            "as well.",
+            None,
+            {"accuracy": preds.accuracy, "majority_baseline": preds.majority_baseline},
+        )
+
+
+def _reported_metric_wrong_definition(facts: AuditFacts) -> Iterator[Hit]:
+    for comp in facts.comparisons:
+        if comp.status == "wrong_definition":
+            yield Hit(comp.explanation, None, comp.evidence())
+
+
+def _reported_metric_unexplained(facts: AuditFacts) -> Iterator[Hit]:
+    for comp in facts.comparisons:
+        if comp.status == "unexplained":
+            yield Hit(comp.explanation, None, comp.evidence())
+
+
+def _keras_built_other_metric(facts: AuditFacts) -> Iterator[Hit]:
+    if facts.built_metrics is None:
+        return
+    predicted = {r.declared: r.resolved for r in resolve_metrics(facts.head, facts.labels)}
+    for declared, built in facts.built_metrics:
+        expected = predicted.get(declared)
+        if expected is not None and expected != built:
+            yield Hit(
+                f"for '{declared}' lossaudit predicted {expected} but Keras built {built}; the "
+                "rules' model of this Keras version is wrong here, so trust the built class.",
+                None,
+                {"declared": declared, "predicted": expected, "built": built},
+            )
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        code="LA101",
+        name="categorical-crossentropy-on-one-unit",
+        severity=Severity.ERROR,
+        title="categorical cross-entropy on a 1-unit output",
+        why=(
+            "Categorical cross-entropy is L = -sum_k y_k log p_k. With one output unit the sum has "
+            "one term, L = -y log p: the (1 - y) log(1 - p) half of binary cross-entropy is gone, "
+            "so nothing penalises p = 1 on negatives. L is minimised by p = 1 for every input and "
+            "the model predicts the positive class always (the seeds' '26% accuracy').\n\n"
+            "In Keras 3 it is worse: categorical_crossentropy(from_logits=False) first divides the "
+            "output by its sum over the last axis. With one unit p / p = 1, so L = -y log 1 = 0 "
+            "exactly, for every weight: no gradient, the weights never move. Keras only emits a "
+            "SyntaxWarning (keras PR #17330)."
+        ),
+        fix=(
+            "# one unit: a Bernoulli output\n"
+            "model.add(keras.layers.Dense(1, activation='sigmoid'))\n"
+            "model.compile(loss='binary_crossentropy', metrics=['binary_accuracy'])\n"
+            "# or two units with one-hot labels\n"
+            "model.add(keras.layers.Dense(2, activation='softmax'))\n"
+            "model.compile(loss='categorical_crossentropy', metrics=['categorical_accuracy'])"
+        ),
+        families=ALL_FAMILIES,
+        check=_cce_on_single_unit,
+        references=(SEED_1UNIT_CCE, KERAS_LOSSES_DOC),
+    ),
+    Rule(
+        code="LA102",
+        name="softmax-on-one-unit",
+        severity=Severity.ERROR,
+        title="softmax on a 1-unit output",
+        why=(
+            "softmax(z)_k = exp(z_k) / sum_j exp(z_j). With one unit this is exp(z) / exp(z) = 1.0 "
+            "for every input, whatever the weights: the output is constant, its gradient is zero, "
+            "and accuracy equals the share of positive labels."
+        ),
+        fix=(
+            "model.add(keras.layers.Dense(1, activation='sigmoid'))\n"
+            "model.compile(loss='binary_crossentropy', metrics=['binary_accuracy'])"
+        ),
+        families=ALL_FAMILIES,
+        check=_softmax_on_single_unit,
+        references=(KERAS_LOSSES_DOC,),
+    ),
+    Rule(
+        code="LA103",
+        name="binary-crossentropy-on-softmax",
+        severity=Severity.WARNING,
+        title="binary cross-entropy on a softmax head over K > 2 single-label classes",
+        why=(
+            "binary_crossentropy averages -y_k log p_k - (1 - y_k) log(1 - p_k) over the K outputs, "
+            "as if each class were an independent yes/no. A softmax ties the outputs together "
+            "(sum_k p_k = 1), so this is not the likelihood of the true class: the loss is scaled "
+            "by 1/K and rewards pushing the K - 1 wrong outputs to 0 as much as raising the right "
+            "one. It trains, but the loss is not the one the model's probabilities imply, and in "
+            "Keras <= 2.3 'accuracy' then silently became binary_accuracy (see LA401)."
+        ),
+        fix=(
+            "model.compile(loss='categorical_crossentropy',  # one-hot labels\n"
+            "              metrics=['categorical_accuracy'])\n"
+            "# or loss='sparse_categorical_crossentropy' with integer labels"
+        ),
+        families=ALL_FAMILIES,
+        check=_bce_on_softmax_multiclass,
+        references=(SEED_BCE_ACCURACY, KERAS_LOSSES_DOC),
+    ),
+    Rule(
+        code="LA104",
+        name="sigmoid-with-categorical-loss",
+        severity=Severity.WARNING,
+        title="a sigmoid head with a categorical loss on single-label data",
+        why=(
+            "Sigmoid outputs are K independent probabilities; they do not sum to 1. Categorical "
+            "cross-entropy -sum_k y_k log p_k assumes a distribution over classes, so Keras "
+            "divides the outputs by their sum first. The model trains on renormalised sigmoids, "
+            "and the sigmoid outputs themselves, which users read as class probabilities, are "
+            "not."
+        ),
+        fix="model.add(keras.layers.Dense(K, activation='softmax'))",
+        families=ALL_FAMILIES,
+        check=_sigmoid_with_categorical_loss,
+        references=(KERAS_LOSSES_DOC,),
+    ),
+    Rule(
+        code="LA105",
+        name="single-label-head-on-multi-hot",
+        severity=Severity.ERROR,
+        title="a softmax head or categorical loss on multi-hot (multi-label) labels",
+        why=(
+            "Multi-hot labels say a sample can belong to several classes. A softmax makes the "
+            "outputs compete (sum_k p_k = 1): with two true labels the best it can do is 0.5 each, "
+            "so thresholding at 0.5 never recovers both, and categorical cross-entropy on a row "
+            "with m positives, -sum_k y_k log p_k, is minimised at p_k = 1/m, not 1."
+        ),
+        fix=(
+            "model.add(keras.layers.Dense(K, activation='sigmoid'))\n"
+            "model.compile(loss='binary_crossentropy',\n"
+            "              metrics=[keras.metrics.BinaryAccuracy(), keras.metrics.AUC(multi_label=True)])"
+        ),
+        families=ALL_FAMILIES,
+        check=_single_label_head_on_multi_hot,
+        references=(KERAS_LOSSES_DOC,),
+    ),
+    Rule(
+        code="LA201",
+        name="index-labels-with-categorical-loss",
+        severity=Severity.ERROR,
+        title="index labels with categorical_crossentropy",
+        why=(
+            "categorical_crossentropy computes -sum_k y_k log p_k and needs y as one-hot rows of "
+            "width K. Integer class indices have shape (n,) or (n, 1): Keras 3 raises 'must have "
+            "the same rank'; older Keras broadcast a (n, 1) column across the K outputs, which "
+            "trains on nonsense."
+        ),
+        fix=(
+            "model.compile(loss='sparse_categorical_crossentropy', ...)\n"
+            "# or: y = keras.utils.to_categorical(y, num_classes=K)"
+        ),
+        families=ALL_FAMILIES,
+        check=_index_labels_with_categorical_loss,
+        references=(KERAS_LOSSES_DOC,),
+        stage="labels",
+    ),
+    Rule(
+        code="LA202",
+        name="one-hot-labels-with-sparse-loss",
+        severity=Severity.ERROR,
+        title="one-hot labels with sparse_categorical_crossentropy",
+        why=(
+            "sparse_categorical_crossentropy computes -log p_{y} with y an integer index. Given "
+            "one-hot rows, Keras 3 raises a rank error; where shapes happen to broadcast, each "
+            "0/1 entry is read as a class index (0 or 1), so the loss only ever looks at the "
+            "first two outputs."
+        ),
+        fix=("model.compile(loss='categorical_crossentropy', ...)\n# or: y = y.argmax(axis=1)"),
+        families=ALL_FAMILIES,
+        check=_one_hot_labels_with_sparse_loss,
+        references=(KERAS_LOSSES_DOC,),
+        stage="labels",
+    ),
+    Rule(
+        code="LA203",
+        name="label-width-mismatch",
+        severity=Severity.ERROR,
+        title="label width does not match the output units",
+        why=(
+            "The loss pairs label column k with output unit k. When the widths differ, Keras "
+            "either refuses the shapes or broadcasts one over the other: a (n, 1) label column "
+            "against K sigmoid outputs trains every unit on the same 0/1 target."
+        ),
+        fix=("model.add(keras.layers.Dense(y.shape[1], activation=...))  # one unit per label column"),
+        families=ALL_FAMILIES,
+        check=_label_width_mismatch,
+        references=(KERAS_LOSSES_DOC,),
+        stage="labels",
+    ),
+    Rule(
+        code="LA204",
+        name="label-index-out-of-range",
+        severity=Severity.ERROR,
+        title="largest label index does not fit the output units",
+        why=(
+            "With K output units the valid class indices are 0..K-1 (a 1-unit head takes 0/1). "
+            "An index >= K has no output to be scored against: sparse cross-entropy gathers "
+            "outside the output (NaN or garbage on CPU, an error on some backends) and Keras "
+            "never warns."
+        ),
+        fix=(
+            "K = int(y.max()) + 1\n"
+            "model.add(keras.layers.Dense(K, activation='softmax'))\n"
+            "# or re-encode labels: y = np.searchsorted(np.unique(y), y)"
+        ),
+        families=ALL_FAMILIES,
+        check=_label_index_out_of_range,
+        references=(KERAS_LOSSES_DOC,),
+        stage="labels",
+    ),
+    Rule(
+        code="LA205",
+        name="binary-labels-not-zero-one",
+        severity=Severity.ERROR,
+        title="binary labels not in {0, 1}",
+        why=(
+            "Binary cross-entropy -y log p - (1 - y) log(1 - p) is a likelihood only for y in "
+            "{0, 1}. With y = -1 (SVM-style labels) or y in {1, 2} the loss is unbounded below "
+            "and is minimised by pushing p to an edge for every sample; BinaryAccuracy compares "
+            "y with a 0/1 prediction and never counts -1 or 2 as right."
+        ),
+        fix="y = (y == positive_value).astype('float32')  # e.g. positive_value = 1 for {-1, 1}",
+        families=ALL_FAMILIES,
+        check=_binary_labels_not_01,
+        references=(KERAS_LOSSES_DOC,),
+        stage="labels",
+    ),
+    Rule(
+        code="LA206",
+        name="invalid-labels",
+        severity=Severity.ERROR,
+        title="labels are not a valid classification target",
+        why=(
+            "Labels must be class indices 0..K-1, 0/1 values, one-hot or multi-hot 0/1 rows, or "
+            "soft rows that sum to 1. Negative values, fractional indices or fractional rows "
+            "that are not distributions make every cross-entropy and accuracy meaningless."
+        ),
+        fix=(
+            "classes, y = np.unique(y_raw, return_inverse=True)  # indices 0..K-1\n"
+            "# or one-hot: keras.utils.to_categorical(y, num_classes=len(classes))"
+        ),
+        families=ALL_FAMILIES,
+        check=_invalid_labels,
+        references=(
+            "https://scikit-learn.org/stable/modules/generated/sklearn.utils.multiclass.type_of_target.html",
+        ),
+        stage="labels",
+    ),
+    Rule(
+        code="LA301",
+        name="from-logits-on-probabilities",
+        severity=Severity.WARNING,
+        title="from_logits=True after a softmax or sigmoid",
+        why=(
+            "from_logits=True tells the loss that outputs are logits z and to apply softmax or "
+            "sigmoid itself. After a softmax/sigmoid layer the loss computes softmax(p) with p "
+            "already in [0, 1]: its outputs are squeezed towards 1/K, gradients shrink by roughly "
+            "the derivative of the second squashing, and the loss cannot approach 0. Keras warns "
+            "only on the TensorFlow backend."
+        ),
+        fix=(
+            "keras.losses.CategoricalCrossentropy(from_logits=False)  # keep the softmax\n"
+            "# or drop the activation: Dense(K) + from_logits=True"
+        ),
+        families=ALL_FAMILIES,
+        check=_from_logits_on_probabilities,
+        references=(KERAS_LOSSES_DOC,),
+    ),
+    Rule(
+        code="LA302",
+        name="probabilities-expected-from-linear",
+        severity=Severity.ERROR,
+        title="from_logits=False on a linear head",
+        why=(
+            "With from_logits=False the loss takes outputs as probabilities and clips them to "
+            "[eps, 1 - eps] (eps = 1e-7) before log. A linear head outputs unbounded logits: every "
+            "logit beyond the clip range gets zero gradient, and a negative logit is read as "
+            "probability eps. Training stalls (Keras 3: 0.074 accuracy on 10 digits) with no "
+            "warning."
+        ),
+        fix=(
+            "keras.losses.SparseCategoricalCrossentropy(from_logits=True)\n"
+            "# or add the activation: Dense(K, activation='softmax')"
+        ),
+        families=ALL_FAMILIES,
+        check=_probabilities_expected_from_linear,
+        references=(KERAS_LOSSES_DOC,),
+    ),
+    Rule(
+        code="LA303",
+        name="double-softmax",
+        severity=Severity.ERROR,
+        title="softmax applied twice",
+        why=(
+            "A Dense(activation='softmax') followed by a Softmax/Activation('softmax') layer "
+            "applies softmax to probabilities in [0, 1]. The second softmax can output at most "
+            "e / (e + K - 1) for any class (0.232 for K = 10), so the cross-entropy has a floor "
+            "of -log(e / (e + K - 1)) and gradients are damped: the model learns slowly and its "
+            "probabilities are meaningless."
+        ),
+        fix="keras.layers.Dense(K)  # linear\nkeras.layers.Softmax()  # exactly one softmax",
+        families=ALL_FAMILIES,
+        check=_double_softmax,
+        references=(KERAS_LOSSES_DOC,),
+    ),
+    Rule(
+        code="LA304",
+        name="non-probability-activation",
+        severity=Severity.ERROR,
+        title="relu or another non-probability activation feeding a cross-entropy",
+        why=(
+            "Cross-entropy needs probabilities (softmax, sigmoid) or, with from_logits=True, "
+            "unbounded logits (linear). relu, tanh, softplus and friends give neither: relu "
+            "outputs in [0, inf) are clipped to [eps, 1 - eps] and any negative pre-activation is "
+            "stuck at p = eps with zero gradient; as logits, relu can never express 'less likely "
+            "than the others'."
+        ),
+        fix="keras.layers.Dense(K, activation='softmax')  # or 'sigmoid' for 1 unit / multi-label",
+        families=ALL_FAMILIES,
+        check=_non_probability_activation,
+        references=(KERAS_LOSSES_DOC,),
+    ),
+    Rule(
+        code="LA305",
+        name="regression-loss-on-classifier",
+        severity=Severity.INFO,
+        title="MSE/MAE (or hinge) on a classification head",
+        why=(
+            "Mean squared error (p - y)^2 on a sigmoid/softmax output has gradient "
+            "2(p - y) p(1 - p), which vanishes when p saturates at the wrong end; MAE is flat "
+            "almost everywhere. Both train, slowly, and do not yield calibrated probabilities."
+        ),
+        fix="model.compile(loss='binary_crossentropy' or 'categorical_crossentropy', ...)",
+        families=ALL_FAMILIES,
+        check=_regression_loss_on_classifier,
+        references=(KERAS_LOSSES_DOC,),
+    ),
+    Rule(
+        code="LA401",
+        name="legacy-binary-accuracy-on-multiclass",
+        severity=Severity.ERROR,
+        title="'accuracy' resolves to elementwise binary accuracy over K > 1 classes",
+        why=(
+            "Keras <= 2.3, tf.keras <= 2.1 and TF1 graph mode pick the accuracy function from the "
+            "loss: with binary_crossentropy, metrics=['accuracy'] becomes binary_accuracy, i.e. "
+            "mean over all n*K entries of [round(p_ik) == y_ik]. With one-hot labels K - 1 of every "
+            "K entries are 0, so a model that outputs all zeros scores 1 - 1/K (0.9 for K = 10). "
+            "The reported 0.998 of the seed was this number; argmax accuracy was 0.990."
+        ),
+        fix=(
+            "model.compile(loss='categorical_crossentropy',\n"
+            "              metrics=['categorical_accuracy'])  # name the metric explicitly"
+        ),
+        families=(KerasFamily.LEGACY,),
+        check=_legacy_binary_accuracy,
+        references=(SEED_BCE_ACCURACY, KERAS_METRICS_DOC),
+        stage="compatibility",
+    ),
+    Rule(
+        code="LA402",
+        name="argmax-accuracy-on-multi-label",
+        severity=Severity.WARNING,
+        title="'accuracy' resolves to argmax accuracy on multi-label targets",
+        why=(
+            "Keras 3 and tf.keras >= 2.2 choose the accuracy from shapes: labels and outputs of "
+            "equal width K > 1 get CategoricalAccuracy, argmax(y) == argmax(p). For multi-hot "
+            "targets argmax(y) is just the first positive label, so the number is neither "
+            "subset accuracy (all labels right) nor 1 - Hamming loss (per-label accuracy)."
+        ),
+        fix=(
+            "model.compile(loss='binary_crossentropy',\n"
+            "              metrics=[keras.metrics.BinaryAccuracy(threshold=0.5)])"
+        ),
+        families=(KerasFamily.KERAS3, KerasFamily.TF_KERAS),
+        check=_argmax_accuracy_on_multi_label,
+        references=(KERAS_METRICS_DOC,),
+    ),
+    Rule(
+        code="LA403",
+        name="binary-accuracy-threshold-on-logits",
+        severity=Severity.WARNING,
+        title="BinaryAccuracy thresholds logits at 0.5",
+        why=(
+            "BinaryAccuracy counts p > threshold as positive with threshold = 0.5 by default. On a "
+            "linear head trained with from_logits=True the outputs are logits z, and "
+            "sigmoid(z) > 0.5 means z > 0: every sample with 0 < z <= 0.5 is counted as negative, "
+            "so the reported accuracy is off by the share of such samples."
+        ),
+        fix="metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)]  # logits",
+        families=ALL_FAMILIES,
+        check=_binary_accuracy_threshold_on_logits,
+        references=(KERAS_METRICS_DOC,),
+    ),
+    Rule(
+        code="LA501",
+        name="constant-predictions",
+        severity=Severity.ERROR,
+        title="the model predicts one class for every sample",
+        why=(
+            "Every prediction (argmax, or thresholded output) is the same class, so accuracy "
+            "equals that class's share of the data and nothing about the input is used. This is "
+            "what a 1-unit softmax or a 1-unit categorical cross-entropy produce."
+        ),
+        fix="# fix the head/loss findings above, then retrain: lossaudit audit MODEL --retrain",
+        families=ALL_FAMILIES,
+        check=_constant_predictions,
+        stage="metrics",
+    ),
+    Rule(
+        code="LA502",
+        name="not-better-than-majority",
+        severity=Severity.WARNING,
+        title="accuracy at or below the majority-class baseline",
+        why=(
+            "Always predicting the most frequent class scores max_k n_k / n. A model at or below "
+            "that has learned nothing useful, whatever its loss curve looked like."
+        ),
+        fix="# check the findings above; compare against balanced_accuracy and the baseline",
+        families=ALL_FAMILIES,
+        check=_not_better_than_majority,
+        stage="metrics",
+    ),
+    Rule(
+        code="LA503",
+        name="reported-metric-wrong-definition",
+        severity=Severity.ERROR,
+        title="a reported metric is another definition than the task needs",
+        why=(
+            "The reported number is reproduced exactly by a definition other than the one the "
+            "task needs (for example elementwise binary accuracy over K outputs instead of argmax "
+            "accuracy), and the two differ by more than the tolerance. The number that was "
+            "trusted is not the model's accuracy."
+        ),
+        fix=(
+            "# name the metric explicitly\n"
+            "metrics=['categorical_accuracy']  # single-label, one-hot\n"
+            "metrics=['sparse_categorical_accuracy']  # single-label, indices\n"
+            "metrics=[keras.metrics.BinaryAccuracy()]  # binary / multi-label"
+        ),
+        families=ALL_FAMILIES,
+        check=_reported_metric_wrong_definition,
+        stage="comparison",
+    ),
+    Rule(
+        code="LA504",
+        name="reported-metric-unexplained",
+        severity=Severity.WARNING,
+        title="a reported metric matches no known definition",
+        why=(
+            "No definition lossaudit knows (argmax, sparse, elementwise binary at 0.5 or 0, subset, "
+            "Hamming, top-k, balanced) reproduces the reported number on these labels and "
+            "predictions. The model, the data or the number are not the ones that produced it: "
+            "a different eval split, preprocessing, or a stale model."
+        ),
+        fix="# re-run evaluate on the same data and model; check the data hash and model version",
+        families=ALL_FAMILIES,
+        check=_reported_metric_unexplained,
+        stage="comparison",
+    ),
+    Rule(
+        code="LA505",
+        name="keras-built-other-metric",
+        severity=Severity.WARNING,
+        title="Keras built another metric class than the rules predicted",
+        why=(
+            "lossaudit predicts the metric class Keras builds for 'accuracy' from the Keras "
+            "family's resolution rule. After one evaluate batch the live model says which class "
+            "it really built; when they differ, the installed Keras resolves metrics differently "
+            "from the rule lossaudit holds, and the rules about accuracy may be wrong for it."
+        ),
+        fix="# report the Keras version; name metrics explicitly to remove the ambiguity",
+        families=ALL_FAMILIES,
+        check=_keras_built_other_metric,
+        stage="introspection",
+    ),
+)
+
+RULES_BY_CODE: dict[str, Rule] = {r.code: r for r in RULES}
+RULES_BY_NAME: dict[str, Rule] = {r.name: r for r in RULES}
+
+
+def find_rule(code_or_name: str) -> Rule | None:
+    key = code_or_name.strip()
+    return RULES_BY_CODE.get(key.upper()) or RULES_BY_NAME.get(key.lower())

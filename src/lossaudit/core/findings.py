@@ -1,0 +1,163 @@
+"""Rules, the facts they judge, and the findings they produce.
+
+Deliberately free of numpy and of every framework: ``lossaudit rules`` and ``explain`` import this
+module (and the catalogue) and nothing heavier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from lossaudit.core.head import HeadFix, HeadSpec, KerasFamily
+
+if TYPE_CHECKING:
+    from lossaudit.core.compare import Comparison
+    from lossaudit.core.labels import LabelEvidence
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return {"info": 0, "warning": 1, "error": 2}[self.value]
+
+    def at_least(self, other: Severity) -> bool:
+        return self.rank >= other.rank
+
+
+ALL_FAMILIES: tuple[KerasFamily, ...] = tuple(KerasFamily)
+
+
+@dataclass(frozen=True)
+class PredictionFacts:
+    """What the predictions showed, reduced to what rules need (see ``metrics.prediction_facts``)."""
+
+    task: str
+    n_samples: int
+    predicted_counts: tuple[int, ...]
+    """Samples predicted per class (argmax, or thresholded for 1-unit and multi-label heads)."""
+    accuracy: float | None
+    majority_baseline: float | None
+
+    @property
+    def n_classes_predicted(self) -> int:
+        return sum(1 for c in self.predicted_counts if c > 0)
+
+
+@dataclass(frozen=True)
+class AuditFacts:
+    """Everything the rules may look at. Only ``head`` is required: rules skip what is missing."""
+
+    head: HeadSpec
+    labels: LabelEvidence | None = None
+    predictions: PredictionFacts | None = None
+    comparisons: tuple[Comparison, ...] = ()
+    built_metrics: tuple[tuple[str, str], ...] | None = None
+    """(declared name, Keras class it built) pairs read from a live model after one evaluate."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One firing of a rule: the specific message, the head change that fixes it, evidence."""
+
+    message: str
+    head_fix: HeadFix | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+Check = Callable[[AuditFacts], Iterable[Hit]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A catalogue entry. Codes never change meaning once published."""
+
+    code: str
+    name: str
+    severity: Severity
+    title: str
+    why: str
+    """What goes wrong and why, with the math."""
+    fix: str
+    """The fix, as code."""
+    families: tuple[KerasFamily, ...]
+    check: Check = field(repr=False, compare=False)
+    references: tuple[str, ...] = ()
+    stage: str = "compatibility"
+    """Which pipeline stage can fire it: labels, compatibility, metrics, comparison, introspection."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity.value,
+            "title": self.title,
+            "why": self.why,
+            "fix": self.fix,
+            "families": [f.value for f in self.families],
+            "references": list(self.references),
+            "stage": self.stage,
+        }
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    name: str
+    severity: Severity
+    title: str
+    message: str
+    fix: str
+    head_fix: HeadFix | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity.value,
+            "title": self.title,
+            "message": self.message,
+            "fix": self.fix,
+            "evidence": dict(self.evidence),
+        }
+        if self.head_fix is not None and not self.head_fix.is_empty():
+            out["head_fix"] = {
+                k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in self.head_fix.__dict__.items()
+                if v is not None and v != ()
+            }
+        return out
+
+
+def run_rules(rules: Iterable[Rule], facts: AuditFacts) -> tuple[Finding, ...]:
+    """Every firing of every rule that applies to the head's Keras family, in catalogue order."""
+    findings: list[Finding] = []
+    for rule in rules:
+        if facts.head.keras_family not in rule.families:
+            continue
+        for hit in rule.check(facts):
+            findings.append(
+                Finding(
+                    code=rule.code,
+                    name=rule.name,
+                    severity=rule.severity,
+                    title=rule.title,
+                    message=hit.message,
+                    fix=rule.fix,
+                    head_fix=hit.head_fix,
+                    evidence=hit.evidence,
+                )
+            )
+    return tuple(findings)
+
+
+def verdict(findings: Iterable[Finding], fail_on: Severity = Severity.ERROR) -> str:
+    """``"fail"`` when any finding is at or above ``fail_on``, else ``"pass"``."""
+    return "fail" if any(f.severity.at_least(fail_on) for f in findings) else "pass"

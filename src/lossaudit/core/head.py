@@ -1,0 +1,327 @@
+"""The head spec: what a classifier's output layer, loss and metrics are, framework-neutral.
+
+A :class:`HeadSpec` is built from plain values (CLI flags, a dict, a YAML or JSON file) or, by the
+Keras adapter, from a saved or live model. Names are normalised here once, so rules compare
+canonical strings: ``"CategoricalCrossentropy"``, ``"cce"`` and ``"categorical_crossentropy"`` are
+one loss.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from lossaudit.errors import BadInputError
+
+
+class KerasFamily(StrEnum):
+    """Which Keras compiled the model; it decides what ``metrics=['accuracy']`` means."""
+
+    KERAS3 = "keras3"
+    """Keras 3 (any backend): accuracy is resolved from shapes."""
+    TF_KERAS = "tf_keras"
+    """tf.keras >= 2.2 / tf-keras in eager mode: the same shape rule as Keras 3."""
+    LEGACY = "legacy"
+    """Keras <= 2.3, tf.keras <= 2.1, TF1 graph mode: accuracy is resolved from the loss."""
+
+
+class LossKind(StrEnum):
+    BINARY_CE = "binary_ce"
+    CATEGORICAL_CE = "categorical_ce"
+    SPARSE_CE = "sparse_ce"
+    REGRESSION = "regression"
+    HINGE = "hinge"
+    OTHER = "other"
+
+
+# Canonical loss name -> kind. Keras class names and short aliases are mapped to these names.
+_LOSS_KINDS: dict[str, LossKind] = {
+    "binary_crossentropy": LossKind.BINARY_CE,
+    "binary_focal_crossentropy": LossKind.BINARY_CE,
+    "categorical_crossentropy": LossKind.CATEGORICAL_CE,
+    "categorical_focal_crossentropy": LossKind.CATEGORICAL_CE,
+    "sparse_categorical_crossentropy": LossKind.SPARSE_CE,
+    "mean_squared_error": LossKind.REGRESSION,
+    "mean_absolute_error": LossKind.REGRESSION,
+    "mean_absolute_percentage_error": LossKind.REGRESSION,
+    "mean_squared_logarithmic_error": LossKind.REGRESSION,
+    "huber": LossKind.REGRESSION,
+    "log_cosh": LossKind.REGRESSION,
+    "hinge": LossKind.HINGE,
+    "squared_hinge": LossKind.HINGE,
+    "categorical_hinge": LossKind.HINGE,
+    "kl_divergence": LossKind.OTHER,
+    "poisson": LossKind.OTHER,
+    "cosine_similarity": LossKind.OTHER,
+}
+
+_LOSS_ALIASES: dict[str, str] = {
+    "bce": "binary_crossentropy",
+    "cce": "categorical_crossentropy",
+    "scce": "sparse_categorical_crossentropy",
+    "mse": "mean_squared_error",
+    "mae": "mean_absolute_error",
+    "mape": "mean_absolute_percentage_error",
+    "msle": "mean_squared_logarithmic_error",
+    "kld": "kl_divergence",
+    "kullback_leibler_divergence": "kl_divergence",
+    "logcosh": "log_cosh",
+    "huber_loss": "huber",
+    "cosine_proximity": "cosine_similarity",
+}
+
+_ACTIVATION_ALIASES: dict[str, str] = {
+    "": "linear",
+    "none": "linear",
+    "identity": "linear",
+    "silu": "swish",
+    "logsoftmax": "log_softmax",
+    "leakyrelu": "leaky_relu",
+    "hardsigmoid": "hard_sigmoid",
+}
+
+PROBABILITY_ACTIVATIONS = frozenset({"softmax", "sigmoid"})
+"""Activations whose output is a probability (softmax over classes, sigmoid per unit)."""
+
+_METRIC_ALIASES: dict[str, str] = {
+    "acc": "accuracy",
+    "binaryaccuracy": "binary_accuracy",
+    "categoricalaccuracy": "categorical_accuracy",
+    "sparsecategoricalaccuracy": "sparse_categorical_accuracy",
+    "topkcategoricalaccuracy": "top_k_categorical_accuracy",
+    "sparsetopkcategoricalaccuracy": "sparse_top_k_categorical_accuracy",
+    "top_k_accuracy": "top_k_categorical_accuracy",
+    "auroc": "auc",
+}
+
+
+def snake_case(name: str) -> str:
+    """``"CategoricalCrossentropy"`` -> ``"categorical_crossentropy"``; snake names pass through."""
+    name = name.strip()
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return name.replace("-", "_").replace(" ", "_").lower()
+
+
+def normalise_loss_name(name: str) -> str:
+    key = snake_case(name)
+    squashed = key.replace("_", "")
+    for canonical in _LOSS_KINDS:
+        if squashed == canonical.replace("_", ""):
+            return canonical
+    return _LOSS_ALIASES.get(key, _LOSS_ALIASES.get(squashed, key))
+
+
+def normalise_activation(name: str | None) -> str:
+    if name is None:
+        return "linear"
+    key = snake_case(name)
+    return _ACTIVATION_ALIASES.get(key.replace("_", ""), _ACTIVATION_ALIASES.get(key, key))
+
+
+def normalise_metric_name(name: str) -> str:
+    key = snake_case(name)
+    return _METRIC_ALIASES.get(key.replace("_", ""), key)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A loss as compiled: its canonical name and the arguments that change its meaning."""
+
+    name: str
+    from_logits: bool = False
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", normalise_loss_name(self.name))
+
+    @property
+    def kind(self) -> LossKind:
+        return _LOSS_KINDS.get(self.name, LossKind.OTHER)
+
+    @property
+    def is_cross_entropy(self) -> bool:
+        return self.kind in (LossKind.BINARY_CE, LossKind.CATEGORICAL_CE, LossKind.SPARSE_CE)
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """A classifier head: output units, what turns the last Dense into outputs, loss and metrics.
+
+    ``activation_chain`` lists every activation from the last Dense layer to the model output, in
+    order (``("softmax",)`` for ``Dense(10, activation="softmax")``; ``("linear", "softmax")`` for a
+    linear Dense followed by a ``Softmax`` layer; ``("softmax", "softmax")`` for a double softmax).
+    ``activation`` is the one that produced the output: the last non-linear entry of the chain.
+    """
+
+    units: int
+    activation_chain: tuple[str, ...] = ("linear",)
+    loss: LossSpec | None = None
+    metrics: tuple[str, ...] = ()
+    keras_family: KerasFamily = KerasFamily.KERAS3
+    source: str = "flags"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.units, int) or isinstance(self.units, bool) or self.units < 1:
+            raise BadInputError(f"output units must be a positive integer, got {self.units!r}")
+        chain = tuple(normalise_activation(a) for a in self.activation_chain) or ("linear",)
+        object.__setattr__(self, "activation_chain", chain)
+        object.__setattr__(self, "metrics", tuple(normalise_metric_name(m) for m in self.metrics))
+        object.__setattr__(self, "keras_family", KerasFamily(self.keras_family))
+
+    @property
+    def activation(self) -> str:
+        """The activation that produced the output (linear if none did)."""
+        for name in reversed(self.activation_chain):
+            if name != "linear":
+                return name
+        return "linear"
+
+    @property
+    def from_logits(self) -> bool:
+        return bool(self.loss and self.loss.from_logits)
+
+    @property
+    def outputs_probabilities(self) -> bool:
+        """True when the model's outputs are probabilities rather than logits or scores."""
+        return self.activation in PROBABILITY_ACTIVATIONS
+
+    @property
+    def softmax_count(self) -> int:
+        return sum(1 for a in self.activation_chain if a == "softmax")
+
+    def with_changes(self, **changes: Any) -> HeadSpec:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "units": self.units,
+            "activation": self.activation,
+            "activation_chain": list(self.activation_chain),
+            "loss": None
+            if self.loss is None
+            else {
+                "name": self.loss.name,
+                "from_logits": self.loss.from_logits,
+                "label_smoothing": self.loss.label_smoothing,
+            },
+            "metrics": list(self.metrics),
+            "keras_family": self.keras_family.value,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_values(
+        cls,
+        *,
+        units: int,
+        activation: str | None = None,
+        loss: str | None = None,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        metrics: tuple[str, ...] | list[str] = (),
+        keras_family: str | KerasFamily = KerasFamily.KERAS3,
+        activation_chain: tuple[str, ...] | list[str] | None = None,
+        source: str = "flags",
+    ) -> HeadSpec:
+        chain = tuple(activation_chain) if activation_chain else (normalise_activation(activation),)
+        try:
+            family = KerasFamily(keras_family)
+        except ValueError:
+            choices = ", ".join(f.value for f in KerasFamily)
+            raise BadInputError(f"unknown Keras family {keras_family!r}; use one of {choices}") from None
+        return cls(
+            units=units,
+            activation_chain=chain,
+            loss=None if loss is None else LossSpec(loss, from_logits, float(label_smoothing)),
+            metrics=tuple(metrics),
+            keras_family=family,
+            source=source,
+        )
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "mapping") -> HeadSpec:
+        """Build from a dict as found in a spec file.
+
+        Accepted keys: ``units`` (required), ``activation`` or ``activation_chain``, ``loss`` (a name
+        or a mapping with ``name``, ``from_logits``, ``label_smoothing``), ``from_logits``,
+        ``label_smoothing``, ``metrics`` (a name or a list), ``keras_family``.
+        """
+        if not isinstance(data, Mapping):
+            raise BadInputError("a head spec must be a mapping with at least 'units'")
+        known = {"units", "activation", "activation_chain", "loss", "from_logits", "label_smoothing"}
+        known |= {"metrics", "keras_family"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BadInputError(f"unknown head spec key(s): {', '.join(unknown)}")
+        if "units" not in data:
+            raise BadInputError("the head spec has no 'units'")
+        units = data["units"]
+        if isinstance(units, bool) or not isinstance(units, int):
+            raise BadInputError(f"'units' must be an integer, got {units!r}")
+        loss = data.get("loss")
+        from_logits = bool(data.get("from_logits", False))
+        smoothing = float(data.get("label_smoothing", 0.0))
+        if isinstance(loss, Mapping):
+            from_logits = bool(loss.get("from_logits", from_logits))
+            smoothing = float(loss.get("label_smoothing", smoothing))
+            loss = loss.get("name")
+        if loss is not None and not isinstance(loss, str):
+            raise BadInputError(f"'loss' must be a name or a mapping with 'name', got {loss!r}")
+        metrics = data.get("metrics", ())
+        if isinstance(metrics, str):
+            metrics = (metrics,)
+        chain = data.get("activation_chain")
+        return cls.from_values(
+            units=units,
+            activation=data.get("activation"),
+            loss=loss,
+            from_logits=from_logits,
+            label_smoothing=smoothing,
+            metrics=tuple(str(m) for m in metrics),
+            keras_family=data.get("keras_family", KerasFamily.KERAS3),
+            activation_chain=tuple(chain) if chain else None,
+            source=source,
+        )
+
+
+@dataclass(frozen=True)
+class HeadFix:
+    """A change to a head that a finding proposes; the retrainer applies it to prove the fix."""
+
+    units: int | None = None
+    activation: str | None = None
+    loss: str | None = None
+    from_logits: bool | None = None
+    metrics: tuple[str, ...] | None = None
+    label_transform: str | None = None
+    """``"one_hot"`` (index -> one-hot) or ``"index"`` (one-hot -> argmax), or None."""
+    notes: tuple[str, ...] = field(default=())
+
+    def is_empty(self) -> bool:
+        return (
+            all(v is None for v in (self.units, self.activation, self.loss, self.from_logits, self.metrics))
+            and self.label_transform is None
+        )
+
+    def apply(self, head: HeadSpec) -> HeadSpec:
+        loss = head.loss
+        if self.loss is not None or self.from_logits is not None:
+            base = loss or LossSpec("categorical_crossentropy")
+            loss = LossSpec(
+                self.loss if self.loss is not None else base.name,
+                self.from_logits if self.from_logits is not None else base.from_logits,
+                base.label_smoothing,
+            )
+        chain = head.activation_chain
+        if self.activation is not None:
+            chain = (normalise_activation(self.activation),)
+        return replace(
+            head,
+            units=self.units if self.units is not None else head.units,
+            activation_chain=chain,
+            loss=loss,
+            metrics=self.metrics if self.metrics is not None else head.metrics,
+        )

@@ -1,0 +1,447 @@
+"""Label-encoding detection: what an array of labels is, before any metric runs.
+
+Finer than :func:`sklearn.utils.multiclass.type_of_target` where that matters for Keras (one-hot vs
+multi-hot vs soft labels, index labels checked against the head's units) and in agreement with it
+where the two overlap:
+
+============================  ==========================
+:func:`detect_labels`          ``type_of_target``
+============================  ==========================
+``binary``                     ``binary``
+``index`` (>= 3 values seen)   ``multiclass``
+``index`` (2 values seen)      ``binary``
+``one_hot``, ``multi_hot``     ``multilabel-indicator``
+``soft``                       ``continuous-multioutput``
+============================  ==========================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+
+class LabelEncoding(StrEnum):
+    INDEX = "index"
+    """Integers 0..K-1, shape (n,) or (n, 1)."""
+    BINARY = "binary"
+    """0/1, shape (n,) or (n, 1): one probability per sample."""
+    ONE_HOT = "one_hot"
+    """{0, 1}, shape (n, K), every row sums to 1."""
+    MULTI_HOT = "multi_hot"
+    """{0, 1}, shape (n, K), some row sum differs from 1 (multi-label)."""
+    SOFT = "soft"
+    """Floats in [0, 1], shape (n, K), rows sum to 1 (label smoothing, distillation targets)."""
+    INVALID = "invalid"
+
+
+class LabelProblem(StrEnum):
+    """Why labels are ``invalid``. The first group cannot be read as labels at all."""
+
+    EMPTY = "empty"
+    RAGGED = "ragged"
+    NON_NUMERIC = "non_numeric"
+    NAN = "nan"
+    INF = "inf"
+    RANK = "rank"
+    # Readable, but not a valid encoding for a classifier (or for this head).
+    NEGATIVE = "negative"
+    NON_INTEGER = "non_integer"
+    OUT_OF_RANGE = "out_of_range"
+    NOT_BINARY = "not_binary"
+    ROWS_NOT_NORMALISED = "rows_not_normalised"
+
+    @property
+    def unreadable(self) -> bool:
+        """Labels that no rule can judge: a command stops on them with exit code 2."""
+        return self in _UNREADABLE
+
+
+_UNREADABLE = frozenset(
+    {
+        LabelProblem.EMPTY,
+        LabelProblem.RAGGED,
+        LabelProblem.NON_NUMERIC,
+        LabelProblem.NAN,
+        LabelProblem.INF,
+        LabelProblem.RANK,
+    }
+)
+
+SOFT_ROW_TOLERANCE = 1e-4
+"""How far a soft label row may sum from 1 (float32 targets carry about 1e-7 relative error)."""
+
+_MAX_VALUES_REPORTED = 12
+
+
+@dataclass(frozen=True)
+class LabelEvidence:
+    """What :func:`detect_labels` saw.
+
+    ``n_classes`` is K: the head's units when given (and the labels fit it), else what the labels
+    imply (max index + 1, the row width, or 2 for binary labels). ``class_counts`` has K entries;
+    for one-hot and multi-hot labels it counts positives per column, for soft labels the argmax.
+    """
+
+    encoding: LabelEncoding
+    shape: tuple[int, ...]
+    n_samples: int
+    n_classes: int
+    class_counts: tuple[int, ...] = ()
+    classes_absent: tuple[int, ...] = ()
+    distinct_values: tuple[float, ...] = ()
+    """Up to 12 distinct values, sorted; for the rules that name the values (e.g. {-1, 1})."""
+    n_distinct_values: int = 0
+    problem: LabelProblem | None = None
+    reason: str | None = None
+    dtype: str = ""
+    details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_valid(self) -> bool:
+        return self.encoding is not LabelEncoding.INVALID
+
+    @property
+    def is_sparse(self) -> bool:
+        """One integer per sample (index or binary): the form sparse losses take."""
+        return self.encoding in (LabelEncoding.INDEX, LabelEncoding.BINARY)
+
+    @property
+    def is_dense(self) -> bool:
+        """One column per class (one-hot, multi-hot or soft): the form categorical losses take."""
+        return self.encoding in (LabelEncoding.ONE_HOT, LabelEncoding.MULTI_HOT, LabelEncoding.SOFT)
+
+    @property
+    def width(self) -> int:
+        """Columns per sample: 1 for (n,) and (n, 1), K for (n, K)."""
+        return self.shape[1] if len(self.shape) == 2 else 1
+
+    @property
+    def majority_fraction(self) -> float | None:
+        if not self.class_counts or self.n_samples == 0:
+            return None
+        if self.encoding is LabelEncoding.MULTI_HOT:
+            return None
+        return max(self.class_counts) / self.n_samples
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "encoding": self.encoding.value,
+            "shape": list(self.shape),
+            "n_samples": self.n_samples,
+            "n_classes": self.n_classes,
+            "class_counts": list(self.class_counts),
+            "classes_absent": list(self.classes_absent),
+            "distinct_values": [_jsonable_number(v) for v in self.distinct_values],
+            "n_distinct_values": self.n_distinct_values,
+            "problem": None if self.problem is None else self.problem.value,
+            "reason": self.reason,
+            "dtype": self.dtype,
+        }
+
+
+def _jsonable_number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _invalid(
+    problem: LabelProblem,
+    reason: str,
+    *,
+    shape: tuple[int, ...] = (),
+    n_classes: int = 0,
+    dtype: str = "",
+    distinct: tuple[float, ...] = (),
+    n_distinct: int = 0,
+) -> LabelEvidence:
+    return LabelEvidence(
+        encoding=LabelEncoding.INVALID,
+        shape=shape,
+        n_samples=shape[0] if shape else 0,
+        n_classes=n_classes,
+        distinct_values=distinct,
+        n_distinct_values=n_distinct,
+        problem=problem,
+        reason=reason,
+        dtype=dtype,
+    )
+
+
+def _as_array(labels: Any) -> tuple[np.ndarray | None, LabelEvidence | None]:
+    import numpy as np
+
+    try:
+        with np.errstate(all="ignore"):
+            arr = np.asarray(labels)
+    except ValueError as exc:  # numpy >= 1.24 refuses ragged nested sequences
+        return None, _invalid(LabelProblem.RAGGED, f"labels are ragged: {exc}")
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            if any(isinstance(v, str) for v in arr.ravel()[:1000]):
+                return None, _invalid(
+                    LabelProblem.NON_NUMERIC,
+                    "labels are strings; encode them as class indices 0..K-1 first",
+                    shape=arr.shape,
+                    dtype=str(arr.dtype),
+                )
+            return None, _invalid(
+                LabelProblem.RAGGED,
+                "labels are ragged or mixed objects, not a rectangular numeric array",
+                shape=arr.shape,
+                dtype=str(arr.dtype),
+            )
+    if arr.dtype.kind in "USV":
+        return None, _invalid(
+            LabelProblem.NON_NUMERIC,
+            "labels are strings; encode them as class indices 0..K-1 first",
+            shape=arr.shape,
+            dtype=str(arr.dtype),
+        )
+    if arr.dtype.kind == "c":
+        return None, _invalid(LabelProblem.NON_NUMERIC, "labels are complex numbers", shape=arr.shape)
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iuf":
+        return None, _invalid(
+            LabelProblem.NON_NUMERIC,
+            f"labels have dtype {arr.dtype}, not a number type",
+            shape=arr.shape,
+            dtype=str(arr.dtype),
+        )
+    return arr, None
+
+
+def detect_labels(labels: Any, units: int | None = None) -> LabelEvidence:
+    """Name the encoding of ``labels`` and return the evidence for it.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,), (n_samples, 1) or (n_samples, n_classes)
+        Any array-like: a list, a numpy array, a pandas Series or DataFrame.
+    units : int, optional
+        The head's output units. Index labels are then checked against ``range(units)`` (1-unit
+        heads take labels in {0, 1}) and K comes from the head, so an evaluation sample that misses
+        a class still has K classes.
+
+    Returns
+    -------
+    LabelEvidence
+        Never raises for numeric input: problems come back as ``encoding == "invalid"`` with a
+        :class:`LabelProblem` and a one-line ``reason``.
+    """
+    import numpy as np
+
+    arr, failure = _as_array(labels)
+    if failure is not None:
+        return failure
+    assert arr is not None
+    shape = tuple(int(s) for s in arr.shape)
+    dtype = str(arr.dtype)
+    if arr.ndim == 0:
+        return _invalid(LabelProblem.RANK, "labels are a single scalar, not an array", dtype=dtype)
+    if arr.ndim > 2:
+        return _invalid(
+            LabelProblem.RANK,
+            f"labels have rank {arr.ndim} (shape {shape}); expected (n,), (n, 1) or (n, K)",
+            shape=shape,
+            dtype=dtype,
+        )
+    if arr.size == 0:
+        return _invalid(LabelProblem.EMPTY, f"labels are empty (shape {shape})", shape=shape)
+    if arr.dtype.kind == "f":
+        if np.isnan(arr).any():
+            n_bad = int(np.isnan(arr).any(axis=-1).sum()) if arr.ndim == 2 else int(np.isnan(arr).sum())
+            return _invalid(
+                LabelProblem.NAN, f"labels contain NaN in {n_bad} row(s)", shape=shape, dtype=dtype
+            )
+        if np.isinf(arr).any():
+            return _invalid(LabelProblem.INF, "labels contain infinite values", shape=shape, dtype=dtype)
+
+    uniq = np.unique(arr)
+    distinct = tuple(float(v) for v in uniq[:_MAX_VALUES_REPORTED])
+    n_distinct = int(uniq.size)
+    if arr.ndim == 1 or shape[1] == 1:
+        return _detect_vector(arr.reshape(-1), shape, dtype, units, uniq, distinct, n_distinct)
+    return _detect_matrix(arr, shape, dtype, uniq, distinct, n_distinct)
+
+
+def _detect_vector(
+    vec: np.ndarray,
+    shape: tuple[int, ...],
+    dtype: str,
+    units: int | None,
+    uniq: np.ndarray,
+    distinct: tuple[float, ...],
+    n_distinct: int,
+) -> LabelEvidence:
+    import numpy as np
+
+    def invalid(problem: LabelProblem, reason: str, k: int = 0) -> LabelEvidence:
+        return _invalid(
+            problem,
+            reason,
+            shape=shape,
+            n_classes=k,
+            dtype=dtype,
+            distinct=distinct,
+            n_distinct=n_distinct,
+        )
+
+    values_text = _values_text(distinct, n_distinct)
+    if uniq.min() < 0:
+        if n_distinct == 2:
+            return invalid(
+                LabelProblem.NOT_BINARY,
+                f"labels take the two values {values_text}; binary labels must be 0 and 1",
+                2,
+            )
+        return invalid(LabelProblem.NEGATIVE, f"labels contain negative values ({values_text})")
+    if not np.all(np.equal(np.mod(uniq, 1), 0)):
+        return invalid(
+            LabelProblem.NON_INTEGER,
+            f"one label per sample, but not integers ({values_text}); class indices must be whole",
+        )
+    largest = int(uniq.max())
+    # A 1-unit head outputs P(class 1): its labels must be 0/1, whatever the value range says.
+    if units == 1:
+        if largest > 1:
+            if n_distinct == 2:
+                return invalid(
+                    LabelProblem.NOT_BINARY,
+                    f"labels take the two values {values_text}; a 1-unit head needs 0 and 1",
+                    2,
+                )
+            return invalid(
+                LabelProblem.OUT_OF_RANGE,
+                f"labels go up to {largest} ({n_distinct} classes) but the head has 1 unit",
+                largest + 1,
+            )
+        k = 2
+        encoding = LabelEncoding.BINARY
+    elif units is not None:
+        if largest >= units:
+            return invalid(
+                LabelProblem.OUT_OF_RANGE,
+                f"largest label index is {largest} but the head has {units} units (indices 0..{units - 1})",
+                largest + 1,
+            )
+        k = units
+        encoding = LabelEncoding.BINARY if units == 2 else LabelEncoding.INDEX
+    else:
+        k = max(largest + 1, 2)
+        encoding = LabelEncoding.BINARY if largest <= 1 else LabelEncoding.INDEX
+    counts = np.bincount(vec.astype(np.int64), minlength=k)
+    return _valid(encoding, shape, k, counts, dtype, distinct, n_distinct)
+
+
+def _detect_matrix(
+    arr: np.ndarray,
+    shape: tuple[int, ...],
+    dtype: str,
+    uniq: np.ndarray,
+    distinct: tuple[float, ...],
+    n_distinct: int,
+) -> LabelEvidence:
+    import numpy as np
+
+    width = shape[1]
+    values_text = _values_text(distinct, n_distinct)
+
+    def invalid(problem: LabelProblem, reason: str) -> LabelEvidence:
+        return _invalid(
+            problem,
+            reason,
+            shape=shape,
+            n_classes=width,
+            dtype=dtype,
+            distinct=distinct,
+            n_distinct=n_distinct,
+        )
+
+    if uniq.min() < 0 or uniq.max() > 1:
+        return invalid(
+            LabelProblem.NEGATIVE if uniq.min() < 0 else LabelProblem.OUT_OF_RANGE,
+            f"{width}-column labels must lie in [0, 1], found {values_text}",
+        )
+    # A width that differs from the head's units is judged by the rules (LA203), not here: the
+    # encoding (one-hot, multi-hot) is what the rules need to say which fix applies.
+    row_sums = arr.sum(axis=1, dtype=np.float64)
+    hard = bool(np.all((uniq == 0) | (uniq == 1)))
+    if hard:
+        ones = np.isclose(row_sums, 1.0)
+        encoding = LabelEncoding.ONE_HOT if bool(ones.all()) else LabelEncoding.MULTI_HOT
+        counts = arr.astype(np.int64).sum(axis=0)
+        evidence = _valid(encoding, shape, width, counts, dtype, distinct, n_distinct)
+        if encoding is LabelEncoding.MULTI_HOT:
+            sums = row_sums.astype(np.int64)
+            evidence.details.update(
+                rows_with_no_label=int((sums == 0).sum()),
+                rows_with_several_labels=int((sums > 1).sum()),
+                max_labels_per_row=int(sums.max()),
+            )
+        return evidence
+    if np.all(np.abs(row_sums - 1.0) <= SOFT_ROW_TOLERANCE):
+        counts = np.bincount(arr.argmax(axis=1), minlength=width)
+        return _valid(LabelEncoding.SOFT, shape, width, counts, dtype, distinct, n_distinct)
+    worst = float(np.abs(row_sums - 1.0).max())
+    return invalid(
+        LabelProblem.ROWS_NOT_NORMALISED,
+        f"fractional labels whose rows do not sum to 1 (off by up to {worst:.3g}); "
+        "soft labels must be distributions, multi-label targets must be 0/1",
+    )
+
+
+def _valid(
+    encoding: LabelEncoding,
+    shape: tuple[int, ...],
+    k: int,
+    counts: np.ndarray,
+    dtype: str,
+    distinct: tuple[float, ...],
+    n_distinct: int,
+) -> LabelEvidence:
+    counts_t = tuple(int(c) for c in counts[:k])
+    return LabelEvidence(
+        encoding=encoding,
+        shape=shape,
+        n_samples=shape[0],
+        n_classes=k,
+        class_counts=counts_t,
+        classes_absent=tuple(i for i, c in enumerate(counts_t) if c == 0),
+        distinct_values=distinct,
+        n_distinct_values=n_distinct,
+        dtype=dtype,
+    )
+
+
+def _values_text(distinct: tuple[float, ...], n_distinct: int) -> str:
+    shown = ", ".join(str(_jsonable_number(v)) for v in distinct)
+    more = f", ... {n_distinct - len(distinct)} more" if n_distinct > len(distinct) else ""
+    return "{" + shown + more + "}"
+
+
+def to_class_indices(labels: npt.ArrayLike, evidence: LabelEvidence) -> np.ndarray:
+    """Index form (n,) of single-label labels: argmax of one-hot/soft rows, the value otherwise."""
+    import numpy as np
+
+    arr = np.asarray(labels)
+    if evidence.is_dense:
+        return arr.argmax(axis=1).astype(np.int64)
+    return arr.reshape(-1).astype(np.int64)
+
+
+def to_one_hot(indices: npt.ArrayLike, n_classes: int) -> np.ndarray:
+    """One-hot (n, K) float32 matrix of an index vector."""
+    import numpy as np
+
+    idx = np.asarray(indices).reshape(-1).astype(np.int64)
+    out = np.zeros((idx.size, n_classes), dtype=np.float32)
+    out[np.arange(idx.size), idx] = 1.0
+    return out

@@ -1,0 +1,384 @@
+"""Independent recompute of classification metrics with scikit-learn.
+
+The class list always comes from the head (``range(units)``, or {0, 1} for a 1-unit head), never
+from the values seen: an evaluation sample that misses a class stays multiclass, unlike
+inferred-label evaluators (mlflow #12790).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lossaudit.core.findings import PredictionFacts
+from lossaudit.core.head import HeadSpec
+from lossaudit.core.labels import LabelEvidence, to_class_indices
+from lossaudit.core.resolution import task_kind
+from lossaudit.errors import BadInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+TOP_K = (2, 3, 5)
+PROBABILITY_TOLERANCE = 1e-3
+"""How far softmax rows may sum from 1 (float32 outputs) and still count as probabilities."""
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """A model's outputs on the eval set, as the head says to read them.
+
+    ``raw`` is what the model returned (what Keras metrics see), shape (n, units).
+    ``probabilities`` are P(class) per output: ``raw`` itself after softmax/sigmoid, the
+    softmax/sigmoid of ``raw`` for a linear (logit) head, or None for outputs that are neither.
+    """
+
+    raw: np.ndarray
+    probabilities: np.ndarray | None
+    are_logits: bool
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    label: int
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "class": self.label,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "support": self.support,
+        }
+
+
+@dataclass(frozen=True)
+class RecomputedMetrics:
+    """Metrics recomputed from labels and predictions; ``None`` where undefined (see notes)."""
+
+    task: str
+    n_samples: int
+    n_classes: int
+    values: Mapping[str, float | None]
+    per_class: tuple[ClassMetrics, ...]
+    confusion_matrix: tuple[tuple[int, ...], ...]
+    """(K, K) for binary and multiclass (rows true, columns predicted); for multi-label, K rows of
+    (tn, fp, fn, tp)."""
+    predicted_counts: tuple[int, ...]
+    notes: tuple[str, ...] = ()
+    definitions: Mapping[str, str] = field(default_factory=dict)
+    """Metric name -> how it was computed, for the report."""
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.values.get("accuracy")
+
+    def facts(self) -> PredictionFacts:
+        return PredictionFacts(
+            task=self.task,
+            n_samples=self.n_samples,
+            predicted_counts=self.predicted_counts,
+            accuracy=self.accuracy,
+            majority_baseline=self.values.get("majority_baseline"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "n_samples": self.n_samples,
+            "n_classes": self.n_classes,
+            "values": dict(self.values),
+            "per_class": [c.to_dict() for c in self.per_class],
+            "confusion_matrix": [list(r) for r in self.confusion_matrix],
+            "predicted_counts": list(self.predicted_counts),
+            "notes": list(self.notes),
+            "definitions": dict(self.definitions),
+        }
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    out: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
+    return out
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    shifted = z - z.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def read_outputs(predictions: Any, head: HeadSpec, labels: LabelEvidence | None = None) -> ModelOutputs:
+    """Validate predictions against the head and derive probabilities.
+
+    Raises :class:`BadInputError` for non-numeric, NaN/inf or wrongly shaped predictions.
+    """
+    import numpy as np
+
+    try:
+        raw = np.asarray(predictions, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BadInputError("predictions are not a numeric array") from None
+    if raw.ndim == 1:
+        raw = raw.reshape(-1, 1)
+    if raw.ndim != 2 or raw.shape[0] == 0:
+        raise BadInputError(f"predictions must have shape (n, {head.units}), got {raw.shape}")
+    if raw.shape[1] != head.units:
+        raise BadInputError(
+            f"predictions have {raw.shape[1]} column(s) but the head has {head.units} unit(s)"
+        )
+    if not np.isfinite(raw).all():
+        bad = int((~np.isfinite(raw)).any(axis=1).sum())
+        raise BadInputError(f"predictions contain NaN or infinite values in {bad} row(s)")
+    multilabel = task_kind(head, labels) == "multilabel"
+    activation = head.activation
+    if activation == "linear":
+        probs = _sigmoid(raw) if head.units == 1 or multilabel else _softmax(raw)
+        return ModelOutputs(raw, probs, are_logits=True)
+    if activation in ("softmax", "sigmoid"):
+        return ModelOutputs(raw, raw, are_logits=False)
+    # Non-probability activations (relu, tanh, ...): use the values when they happen to be valid
+    # probabilities, else report no probability metrics.
+    in_range = bool(((raw >= 0) & (raw <= 1)).all())
+    if in_range and (head.units == 1 or multilabel):
+        return ModelOutputs(raw, raw, are_logits=False)
+    if in_range and np.allclose(raw.sum(axis=1), 1.0, atol=PROBABILITY_TOLERANCE):
+        return ModelOutputs(raw, raw, are_logits=False)
+    return ModelOutputs(raw, None, are_logits=False)
+
+
+def check_labels_usable(labels: LabelEvidence) -> None:
+    """Metrics need valid labels; say which problem stops them in one line."""
+    if not labels.is_valid:
+        raise BadInputError(f"labels cannot be scored: {labels.reason}")
+
+
+def predicted_classes(outputs: ModelOutputs, task: str) -> np.ndarray:
+    """Class per sample (binary, multiclass) or 0/1 matrix (multi-label), as the head implies."""
+    import numpy as np
+
+    if task == "multiclass":
+        return outputs.raw.argmax(axis=1)
+    # Thresholding a probability at 0.5 is thresholding its logit at 0.
+    if outputs.probabilities is not None:
+        positive = outputs.probabilities > 0.5
+    else:
+        positive = outputs.raw > (0.0 if outputs.are_logits else 0.5)
+    if task == "binary":
+        return positive[:, 0].astype(np.int64)
+    return positive.astype(np.int64)
+
+
+def recompute(y_true: Any, labels: LabelEvidence, outputs: ModelOutputs, head: HeadSpec) -> RecomputedMetrics:
+    """Recompute every metric for this task with scikit-learn.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,), (n_samples, 1) or (n_samples, n_classes)
+        The labels that ``labels`` describes.
+    labels : LabelEvidence
+        From :func:`lossaudit.core.labels.detect_labels` with ``units=head.units``.
+    outputs : ModelOutputs
+        From :func:`read_outputs`.
+    head : HeadSpec
+    """
+    import numpy as np
+
+    check_labels_usable(labels)
+    n = outputs.raw.shape[0]
+    if labels.n_samples != n:
+        raise BadInputError(f"labels have {labels.n_samples} rows but predictions have {n}")
+    task = task_kind(head, labels)
+    with warnings.catch_warnings():
+        # Undefined precision for a class never predicted is reported as 0 and noted, not warned.
+        warnings.simplefilter("ignore")
+        if task == "multilabel":
+            return _recompute_multilabel(np.asarray(y_true), outputs, head)
+        y_idx = to_class_indices(y_true, labels)
+        if task == "binary":
+            return _recompute_single_label(y_idx, outputs, 2, task, binary=True)
+        return _recompute_single_label(y_idx, outputs, head.units, task, binary=False)
+
+
+def _recompute_single_label(
+    y: np.ndarray, outputs: ModelOutputs, k: int, task: str, *, binary: bool
+) -> RecomputedMetrics:
+    import numpy as np
+    from sklearn import metrics as skm
+
+    classes = list(range(k))
+    y_pred = predicted_classes(outputs, task)
+    n = y.size
+    notes: list[str] = []
+    values: dict[str, float | None] = {}
+    definitions: dict[str, str] = {}
+    counts_true = np.bincount(y, minlength=k)
+    absent = [c for c in classes if counts_true[c] == 0]
+    if absent:
+        notes.append(f"class(es) {absent} absent from the labels; K = {k} from the head")
+
+    values["accuracy"] = float(skm.accuracy_score(y, y_pred))
+    definitions["accuracy"] = (
+        "P(class 1) > 0.5 vs label" if binary else "argmax of the outputs vs label (sklearn accuracy_score)"
+    )
+    values["balanced_accuracy"] = float(
+        np.mean([np.mean(y_pred[y == c] == c) for c in classes if counts_true[c] > 0])
+    )
+    definitions["balanced_accuracy"] = "mean recall over the classes present"
+    for avg in ("macro", "weighted"):
+        p, r, f, _ = skm.precision_recall_fscore_support(
+            y, y_pred, labels=classes, average=avg, zero_division=0
+        )
+        values[f"precision_{avg}"] = float(p)
+        values[f"recall_{avg}"] = float(r)
+        values[f"f1_{avg}"] = float(f)
+    if binary:
+        p, r, f, _ = skm.precision_recall_fscore_support(
+            y, y_pred, labels=[0, 1], pos_label=1, average="binary", zero_division=0
+        )
+        values["precision"] = float(p)
+        values["recall"] = float(r)
+        values["f1"] = float(f)
+    pc, rc, fc, sc = skm.precision_recall_fscore_support(
+        y, y_pred, labels=classes, average=None, zero_division=0
+    )
+    per_class = tuple(ClassMetrics(c, float(pc[c]), float(rc[c]), float(fc[c]), int(sc[c])) for c in classes)
+    never_predicted = [c for c in classes if not (y_pred == c).any()]
+    if never_predicted and len(never_predicted) < k:
+        notes.append(f"class(es) {never_predicted} never predicted: their precision is reported as 0")
+    cm = skm.confusion_matrix(y, y_pred, labels=classes)
+    values["majority_baseline"] = float(counts_true.max() / n)
+    definitions["majority_baseline"] = "share of the most frequent class"
+
+    probs = outputs.probabilities
+    if probs is not None:
+        p1 = probs[:, 0] if binary else None
+        full = np.column_stack([1.0 - p1, p1]) if p1 is not None else probs
+        if not binary and not np.allclose(full.sum(axis=1), 1.0, atol=PROBABILITY_TOLERANCE):
+            notes.append("outputs do not sum to 1 per row: log loss and Brier score skipped")
+        else:
+            full = np.clip(full, 1e-15, 1.0)
+            full = full / full.sum(axis=1, keepdims=True)
+            values["log_loss"] = float(skm.log_loss(y, full, labels=classes))
+            onehot = np.eye(k)[y]
+            values["brier_score"] = (
+                float(np.mean((p1 - y) ** 2))
+                if p1 is not None
+                else float(np.mean(np.sum((full - onehot) ** 2, axis=1)))
+            )
+            definitions["brier_score"] = (
+                "mean (p - y)^2" if binary else "mean over samples of sum_k (p_k - y_k)^2"
+            )
+        scores = probs[:, 0] if binary else probs
+        values["roc_auc"] = _roc_auc(y, scores, classes, binary, notes)
+        definitions["roc_auc"] = "binary ROC-AUC" if binary else "one-vs-rest, macro over classes present"
+    else:
+        notes.append("outputs are not probabilities: log loss, Brier score and ROC-AUC skipped")
+        if binary:
+            values["roc_auc"] = _roc_auc(y, outputs.raw[:, 0], classes, binary, notes)
+    if not binary:
+        for kk in TOP_K:
+            if kk < k:
+                values[f"top_{kk}_accuracy"] = float(
+                    skm.top_k_accuracy_score(y, outputs.raw, k=kk, labels=classes)
+                )
+    return RecomputedMetrics(
+        task=task,
+        n_samples=n,
+        n_classes=k,
+        values=values,
+        per_class=per_class,
+        confusion_matrix=tuple(tuple(int(v) for v in row) for row in cm),
+        predicted_counts=tuple(int(c) for c in np.bincount(y_pred, minlength=k)[:k]),
+        notes=tuple(notes),
+        definitions=definitions,
+    )
+
+
+def _roc_auc(
+    y: np.ndarray, scores: np.ndarray, classes: list[int], binary: bool, notes: list[str]
+) -> float | None:
+    import numpy as np
+    from sklearn import metrics as skm
+
+    if binary:
+        if np.unique(y).size < 2:
+            notes.append("ROC-AUC undefined: only one class in the labels")
+            return None
+        return float(skm.roc_auc_score(y, scores))
+    aucs = []
+    for c in classes:
+        positive = y == c
+        if positive.all() or not positive.any():
+            continue
+        aucs.append(skm.roc_auc_score(positive.astype(int), scores[:, c]))
+    if not aucs:
+        notes.append("ROC-AUC undefined: fewer than two classes in the labels")
+        return None
+    if len(aucs) < len(classes):
+        notes.append(f"ROC-AUC averaged over the {len(aucs)} classes present, not all {len(classes)}")
+    return float(np.mean(aucs))
+
+
+def _recompute_multilabel(y: np.ndarray, outputs: ModelOutputs, head: HeadSpec) -> RecomputedMetrics:
+    import numpy as np
+    from sklearn import metrics as skm
+
+    k = head.units
+    y = y.astype(np.int64)
+    y_pred = predicted_classes(outputs, "multilabel")
+    notes: list[str] = []
+    values: dict[str, float | None] = {
+        "accuracy": float(1.0 - skm.hamming_loss(y, y_pred)),
+        "subset_accuracy": float(skm.accuracy_score(y, y_pred)),
+        "hamming_loss": float(skm.hamming_loss(y, y_pred)),
+    }
+    definitions = {
+        "accuracy": "per-label accuracy, 1 - Hamming loss (Keras BinaryAccuracy)",
+        "subset_accuracy": "every label of a sample right (sklearn accuracy_score)",
+    }
+    for avg in ("micro", "macro", "weighted", "samples"):
+        p, r, f, _ = skm.precision_recall_fscore_support(y, y_pred, average=avg, zero_division=0)
+        values[f"precision_{avg}"] = float(p)
+        values[f"recall_{avg}"] = float(r)
+        values[f"f1_{avg}"] = float(f)
+    pc, rc, fc, sc = skm.precision_recall_fscore_support(y, y_pred, average=None, zero_division=0)
+    per_class = tuple(ClassMetrics(c, float(pc[c]), float(rc[c]), float(fc[c]), int(sc[c])) for c in range(k))
+    probs = outputs.probabilities
+    if probs is not None:
+        clipped = np.clip(probs, 1e-7, 1 - 1e-7)
+        values["log_loss"] = float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)))
+        definitions["log_loss"] = "mean binary cross-entropy over all n*K entries"
+        values["brier_score"] = float(np.mean((probs - y) ** 2))
+        usable = [c for c in range(k) if 0 < y[:, c].sum() < y.shape[0]]
+        if usable:
+            values["roc_auc"] = float(np.mean([skm.roc_auc_score(y[:, c], probs[:, c]) for c in usable]))
+            definitions["roc_auc"] = "macro over labels with both classes present"
+            if len(usable) < k:
+                notes.append(f"ROC-AUC averaged over {len(usable)} of {k} labels")
+    # Baseline: predict each label's majority value.
+    col_pos = y.mean(axis=0)
+    values["majority_baseline"] = float(np.mean(np.maximum(col_pos, 1 - col_pos)))
+    definitions["majority_baseline"] = "per-label accuracy of predicting each label's majority value"
+    mcm = skm.multilabel_confusion_matrix(y, y_pred)
+    return RecomputedMetrics(
+        task="multilabel",
+        n_samples=y.shape[0],
+        n_classes=k,
+        values=values,
+        per_class=per_class,
+        confusion_matrix=tuple(tuple(int(v) for v in m.ravel()) for m in mcm),
+        predicted_counts=tuple(int(v) for v in y_pred.sum(axis=0)),
+        notes=tuple(notes),
+        definitions=definitions,
+    )

@@ -1,0 +1,187 @@
+"""Reading labels, predictions, datasets and head specs from files, with one-line errors.
+
+Formats: ``.npy``; ``.npz`` (labels under ``y``, features under ``x``, predictions under
+``predictions``/``y_pred``/``p``, or the only array); ``.csv`` and ``.parquet`` with named label
+columns (several columns, or a glob like ``'label_*'``, for one-hot and multi-hot labels).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lossaudit.core.head import HeadSpec
+from lossaudit.errors import BadInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+LABEL_KEYS = ("y", "labels", "y_true")
+PREDICTION_KEYS = ("predictions", "y_pred", "p", "probs", "logits")
+FEATURE_KEYS = ("x", "X", "features")
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def _existing(path: str | Path, what: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise BadInputError(f"{what} file not found: {p}")
+    if p.is_dir():
+        raise BadInputError(f"{what} path is a directory, not a file: {p}")
+    if p.stat().st_size == 0:
+        raise BadInputError(f"{what} file is empty: {p}")
+    return p
+
+
+def _load_npz(p: Path, keys: Sequence[str], what: str) -> np.ndarray:
+    import numpy as np
+
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            names = list(data.files)
+            for key in keys:
+                if key in names:
+                    return np.asarray(data[key])
+            if len(names) == 1:
+                return np.asarray(data[names[0]])
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise BadInputError(f"{what} file {p} is not a readable .npz: {_first_line(exc)}") from None
+    raise BadInputError(f"{what} file {p} has arrays {names}; expected one named {' or '.join(keys)}")
+
+
+def _load_npy(p: Path, what: str) -> np.ndarray:
+    import numpy as np
+
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise BadInputError(
+                f"{what} file {p} holds Python objects (strings?); save a numeric array"
+            ) from None
+        raise BadInputError(f"{what} file {p} is not a readable .npy: {_first_line(exc)}") from None
+    except (OSError, EOFError) as exc:
+        raise BadInputError(f"{what} file {p} is not a readable .npy: {_first_line(exc)}") from None
+    return np.asarray(arr)
+
+
+def read_table(path: str | Path, what: str = "data") -> pd.DataFrame:
+    import pandas as pd
+
+    p = _existing(path, what)
+    try:
+        if p.suffix.lower() == ".csv":
+            return pd.read_csv(p)
+        return pd.read_parquet(p)
+    except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise BadInputError(f"{what} file {p} is not a readable table: {_first_line(exc)}") from None
+    except Exception as exc:  # pyarrow raises its own error types for corrupt parquet
+        raise BadInputError(f"{what} file {p} is not a readable table: {_first_line(exc)}") from None
+
+
+def select_columns(frame: pd.DataFrame, patterns: Sequence[str], what: str) -> list[str]:
+    columns: list[str] = []
+    for pattern in patterns:
+        hits = [c for c in map(str, frame.columns) if fnmatch.fnmatchcase(c, pattern)]
+        if not hits:
+            raise BadInputError(
+                f"{what}: no column matches {pattern!r}; columns are {list(map(str, frame.columns))[:20]}"
+            )
+        columns.extend(h for h in hits if h not in columns)
+    return columns
+
+
+def load_labels(path: str | Path, label_columns: Sequence[str] = ()) -> np.ndarray:
+    """Labels as an array of shape (n,), (n, 1) or (n, K). Non-numeric content is kept as is so
+    that label detection can name it (strings, NaN)."""
+    p = _existing(path, "labels")
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        return _load_npy(p, "labels")
+    if suffix == ".npz":
+        return _load_npz(p, LABEL_KEYS, "labels")
+    if suffix in TABLE_SUFFIXES:
+        frame = read_table(p, "labels")
+        if not label_columns:
+            if frame.shape[1] == 1:
+                return frame.iloc[:, 0].to_numpy()
+            raise BadInputError(
+                f"labels file {p} has {frame.shape[1]} columns; name the label column(s) with --label-column"
+            )
+        cols = select_columns(frame, label_columns, "labels")
+        values = frame[cols].to_numpy()
+        return values[:, 0] if len(cols) == 1 else values
+    raise BadInputError(f"labels file {p}: unsupported format {suffix!r} (use .npy, .npz, .csv, .parquet)")
+
+
+def load_predictions(path: str | Path, columns: Sequence[str] = ()) -> np.ndarray:
+    p = _existing(path, "predictions")
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        return _load_npy(p, "predictions")
+    if suffix == ".npz":
+        return _load_npz(p, PREDICTION_KEYS, "predictions")
+    if suffix in TABLE_SUFFIXES:
+        frame = read_table(p, "predictions")
+        cols = select_columns(frame, columns, "predictions") if columns else list(frame.columns)
+        return frame[cols].to_numpy()
+    raise BadInputError(f"predictions file {p}: unsupported format {suffix!r}")
+
+
+def load_dataset(path: str | Path, label_columns: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) from a ``.npz`` with ``x`` and ``y``, or a table whose label columns are named and
+    whose other columns are the features."""
+    import numpy as np
+
+    p = _existing(path, "data")
+    suffix = p.suffix.lower()
+    if suffix == ".npz":
+        x = _load_npz(p, FEATURE_KEYS, "data (features)")
+        y = _load_npz(p, LABEL_KEYS, "data (labels)")
+    elif suffix in TABLE_SUFFIXES:
+        if not label_columns:
+            raise BadInputError(f"data file {p}: name the label column(s) with --label-column")
+        frame = read_table(p, "data")
+        cols = select_columns(frame, label_columns, "data")
+        y = frame[cols].to_numpy()
+        y = y[:, 0] if len(cols) == 1 else y
+        features = frame.drop(columns=cols)
+        non_numeric = [c for c in features.columns if features[c].dtype.kind not in "biuf"]
+        if non_numeric:
+            raise BadInputError(f"data file {p}: feature column(s) {non_numeric[:5]} are not numeric")
+        x = features.to_numpy(dtype=np.float32)
+    else:
+        raise BadInputError(f"data file {p}: unsupported format {suffix!r} (use .npz, .csv, .parquet)")
+    if x.shape[0] != len(y):
+        raise BadInputError(f"data file {p}: x has {x.shape[0]} rows but y has {len(y)}")
+    if x.dtype.kind in "biuf" and not np.isfinite(np.asarray(x, dtype=np.float64)).all():
+        raise BadInputError(f"data file {p}: features contain NaN or infinite values")
+    return x, y
+
+
+def load_spec(path: str | Path) -> HeadSpec:
+    """A head spec from YAML or JSON (see :meth:`HeadSpec.from_mapping` for the keys)."""
+    p = _existing(path, "spec")
+    text = p.read_text(encoding="utf-8", errors="replace")
+    try:
+        if p.suffix.lower() == ".json":
+            data: Any = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
+        raise BadInputError(f"spec file {p} is not valid {p.suffix or 'YAML'}: {_first_line(exc)}") from None
+    if isinstance(data, dict) and "head" in data and isinstance(data["head"], dict):
+        data = data["head"]
+    return HeadSpec.from_mapping(data, source=str(p))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,1 @@
+"""Report formats: how an :class:`~lossaudit.core.report.AuditReport` is written out."""

@@ -1,0 +1,128 @@
+"""Plain-text console output: findings first, then numbers, then the verdict."""
+
+from __future__ import annotations
+
+import textwrap
+
+from lossaudit.core.findings import Rule, Severity
+from lossaudit.core.report import AuditReport
+
+_WIDTH = 100
+_HEADLINE_METRICS = (
+    "accuracy",
+    "subset_accuracy",
+    "balanced_accuracy",
+    "majority_baseline",
+    "f1_macro",
+    "precision_macro",
+    "recall_macro",
+    "log_loss",
+    "roc_auc",
+    "brier_score",
+    "top_2_accuracy",
+    "top_3_accuracy",
+)
+
+
+def _indent(text: str, prefix: str = "      ") -> str:
+    lines = []
+    for para in text.splitlines():
+        wrapped = textwrap.wrap(para, _WIDTH - len(prefix)) or [""]
+        lines.extend(prefix + w for w in wrapped)
+    return "\n".join(lines)
+
+
+def describe_head(report: AuditReport) -> str:
+    head = report.head
+    if head is None:
+        return "head: unknown"
+    loss = "no loss"
+    if head.loss is not None:
+        loss = head.loss.name + (" (from_logits=True)" if head.loss.from_logits else "")
+    chain = " -> ".join(head.activation_chain)
+    metrics = ", ".join(head.metrics) or "none"
+    return (
+        f"head: {head.units} unit(s), {chain}, {loss}; metrics: {metrics}; "
+        f"Keras family: {head.keras_family.value}"
+    )
+
+
+def render_report(report: AuditReport) -> str:
+    out = [f"lossaudit {report.command}", describe_head(report)]
+    if report.labels is not None:
+        ev = report.labels
+        line = f"labels: {ev.encoding.value}, shape {list(ev.shape)}, K = {ev.n_classes}"
+        if ev.class_counts:
+            line += f", counts {list(ev.class_counts)}"
+        if ev.classes_absent:
+            line += f", absent {list(ev.classes_absent)}"
+        if ev.reason:
+            line += f" ({ev.reason})"
+        out.append(line)
+    for res in report.metric_resolutions:
+        if res.resolved is not None and res.declared in ("accuracy", "acc"):
+            assumed = ", label shape assumed from the loss" if res.labels_assumed else ""
+            out.append(f"'{res.declared}' resolves to {res.resolved} ({res.because}{assumed})")
+    for key, value in report.context.items():
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            out.append(f"{key}: {value}")
+    out.append("")
+    if report.findings:
+        for f in report.findings:
+            out.append(f"{f.code} {f.severity.value:<7} {f.title} [{f.name}]")
+            out.append(_indent(f.message))
+            out.append(_indent("fix: " + f.fix.splitlines()[0]))
+    else:
+        out.append("no findings")
+    if report.metrics is not None:
+        m = report.metrics
+        out.append("")
+        out.append(f"recomputed ({m.task}, n = {m.n_samples}, K = {m.n_classes}):")
+        for name in _HEADLINE_METRICS:
+            value = m.values.get(name)
+            if value is not None:
+                out.append(f"  {name:<20} {value:.4f}")
+        for note in m.notes:
+            out.append(f"  note: {note}")
+    if report.comparisons:
+        out.append("")
+        out.append("reported vs recomputed:")
+        for c in report.comparisons:
+            out.append(f"  [{c.status}] ({c.source}) {c.explanation}")
+    retrain = report.context.get("retrain")
+    if isinstance(retrain, dict) and retrain.get("summary"):
+        out.append("")
+        out.append(f"retrain: {retrain['summary']}")
+    out.append("")
+    counts = ", ".join(f"{report.count(s)} {s.value}" for s in reversed(Severity))
+    out.append(f"verdict: {report.verdict} ({counts}; failing at {report.fail_on.value})")
+    return "\n".join(out)
+
+
+def render_rule_table(rules: tuple[Rule, ...]) -> str:
+    lines = [f"{'code':<6} {'severity':<8} {'name':<40} title"]
+    for r in rules:
+        lines.append(f"{r.code:<6} {r.severity.value:<8} {r.name:<40} {r.title}")
+    return "\n".join(lines)
+
+
+def render_rule_page(rule: Rule) -> str:
+    """``lossaudit explain CODE``: the ruff-style page of one rule."""
+    families = ", ".join(f.value for f in rule.families)
+    parts = [
+        f"# {rule.name} ({rule.code})",
+        "",
+        f"Severity: {rule.severity.value}. Applies to Keras families: {families}. Stage: {rule.stage}.",
+        "",
+        "## What it finds",
+        rule.title,
+        "",
+        "## Why it is wrong",
+        textwrap.fill(rule.why.split("\n\n")[0], _WIDTH),
+    ]
+    for para in rule.why.split("\n\n")[1:]:
+        parts += ["", textwrap.fill(para, _WIDTH)]
+    parts += ["", "## Fix", textwrap.indent(rule.fix, "    ")]
+    if rule.references:
+        parts += ["", "## References"] + [f"- {ref}" for ref in rule.references]
+    return "\n".join(parts)
