@@ -431,6 +431,21 @@ def _keras_built_other_metric(facts: AuditFacts) -> Iterator[Hit]:
             )
 
 
+# --- LA6xx: data expectations ----------------------------------------------------------------
+
+
+def _data_expectation_failed(facts: AuditFacts) -> Iterator[Hit]:
+    for check in facts.data_checks:
+        if not check.success:
+            where = f" (column {check.column})" if check.column else ""
+            detail = f": {check.detail}" if check.detail else ""
+            yield Hit(
+                f"expectation failed{where}: {check.name}{detail}",
+                None,
+                {"expectation": check.name, "column": check.column, "severity": check.severity},
+            )
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         code="LA101",
@@ -874,6 +889,28 @@ RULES: tuple[Rule, ...] = (
         families=ALL_FAMILIES,
         check=_keras_built_other_metric,
         stage="introspection",
+    ),
+)
+
+RULES = (
+    *RULES,
+    Rule(
+        code="LA601",
+        name="data-expectation-failed",
+        severity=Severity.ERROR,
+        title="a data expectation generated from the head failed",
+        why=(
+            "Before any metric runs, the labels (and features) are validated against expectations "
+            "generated from the head spec: index labels integral and in range(K); one-hot columns "
+            "in {0, 1} with rows summing to 1; multi-hot and binary columns in {0, 1}; no null, "
+            "NaN or infinite feature; the expected columns present. A failed expectation means "
+            "the numbers computed on this data describe something other than the task."
+        ),
+        fix="# fix the data pipeline that produced the failing column; re-export the eval set",
+        families=ALL_FAMILIES,
+        check=_data_expectation_failed,
+        references=("https://docs.greatexpectations.io/docs/reference/learn/terms/expectation/",),
+        stage="labels",
     ),
 )
 

@@ -51,6 +51,20 @@ class PredictionFacts:
 
 
 @dataclass(frozen=True)
+class DataCheck:
+    """One data expectation (from the Great Expectations adapter or a plain check) and its outcome."""
+
+    name: str
+    """What was expected, e.g. ``label values in range(10)``."""
+    success: bool
+    column: str | None = None
+    severity: str = "error"
+    """``error`` (critical expectation), ``warning`` or ``info``."""
+    detail: str = ""
+    """Counts and examples of what failed."""
+
+
+@dataclass(frozen=True)
 class AuditFacts:
     """Everything the rules may look at. Only ``head`` is required: rules skip what is missing."""
 
@@ -60,6 +74,7 @@ class AuditFacts:
     comparisons: tuple[Comparison, ...] = ()
     built_metrics: tuple[tuple[str, str], ...] | None = None
     """(declared name, Keras class it built) pairs read from a live model after one evaluate."""
+    data_checks: tuple[DataCheck, ...] = ()
 
 
 @dataclass(frozen=True)
