@@ -15,7 +15,6 @@ import typer
 
 from lossaudit import __version__
 from lossaudit.cli_common import (
-    EXIT_PASS,
     FailOn,
     FailOnOpt,
     Family,
@@ -26,6 +25,7 @@ from lossaudit.cli_common import (
     guarded,
     severity,
 )
+from lossaudit.errors import EXIT_PASS
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 pass; 1 findings at or above --fail-on; 2 bad input (one line on stderr); "
@@ -76,8 +76,12 @@ def check(
         list[str] | None, typer.Option("--metric", help="Declared metric (repeat), e.g. accuracy.")
     ] = None,
     keras_family: Annotated[
-        Family, typer.Option(help="Keras that compiled the model (decides what 'accuracy' means).")
-    ] = Family.keras3,
+        Family | None,
+        typer.Option(
+            help="Keras that compiled the model (decides what 'accuracy' means); default keras3, or "
+            "what --spec/--model says, which this overrides."
+        ),
+    ] = None,
     spec: Annotated[Path | None, typer.Option(help="Head spec file (YAML or JSON).")] = None,
     model: Annotated[
         Path | None, typer.Option(help="A saved .keras or .h5 model, read statically (no TensorFlow).")
@@ -114,27 +118,37 @@ def _head_from_options(
     from_logits: bool,
     label_smoothing: float,
     metric: list[str] | None,
-    keras_family: Family,
+    keras_family: Family | None,
     spec: Path | None,
     model: Path | None,
 ) -> tuple[Any, dict[str, Any]]:
-    from lossaudit.core.head import HeadSpec
+    from lossaudit.core.head import HeadSpec, KerasFamily
 
     sources = [s for s in (spec, model) if s is not None]
     if len(sources) > 1:
         raise bad_input("give either --spec or --model, not both")
     flags_given = any(v is not None for v in (units, activation, loss)) or bool(metric)
+    flags_given = flags_given or from_logits or label_smoothing != 0.0
     if sources and flags_given:
-        raise bad_input("--units/--activation/--loss/--metric cannot be combined with --spec or --model")
-    if spec is not None:
-        from lossaudit.files import load_spec
+        raise bad_input(
+            "--units/--activation/--loss/--from-logits/--label-smoothing/--metric cannot be combined "
+            "with --spec or --model"
+        )
+    if sources:
+        if spec is not None:
+            from lossaudit.files import load_spec
 
-        return load_spec(spec), {"spec": str(spec)}
-    if model is not None:
-        from lossaudit.keras.static import read_model_file
+            head, context = load_spec(spec), {"spec": str(spec)}
+        else:
+            from lossaudit.keras.static import read_model_file
 
-        static = read_model_file(model)
-        return static.head, static.context()
+            static = read_model_file(sources[0])
+            head, context = static.require_head(), static.context()
+        # A file cannot say whether tf-keras ran eagerly or in graph mode: the flag decides.
+        if keras_family is not None:
+            head = head.with_changes(keras_family=KerasFamily(keras_family.value))
+            context["keras_family_from"] = "--keras-family"
+        return head, context
     if units is None:
         raise bad_input("give the head with --units (and --activation, --loss), --spec or --model")
     head = HeadSpec.from_values(
@@ -144,7 +158,7 @@ def _head_from_options(
         from_logits=from_logits,
         label_smoothing=label_smoothing,
         metrics=tuple(metric or ()),
-        keras_family=keras_family.value,
+        keras_family=(keras_family or Family.keras3).value,
     )
     return head, {}
 
@@ -253,6 +267,11 @@ def explain(
 
 def _register_area_commands() -> None:
     """Commands that live beside their adapters; each module imports only Typer at top level."""
+    from lossaudit import cli_demo, cli_keras, cli_mlflow
+
+    cli_keras.register(app)
+    cli_mlflow.register(app)
+    cli_demo.register(app)
 
 
 _register_area_commands()

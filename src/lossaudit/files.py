@@ -54,9 +54,16 @@ def _load_npz(p: Path, keys: Sequence[str], what: str) -> np.ndarray:
     raise BadInputError(f"{what} file {p} has arrays {names}; expected one named {' or '.join(keys)}")
 
 
+NPY_MAGIC = b"\x93NUMPY"
+
+
 def _load_npy(p: Path, what: str) -> np.ndarray:
     import numpy as np
 
+    # Without the header np.load falls back to unpickling and blames allow_pickle: say what it is.
+    with p.open("rb") as fh:
+        if fh.read(len(NPY_MAGIC)) != NPY_MAGIC:
+            raise BadInputError(f"{what} file {p} is not a .npy file (no NumPy header)")
     try:
         arr = np.load(p, allow_pickle=False)
     except ValueError as exc:

@@ -24,7 +24,7 @@ def inspect_labels(y: Any, head: HeadSpec) -> LabelEvidence:
     """Detect the label encoding against the head; stop on labels no rule can judge."""
     evidence = detect_labels(y, units=head.units)
     if evidence.problem is not None and evidence.problem.unreadable:
-        raise BadInputError(f"labels: {evidence.reason}")
+        raise BadInputError(evidence.reason or "labels cannot be read")
     return evidence
 
 
@@ -109,11 +109,10 @@ def head_for_predictions(
 
     Logits come from a linear head; probabilities from sigmoid (1 unit, multi-label) or softmax.
     """
-    if activation is None:
-        if from_logits:
-            activation = "linear"
-        else:
-            activation = "sigmoid" if units == 1 or multi_label else "softmax"
+    if activation is None and from_logits:
+        activation = "linear"
+    elif activation is None:
+        activation = "sigmoid" if units == 1 or multi_label else "softmax"
     return HeadSpec.from_values(
         units=units,
         activation=activation,

@@ -18,8 +18,9 @@ from lossaudit.core.findings import (
     Severity,
 )
 from lossaudit.core.head import HeadFix, KerasFamily, LossKind
-from lossaudit.core.labels import LabelEncoding, LabelProblem
+from lossaudit.core.labels import MAX_INFERRED_CLASSES, LabelEncoding, LabelProblem
 from lossaudit.core.resolution import (
+    ACCURACY_ALIASES,
     BINARY_ACCURACY,
     CATEGORICAL_ACCURACY,
     SPARSE_CATEGORICAL_ACCURACY,
@@ -51,19 +52,31 @@ def _single_label(facts: AuditFacts) -> bool:
 
 def _cce_on_single_unit(facts: AuditFacts) -> Iterator[Hit]:
     head = facts.head
-    if head.units == 1 and _loss_kind(facts) is LossKind.CATEGORICAL_CE:
-        extra = ""
-        if head.activation == "sigmoid" and not head.from_logits:
-            extra = (
-                " Keras divides the output by its sum over the last axis (p / p = 1), so the loss"
-                " is exactly 0 and no gradient flows."
-            )
-        yield Hit(
-            f"{head.loss.name if head.loss else ''} on a 1-unit {head.activation} output: "
-            f"L = -y*log(p) is minimised by p = 1 for every input.{extra}",
-            HeadFix(activation="sigmoid", loss="binary_crossentropy", from_logits=False),
-            {"units": 1, "loss": head.loss.name if head.loss else None},
+    kind = _loss_kind(facts)
+    if head.units != 1 or kind not in (LossKind.CATEGORICAL_CE, LossKind.SPARSE_CE):
+        return
+    name = head.loss.name if head.loss else ""
+    # Whatever the activation: Keras normalises the single output over the last axis (p / p = 1),
+    # or with logits (from_logits=True, or the logits Keras 3 caches on a softmax/sigmoid output on
+    # the TensorFlow backend) takes a softmax over one logit, exp(z) / exp(z) = 1.
+    constant = "the loss is -log(1) = 0 for every weight and no gradient flows"
+    if kind is LossKind.SPARSE_CE:
+        message = (
+            f"{name} on a 1-unit {head.activation} output: the only class index it can score is "
+            f"0, and label 1 points past the output (an error or garbage loss). For label 0 "
+            f"Keras normalises the single output to 1, so {constant}."
         )
+    else:
+        message = (
+            f"{name} on a 1-unit {head.activation} output: L = -y*log(p) has no (1 - y)*log(1 - p) "
+            f"term, so nothing penalises p = 1 on negatives. Keras normalises the single output "
+            f"over the last axis (p / p = 1, or a softmax over one logit), so {constant}."
+        )
+    yield Hit(
+        message,
+        HeadFix(activation="sigmoid", loss="binary_crossentropy", from_logits=False),
+        {"units": 1, "loss": name or None},
+    )
 
 
 def _softmax_on_single_unit(facts: AuditFacts) -> Iterator[Hit]:
@@ -106,8 +119,9 @@ def _sigmoid_with_categorical_loss(facts: AuditFacts) -> Iterator[Hit]:
     ):
         yield Hit(
             f"{head.units} independent sigmoids trained with {head.loss.name if head.loss else ''}: "
-            "the outputs do not sum to 1, so Keras rescales them by their sum and the predicted "
-            "'probabilities' are not the model's class probabilities.",
+            "the loss scores a softmax of the logits (or the outputs divided by their sum), not "
+            "the sigmoid outputs, so the 'probabilities' the model returns are not the ones it "
+            "was trained to produce and do not sum to 1.",
             HeadFix(activation="softmax"),
             {"units": head.units},
         )
@@ -181,8 +195,9 @@ def _label_width_mismatch(facts: AuditFacts) -> Iterator[Hit]:
     elif labels.is_sparse and head.units > 1 and _loss_kind(facts) is LossKind.BINARY_CE:
         yield Hit(
             f"one label per sample (shape {list(labels.shape)}) against {head.units} output "
-            "units with binary_crossentropy: the label column is broadcast across every output, "
-            "so each unit is trained to predict the same 0/1 value.",
+            "units with binary_crossentropy. Keras 3 refuses the shapes ('must have the same "
+            "rank' / 'same shape'); where older Keras runs it, the label column is broadcast "
+            "across every output, so each unit is trained to predict the same 0/1 value.",
             HeadFix(units=1, activation="sigmoid")
             if labels.n_classes == 2
             else HeadFix(loss="sparse_categorical_crossentropy", activation="softmax"),
@@ -190,16 +205,32 @@ def _label_width_mismatch(facts: AuditFacts) -> Iterator[Hit]:
         )
 
 
+def _index_out_of_range(facts: AuditFacts) -> bool:
+    """Out-of-range class indices (one label per sample); out-of-range 0/1 columns are LA206's."""
+    labels = facts.labels
+    return labels is not None and labels.problem is LabelProblem.OUT_OF_RANGE and labels.width == 1
+
+
 def _label_index_out_of_range(facts: AuditFacts) -> Iterator[Hit]:
     labels = facts.labels
-    if labels is not None and labels.problem is LabelProblem.OUT_OF_RANGE:
-        if labels.width == 1:
-            yield Hit(
-                f"{labels.reason}. Sparse losses then read past the last output "
-                "(NaN or garbage loss); accuracy counts those samples as wrong.",
-                HeadFix(units=labels.n_classes) if labels.n_classes > 1 else None,
-                {"largest_index": labels.n_classes - 1, "units": facts.head.units},
+    if labels is not None and _index_out_of_range(facts):
+        head = facts.head
+        fix = None
+        if 1 < labels.n_classes <= MAX_INFERRED_CLASSES:
+            # K index labels need K outputs under a sparse loss; a 1-unit sigmoid head becomes a
+            # K-way softmax (K sigmoids would just broadcast the index column, LA203).
+            sparse = head.units > 1 and _loss_kind(facts) is LossKind.SPARSE_CE
+            fix = HeadFix(
+                units=labels.n_classes,
+                activation="softmax" if not sparse and head.activation == "sigmoid" else None,
+                loss=None if sparse else "sparse_categorical_crossentropy",
             )
+        yield Hit(
+            f"{labels.reason}. Sparse losses then read past the last output "
+            "(NaN or garbage loss); accuracy counts those samples as wrong.",
+            fix,
+            {"largest_index": labels.n_classes - 1, "units": head.units},
+        )
 
 
 def _binary_labels_not_01(facts: AuditFacts) -> Iterator[Hit]:
@@ -217,8 +248,9 @@ def _binary_labels_not_01(facts: AuditFacts) -> Iterator[Hit]:
 
 def _invalid_labels(facts: AuditFacts) -> Iterator[Hit]:
     labels = facts.labels
-    handled = (LabelProblem.OUT_OF_RANGE, LabelProblem.NOT_BINARY)
-    if labels is not None and not labels.is_valid and labels.problem not in handled:
+    # LA204 and LA205 say more about these two; everything else invalid is reported here.
+    handled = labels is not None and (labels.problem is LabelProblem.NOT_BINARY or _index_out_of_range(facts))
+    if labels is not None and not labels.is_valid and not handled:
         yield Hit(
             f"labels are not a valid classification target: {labels.reason}.",
             None,
@@ -298,27 +330,40 @@ def _non_probability_activation(facts: AuditFacts) -> Iterator[Hit]:
 
 def _regression_loss_on_classifier(facts: AuditFacts) -> Iterator[Hit]:
     head = facts.head
-    if head.loss is not None and head.loss.kind in (LossKind.REGRESSION, LossKind.HINGE):
-        if head.activation in ("softmax", "sigmoid") or facts.labels is not None:
-            yield Hit(
-                f"{head.loss.name} on a classification head: it trains, but its gradient "
-                "vanishes as p saturates and it is not a proper likelihood, so probabilities are "
-                "poorly calibrated.",
-                HeadFix(
-                    loss="binary_crossentropy"
-                    if head.units == 1 or _multi_hot(facts)
-                    else "categorical_crossentropy"
-                ),
-                {"loss": head.loss.name},
-            )
+    if (
+        head.loss is not None
+        and head.loss.kind in (LossKind.REGRESSION, LossKind.HINGE)
+        and (head.activation in ("softmax", "sigmoid") or facts.labels is not None)
+    ):
+        independent = head.units == 1 or _multi_hot(facts)
+        # A cross-entropy needs probabilities: give a linear/relu head the matching activation too,
+        # or the fix would trade this finding for LA302/LA304.
+        activation = None if head.outputs_probabilities else ("sigmoid" if independent else "softmax")
+        yield Hit(
+            f"{head.loss.name} on a classification head: it trains, but its gradient "
+            "vanishes as p saturates and it is not a proper likelihood, so probabilities are "
+            "poorly calibrated.",
+            HeadFix(
+                activation=activation,
+                loss="binary_crossentropy" if independent else "categorical_crossentropy",
+                from_logits=False,
+            ),
+            {"loss": head.loss.name},
+        )
 
 
 # --- LA4xx: what 'accuracy' resolves to ------------------------------------------------------
 
 
-def _accuracy_resolutions(facts: AuditFacts) -> Iterator[tuple[str, str, float | None]]:
+def _accuracy_resolutions(
+    facts: AuditFacts, *, explicit: bool = False
+) -> Iterator[tuple[str, str, float | None]]:
+    """(declared, Keras class, threshold) of each 'accuracy' alias; with ``explicit``, also of the
+    metrics named explicitly (``binary_accuracy`` builds the same BinaryAccuracy(threshold=0.5))."""
     for res in resolve_metrics(facts.head, facts.labels):
-        if res.declared in ("accuracy", "acc") and res.resolved is not None:
+        if res.resolved is None:
+            continue
+        if res.declared in ACCURACY_ALIASES or explicit:
             yield res.declared, res.resolved, res.threshold
 
 
@@ -359,7 +404,7 @@ def _binary_accuracy_threshold_on_logits(facts: AuditFacts) -> Iterator[Hit]:
         return
     if head.activation != "linear":
         return
-    for declared, resolved, threshold in _accuracy_resolutions(facts):
+    for declared, resolved, threshold in _accuracy_resolutions(facts, explicit=True):
         if resolved == BINARY_ACCURACY and threshold is not None:
             yield Hit(
                 f"'{declared}' resolves to BinaryAccuracy(threshold={threshold}) but the outputs "
@@ -455,12 +500,17 @@ RULES: tuple[Rule, ...] = (
         why=(
             "Categorical cross-entropy is L = -sum_k y_k log p_k. With one output unit the sum has "
             "one term, L = -y log p: the (1 - y) log(1 - p) half of binary cross-entropy is gone, "
-            "so nothing penalises p = 1 on negatives. L is minimised by p = 1 for every input and "
-            "the model predicts the positive class always (the seeds' '26% accuracy').\n\n"
-            "In Keras 3 it is worse: categorical_crossentropy(from_logits=False) first divides the "
-            "output by its sum over the last axis. With one unit p / p = 1, so L = -y log 1 = 0 "
-            "exactly, for every weight: no gradient, the weights never move. Keras only emits a "
-            "SyntaxWarning (keras PR #17330)."
+            "so nothing penalises p = 1 on negatives, and L is minimised by p = 1 for every "
+            "input.\n\n"
+            "In Keras it is worse, whatever the activation: categorical_crossentropy first "
+            "normalises the output over the last axis. With one unit p / p = 1 (or, with logits, "
+            "a softmax over one logit, exp(z) / exp(z) = 1; Keras 3 on TensorFlow also takes the "
+            "logits cached on a sigmoid output), so L = -y log 1 = 0 exactly, for every weight: "
+            "no gradient, the weights never move, and the predictions stay those of the random "
+            "initialisation (the seeds' '26% accuracy, predicting only one class'). Keras only "
+            "emits a SyntaxWarning (keras PR #17330).\n\n"
+            "sparse_categorical_crossentropy on one unit fails the same way: its only valid "
+            "class index is 0, label 1 points past the output, and label 0 scores -log 1 = 0."
         ),
         fix=(
             "# one unit: a Bernoulli output\n"
@@ -503,7 +553,10 @@ RULES: tuple[Rule, ...] = (
             "(sum_k p_k = 1), so this is not the likelihood of the true class: the loss is scaled "
             "by 1/K and rewards pushing the K - 1 wrong outputs to 0 as much as raising the right "
             "one. It trains, but the loss is not the one the model's probabilities imply, and in "
-            "Keras <= 2.3 'accuracy' then silently became binary_accuracy (see LA401)."
+            "Keras <= 2.3 'accuracy' then silently became binary_accuracy (see LA401).\n\n"
+            "Keras 3 on TensorFlow goes further: binary_crossentropy takes the pre-softmax "
+            "values z cached on the output and computes sigmoid cross-entropy on them, so the "
+            "model is trained as K independent sigmoids of z while it outputs softmax(z)."
         ),
         fix=(
             "model.compile(loss='categorical_crossentropy',  # one-hot labels\n"
@@ -521,10 +574,11 @@ RULES: tuple[Rule, ...] = (
         title="a sigmoid head with a categorical loss on single-label data",
         why=(
             "Sigmoid outputs are K independent probabilities; they do not sum to 1. Categorical "
-            "cross-entropy -sum_k y_k log p_k assumes a distribution over classes, so Keras "
-            "divides the outputs by their sum first. The model trains on renormalised sigmoids, "
-            "and the sigmoid outputs themselves, which users read as class probabilities, are "
-            "not."
+            "cross-entropy -sum_k y_k log p_k assumes a distribution over classes. Keras 3 on "
+            "TensorFlow takes the logits z cached on the sigmoid output and computes "
+            "softmax(z) cross-entropy; other backends and older Keras divide the sigmoid outputs "
+            "by their sum. Either way the model is trained on a distribution it never outputs: "
+            "the sigmoid outputs, which users read as class probabilities, are not."
         ),
         fix="model.add(keras.layers.Dense(K, activation='softmax'))",
         families=ALL_FAMILIES,
@@ -672,8 +726,11 @@ RULES: tuple[Rule, ...] = (
             "from_logits=True tells the loss that outputs are logits z and to apply softmax or "
             "sigmoid itself. After a softmax/sigmoid layer the loss computes softmax(p) with p "
             "already in [0, 1]: its outputs are squeezed towards 1/K, gradients shrink by roughly "
-            "the derivative of the second squashing, and the loss cannot approach 0. Keras warns "
-            "only on the TensorFlow backend."
+            "the derivative of the second squashing, and the loss cannot approach 0.\n\n"
+            "Only on the TensorFlow backend does Keras notice: it warns and uses the logits it "
+            "cached on the softmax/sigmoid output, so training happens to be right there. On JAX "
+            "or PyTorch, or when the squashing is not a Keras activation, the loss squashes "
+            "twice, silently."
         ),
         fix=(
             "keras.losses.CategoricalCrossentropy(from_logits=False)  # keep the softmax\n"
@@ -780,15 +837,16 @@ RULES: tuple[Rule, ...] = (
         title="'accuracy' resolves to argmax accuracy on multi-label targets",
         why=(
             "Keras 3 and tf.keras >= 2.2 choose the accuracy from shapes: labels and outputs of "
-            "equal width K > 1 get CategoricalAccuracy, argmax(y) == argmax(p). For multi-hot "
-            "targets argmax(y) is just the first positive label, so the number is neither "
-            "subset accuracy (all labels right) nor 1 - Hamming loss (per-label accuracy)."
+            "equal width K > 1 get CategoricalAccuracy, argmax(y) == argmax(p). Legacy Keras "
+            "chooses from the loss and does the same for any loss but binary_crossentropy. For "
+            "multi-hot targets argmax(y) is just the first positive label, so the number is "
+            "neither subset accuracy (all labels right) nor 1 - Hamming loss (per-label accuracy)."
         ),
         fix=(
             "model.compile(loss='binary_crossentropy',\n"
             "              metrics=[keras.metrics.BinaryAccuracy(threshold=0.5)])"
         ),
-        families=(KerasFamily.KERAS3, KerasFamily.TF_KERAS),
+        families=ALL_FAMILIES,
         check=_argmax_accuracy_on_multi_label,
         references=(KERAS_METRICS_DOC,),
     ),
@@ -798,7 +856,8 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.WARNING,
         title="BinaryAccuracy thresholds logits at 0.5",
         why=(
-            "BinaryAccuracy counts p > threshold as positive with threshold = 0.5 by default. On a "
+            "BinaryAccuracy (metrics=['binary_accuracy'], or 'accuracy' on one output unit) counts "
+            "p > threshold as positive with threshold = 0.5 by default. On a "
             "linear head trained with from_logits=True the outputs are logits z, and "
             "sigmoid(z) > 0.5 means z > 0: every sample with 0 < z <= 0.5 is counted as negative, "
             "so the reported accuracy is off by the share of such samples."

@@ -232,6 +232,8 @@ class HeadSpec:
         except ValueError:
             choices = ", ".join(f.value for f in KerasFamily)
             raise BadInputError(f"unknown Keras family {keras_family!r}; use one of {choices}") from None
+        if not 0.0 <= label_smoothing < 1.0:
+            raise BadInputError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         return cls(
             units=units,
             activation_chain=chain,
@@ -247,12 +249,13 @@ class HeadSpec:
 
         Accepted keys: ``units`` (required), ``activation`` or ``activation_chain``, ``loss`` (a name
         or a mapping with ``name``, ``from_logits``, ``label_smoothing``), ``from_logits``,
-        ``label_smoothing``, ``metrics`` (a name or a list), ``keras_family``.
+        ``label_smoothing``, ``metrics`` (a name or a list), ``keras_family``. A ``source`` key (as
+        :meth:`to_dict` writes it) is accepted and ignored: the new spec's source is ``source``.
         """
         if not isinstance(data, Mapping):
             raise BadInputError("a head spec must be a mapping with at least 'units'")
         known = {"units", "activation", "activation_chain", "loss", "from_logits", "label_smoothing"}
-        known |= {"metrics", "keras_family"}
+        known |= {"metrics", "keras_family", "source"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise BadInputError(f"unknown head spec key(s): {', '.join(unknown)}")
@@ -262,29 +265,52 @@ class HeadSpec:
         if isinstance(units, bool) or not isinstance(units, int):
             raise BadInputError(f"'units' must be an integer, got {units!r}")
         loss = data.get("loss")
-        from_logits = bool(data.get("from_logits", False))
-        smoothing = float(data.get("label_smoothing", 0.0))
+        from_logits = _flag(data.get("from_logits", False), "from_logits")
+        smoothing = _number(data.get("label_smoothing", 0.0), "label_smoothing")
         if isinstance(loss, Mapping):
-            from_logits = bool(loss.get("from_logits", from_logits))
-            smoothing = float(loss.get("label_smoothing", smoothing))
+            from_logits = _flag(loss.get("from_logits", from_logits), "loss.from_logits")
+            smoothing = _number(loss.get("label_smoothing", smoothing), "loss.label_smoothing")
             loss = loss.get("name")
         if loss is not None and not isinstance(loss, str):
             raise BadInputError(f"'loss' must be a name or a mapping with 'name', got {loss!r}")
-        metrics = data.get("metrics", ())
-        if isinstance(metrics, str):
-            metrics = (metrics,)
-        chain = data.get("activation_chain")
+        activation = data.get("activation")
+        if activation is not None and not isinstance(activation, str):
+            raise BadInputError(f"'activation' must be a name, got {activation!r}")
         return cls.from_values(
             units=units,
-            activation=data.get("activation"),
+            activation=activation,
             loss=loss,
             from_logits=from_logits,
             label_smoothing=smoothing,
-            metrics=tuple(str(m) for m in metrics),
+            metrics=_names(data.get("metrics", ()), "metrics"),
             keras_family=data.get("keras_family", KerasFamily.KERAS3),
-            activation_chain=tuple(chain) if chain else None,
+            activation_chain=_names(data.get("activation_chain", ()), "activation_chain") or None,
             source=source,
         )
+
+
+def _flag(value: Any, key: str) -> bool:
+    # bool("false") is True: a quoted YAML/JSON string must not silently switch from_logits on.
+    if not isinstance(value, bool):
+        raise BadInputError(f"'{key}' must be true or false, got {value!r}")
+    return value
+
+
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadInputError(f"'{key}' must be a number, got {value!r}")
+    return float(value)
+
+
+def _names(value: Any, key: str) -> tuple[str, ...]:
+    """A name or a list of names (a bare string is one name, not its characters); null is none."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise BadInputError(f"'{key}' must be a name or a list of names, got {value!r}")
+    return tuple(value)
 
 
 @dataclass(frozen=True)

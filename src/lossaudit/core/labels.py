@@ -9,7 +9,7 @@ where the two overlap:
 ============================  ==========================
 ``binary``                     ``binary``
 ``index`` (>= 3 values seen)   ``multiclass``
-``index`` (2 values seen)      ``binary``
+``index`` (<= 2 values seen)   ``binary``
 ``one_hot``, ``multi_hot``     ``multilabel-indicator``
 ``soft``                       ``continuous-multioutput``
 ============================  ==========================
@@ -77,6 +77,10 @@ SOFT_ROW_TOLERANCE = 1e-4
 """How far a soft label row may sum from 1 (float32 targets carry about 1e-7 relative error)."""
 
 _MAX_VALUES_REPORTED = 12
+
+MAX_INFERRED_CLASSES = 100_000
+"""Largest K inferred from index labels when the head's units are not given. Beyond it the values
+are ids, not class indices, and counting K classes would exhaust memory."""
 
 
 @dataclass(frozen=True)
@@ -178,8 +182,10 @@ def _as_array(labels: Any) -> tuple[np.ndarray | None, LabelEvidence | None]:
     try:
         with np.errstate(all="ignore"):
             arr = np.asarray(labels)
-    except ValueError as exc:  # numpy >= 1.24 refuses ragged nested sequences
-        return None, _invalid(LabelProblem.RAGGED, f"labels are ragged: {exc}")
+    except ValueError:  # numpy >= 1.24 refuses ragged nested sequences
+        return None, _invalid(
+            LabelProblem.RAGGED, "labels are ragged (rows of different lengths), not a rectangular array"
+        )
     if arr.dtype == object:
         try:
             arr = arr.astype(np.float64)
@@ -335,6 +341,12 @@ def _detect_vector(
         k = units
         encoding = LabelEncoding.BINARY if units == 2 else LabelEncoding.INDEX
     else:
+        if largest >= MAX_INFERRED_CLASSES:
+            return invalid(
+                LabelProblem.OUT_OF_RANGE,
+                f"largest label is {float(largest):.6g}: more than {MAX_INFERRED_CLASSES} classes; "
+                "these look like ids, not class indices 0..K-1",
+            )
         k = max(largest + 1, 2)
         encoding = LabelEncoding.BINARY if largest <= 1 else LabelEncoding.INDEX
     counts = np.bincount(vec.astype(np.int64), minlength=k)
@@ -432,9 +444,8 @@ def to_class_indices(labels: npt.ArrayLike, evidence: LabelEvidence) -> np.ndarr
     import numpy as np
 
     arr = np.asarray(labels)
-    if evidence.is_dense:
-        return arr.argmax(axis=1).astype(np.int64)
-    return arr.reshape(-1).astype(np.int64)
+    indices: np.ndarray = arr.argmax(axis=1) if evidence.is_dense else arr.reshape(-1)
+    return indices.astype(np.int64)
 
 
 def to_one_hot(indices: npt.ArrayLike, n_classes: int) -> np.ndarray:

@@ -168,7 +168,8 @@ def predicted_classes(outputs: ModelOutputs, task: str) -> np.ndarray:
     import numpy as np
 
     if task == "multiclass":
-        return outputs.raw.argmax(axis=1)
+        classes: np.ndarray = outputs.raw.argmax(axis=1)
+        return classes
     # Thresholding a probability at 0.5 is thresholding its logit at 0.
     if outputs.probabilities is not None:
         positive = outputs.probabilities > 0.5
@@ -195,9 +196,11 @@ def recompute(y_true: Any, labels: LabelEvidence, outputs: ModelOutputs, head: H
     import numpy as np
 
     check_labels_usable(labels)
-    n = outputs.raw.shape[0]
+    n, width = outputs.raw.shape
     if labels.n_samples != n:
         raise BadInputError(f"labels have {labels.n_samples} rows but predictions have {n}")
+    if labels.is_dense and labels.width != width:
+        raise BadInputError(f"labels have {labels.width} columns but predictions have {width}")
     task = task_kind(head, labels)
     with warnings.catch_warnings():
         # Undefined precision for a class never predicted is reported as 0 and noted, not warned.

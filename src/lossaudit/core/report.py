@@ -71,7 +71,7 @@ class AuditReport:
         return sum(1 for f in self.findings if f.severity is severity)
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(
+        doc: dict[str, Any] = _jsonable(
             {
                 "schema_version": self.schema_version,
                 "tool": "lossaudit",
@@ -92,9 +92,11 @@ class AuditReport:
                 "context": dict(self.context),
             }
         )
+        return doc
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+        # allow_nan=False: the output is strict JSON (NaN and infinities are already null).
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False, allow_nan=False)
 
 
 def _jsonable(value: Any) -> Any:

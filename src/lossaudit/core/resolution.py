@@ -99,14 +99,16 @@ def resolve_metric(name: str, head: HeadSpec, labels: LabelEvidence | None = Non
     if name not in ACCURACY_ALIASES:
         return MetricResolution(name, None, family, "not an accuracy alias", assumed)
     if family is KerasFamily.LEGACY:
-        kind = head.loss.kind if head.loss else None
+        # get_metric_function tests for the BinaryCrossentropy / SparseCategoricalCrossentropy
+        # classes (or their functions) exactly: focal variants are other classes and fall through.
+        loss_name = head.loss.name if head.loss else None
         if head.units == 1:
             return MetricResolution(name, BINARY_ACCURACY, family, "output has 1 unit", assumed, 0.5)
-        if kind is LossKind.BINARY_CE:
+        if loss_name == "binary_crossentropy":
             return MetricResolution(
                 name, BINARY_ACCURACY, family, "loss is binary_crossentropy", assumed, 0.5
             )
-        if kind is LossKind.SPARSE_CE:
+        if loss_name == "sparse_categorical_crossentropy":
             return MetricResolution(
                 name, SPARSE_CATEGORICAL_ACCURACY, family, "loss is sparse categorical", assumed
             )
@@ -134,9 +136,16 @@ def task_kind(head: HeadSpec, labels: LabelEvidence | None = None) -> str:
         return "multilabel"
     if head.units == 1:
         return "binary"
-    if labels is None and head.activation == "sigmoid" and head.loss is not None:
-        if head.loss.kind is LossKind.BINARY_CE:
-            return "multilabel"
+    # Without labels, K independent sigmoids under binary cross-entropy mean multi-label: sigmoid
+    # outputs, or logits that the loss passes through a sigmoid (from_logits=True).
+    independent_outputs = head.activation == "sigmoid" or (head.activation == "linear" and head.from_logits)
+    if (
+        labels is None
+        and independent_outputs
+        and head.loss is not None
+        and head.loss.kind is LossKind.BINARY_CE
+    ):
+        return "multilabel"
     return "multiclass"
 
 

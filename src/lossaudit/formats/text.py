@@ -25,7 +25,7 @@ _HEADLINE_METRICS = (
 
 
 def _indent(text: str, prefix: str = "      ") -> str:
-    lines = []
+    lines: list[str] = []
     for para in text.splitlines():
         wrapped = textwrap.wrap(para, _WIDTH - len(prefix)) or [""]
         lines.extend(prefix + w for w in wrapped)
@@ -68,10 +68,14 @@ def render_report(report: AuditReport) -> str:
             out.append(f"{key}: {value}")
     out.append("")
     if report.findings:
-        for f in report.findings:
+        for i, f in enumerate(report.findings):
+            if i:
+                out.append("")
             out.append(f"{f.code} {f.severity.value:<7} {f.title} [{f.name}]")
             out.append(_indent(f.message))
-            out.append(_indent("fix: " + f.fix.splitlines()[0]))
+            out.append(_indent("fix:"))
+            # The fix is code: every line, indented as written, never re-wrapped.
+            out.append(textwrap.indent(f.fix, "        "))
     else:
         out.append("no findings")
     if report.metrics is not None:
