@@ -1,0 +1,265 @@
+"""SARIF 2.1.0 log of a report, in the subset GitHub code scanning accepts.
+
+What GitHub needs beyond the OASIS schema (its "SARIF support for code scanning" page): every
+result has ``ruleId``, ``message.text`` and a ``physicalLocation`` whose ``artifactLocation.uri``
+is a file path (relative to the repository root, or a ``file://`` URI inside the checkout), and
+``partialFingerprints`` so that re-running the audit does not open duplicate alerts. An audit
+has no source line, so every result points at line 1 of the audited model, spec or labels file;
+when no file is known the caller's ``artifact_uri`` (or a fixed pseudo-path) stands in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from lossaudit.core.catalogue import RULES
+from lossaudit.core.findings import Finding, Rule, Severity
+from lossaudit.core.report import AuditReport
+
+SARIF_VERSION = "2.1.0"
+SARIF_SCHEMA_URI = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+INFORMATION_URI = "https://pypi.org/project/lossaudit/"
+FINGERPRINT_KEY = "lossauditFinding/v1"
+DEFAULT_ARTIFACT_URI = "lossaudit"
+"""Stand-in location when neither the report nor the caller names a file."""
+SRCROOT = "%SRCROOT%"
+
+LEVELS: Mapping[Severity, str] = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+ARTIFACT_CONTEXT_KEYS = (
+    "model_path",
+    "model_file",
+    "model",
+    "spec",
+    "spec_file",
+    "head_spec",
+    "pipeline_file",
+    "labels_file",
+    "data",
+    "data_file",
+    "predictions_file",
+)
+"""Report context keys that may name the audited artifact, most specific first."""
+_URI_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")  # 2+ letters: "C:\..." is a path
+
+
+def pascal_case(name: str) -> str:
+    """``categorical-crossentropy-on-one-unit`` -> ``CategoricalCrossentropyOnOneUnit``."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_\s]+", name) if part)
+
+
+def _candidate_text(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, Mapping):
+        for key in ("path", "file", "uri"):
+            inner = value.get(key)
+            if isinstance(inner, str) and inner.strip():
+                return inner.strip()
+    return None
+
+
+def _is_file_reference(text: str) -> bool:
+    match = _URI_SCHEME.match(text)
+    return match is None or match.group(1).lower() == "file"
+
+
+def file_uri(text: str, repo_root: Path) -> tuple[str, bool]:
+    """(URI, is relative) of a file path or ``file:`` URI: relative to ``repo_root`` when inside it.
+
+    A relative path is taken relative to the current directory, as the CLI received it.
+    """
+    if text.lower().startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        text = unquote(urlparse(text).path)
+    path = Path(text).expanduser()
+    absolute = path if path.is_absolute() else Path.cwd() / path
+    absolute = Path(os.path.normpath(absolute))
+    try:
+        relative = absolute.relative_to(Path(os.path.normpath(repo_root.absolute())))
+    except ValueError:
+        given = Path(os.path.normpath(path))
+        if path.is_absolute() or given.parts[:1] == ("..",):
+            return absolute.as_uri(), False
+        # A relative path from another working directory: as typed, it is most likely relative
+        # to the repository root (CI runs from there).
+        relative = given
+    return quote(relative.as_posix(), safe="/-._~"), True
+
+
+def _pseudo_path(uri: str) -> str:
+    """``models:/churn/3`` -> ``models/churn/3``: a stable, file-like name for a non-file URI."""
+    cleaned = re.sub(r"[^A-Za-z0-9._/\-]+", "_", uri.replace(":/", "/").replace(":", "/"))
+    return re.sub(r"/{2,}", "/", cleaned).strip("/") or DEFAULT_ARTIFACT_URI
+
+
+def artifact_location(
+    report: AuditReport, artifact_uri: str | None = None, repo_root: str | Path | None = None
+) -> dict[str, str]:
+    """The ``artifactLocation`` every result points at.
+
+    Order: a file named in the report context (see :data:`ARTIFACT_CONTEXT_KEYS`), then
+    ``artifact_uri``, then a model URI of the context (``models:/name/1``) made into a path,
+    then :data:`DEFAULT_ARTIFACT_URI`. ``repo_root`` defaults to ``$GITHUB_WORKSPACE`` or the
+    current directory.
+    """
+    root = Path(repo_root or os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
+    other_uris: list[str] = []
+    for key in ARTIFACT_CONTEXT_KEYS:
+        text = _candidate_text(report.context.get(key))
+        if text is None:
+            continue
+        if _is_file_reference(text):
+            uri, relative = file_uri(text, root)
+            return {"uri": uri, "uriBaseId": SRCROOT} if relative else {"uri": uri}
+        other_uris.append(text)
+    if artifact_uri:
+        if _is_file_reference(artifact_uri):
+            uri, relative = file_uri(artifact_uri, root)
+            return {"uri": uri, "uriBaseId": SRCROOT} if relative else {"uri": uri}
+        return {"uri": quote(artifact_uri, safe="/:-._~")}
+    if other_uris:
+        return {"uri": _pseudo_path(other_uris[0]), "uriBaseId": SRCROOT}
+    return {"uri": DEFAULT_ARTIFACT_URI, "uriBaseId": SRCROOT}
+
+
+def _help_uri(rule: Rule) -> str | None:
+    for ref in rule.references:
+        first = ref.split()[0] if ref.split() else ""
+        if first.startswith(("https://", "http://")):
+            return first
+    return None
+
+
+def rule_descriptor(rule: Rule) -> dict[str, Any]:
+    """A ``reportingDescriptor`` for one catalogue rule."""
+    descriptor: dict[str, Any] = {
+        "id": rule.code,
+        "name": pascal_case(rule.name),
+        "shortDescription": {"text": rule.title},
+        "fullDescription": {"text": rule.why},
+        "help": {
+            "text": rule.fix,
+            "markdown": f"**{rule.title}**\n\n{rule.why}\n\n**Fix**\n\n```python\n{rule.fix}\n```",
+        },
+        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "properties": {
+            "severity": rule.severity.value,
+            "families": [f.value for f in rule.families],
+            "stage": rule.stage,
+            "kebabName": rule.name,
+            "references": list(rule.references),
+            "tags": ["lossaudit", "keras", rule.stage],
+        },
+    }
+    help_uri = _help_uri(rule)
+    if help_uri is not None:
+        descriptor["helpUri"] = help_uri
+    return descriptor
+
+
+def _finding_descriptor(finding: Finding) -> dict[str, Any]:
+    """A descriptor for a finding whose code is not in the catalogue (a plug-in's, say)."""
+    return {
+        "id": finding.code,
+        "name": pascal_case(finding.name),
+        "shortDescription": {"text": finding.title},
+        "help": {"text": finding.fix},
+        "defaultConfiguration": {"level": LEVELS[finding.severity]},
+        "properties": {"severity": finding.severity.value, "tags": ["lossaudit"]},
+    }
+
+
+def fingerprint(finding: Finding) -> str:
+    """Stable across runs of the same audit: the code and the message, hashed."""
+    return hashlib.sha256(f"{finding.code}\n{finding.message}".encode()).hexdigest()
+
+
+def render_sarif(
+    report: AuditReport,
+    artifact_uri: str | None = None,
+    *,
+    repo_root: str | Path | None = None,
+    category: str | None = None,
+) -> dict[str, Any]:
+    """The report as a SARIF 2.1.0 log (a dict; ``json.dumps`` it to write ``findings.sarif``).
+
+    Parameters
+    ----------
+    report : AuditReport
+    artifact_uri : str, optional
+        The file results point at when the report context names none (e.g. the pipeline file).
+    repo_root : str or Path, optional
+        Paths inside it are written relative to it; default ``$GITHUB_WORKSPACE`` or the cwd.
+    category : str, optional
+        Written as ``automationDetails.id`` (``lossaudit/<category>/``): GitHub keeps one set of
+        alerts per category, so audits of several models in one workflow need distinct ones.
+    """
+    rules = [rule_descriptor(rule) for rule in RULES]
+    index = {rule.code: i for i, rule in enumerate(RULES)}
+    for finding in report.findings:
+        if finding.code not in index:
+            index[finding.code] = len(rules)
+            rules.append(_finding_descriptor(finding))
+    location = artifact_location(report, artifact_uri, repo_root)
+    finding_dicts = report.to_dict()["findings"]  # evidence already made JSON-safe
+    results = []
+    for finding, as_dict in zip(report.findings, finding_dicts, strict=True):
+        properties: dict[str, Any] = {"severity": finding.severity.value, "evidence": as_dict["evidence"]}
+        if "head_fix" in as_dict:
+            properties["headFix"] = as_dict["head_fix"]
+        results.append(
+            {
+                "ruleId": finding.code,
+                "ruleIndex": index[finding.code],
+                "kind": "fail",
+                "level": LEVELS[finding.severity],
+                "message": {"text": finding.message},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": dict(location),
+                            "region": {"startLine": 1},
+                        }
+                    }
+                ],
+                "partialFingerprints": {FINGERPRINT_KEY: fingerprint(finding)},
+                "properties": properties,
+            }
+        )
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "lossaudit",
+                "version": report.tool_version,
+                "semanticVersion": report.tool_version,
+                "informationUri": INFORMATION_URI,
+                "rules": rules,
+            }
+        },
+        "invocations": [
+            {
+                "executionSuccessful": True,
+                "properties": {"command": report.command, "verdict": report.verdict},
+            }
+        ],
+        "results": results,
+        "columnKind": "utf16CodeUnits",
+        "properties": {
+            "verdict": report.verdict,
+            "failOn": report.fail_on.value,
+            "createdAt": report.created_at,
+            "reportSchemaVersion": report.schema_version,
+        },
+    }
+    if category:
+        run["automationDetails"] = {"id": f"lossaudit/{category.strip('/')}/"}
+    return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
