@@ -20,6 +20,7 @@ from lossaudit.core.findings import (
     DataCheck,
     PredictionFacts,
     Severity,
+    ThresholdCheck,
     run_rules,
     verdict,
 )
@@ -43,6 +44,7 @@ class Case:
     comparisons: tuple[Comparison, ...] = ()
     built: tuple[tuple[str, str], ...] | None = None
     checks: tuple[DataCheck, ...] = field(default=())
+    thresholds: tuple[ThresholdCheck, ...] = field(default=())
 
     def head(self) -> HeadSpec:
         return HeadSpec.from_values(
@@ -64,6 +66,7 @@ class Case:
             comparisons=self.comparisons,
             built_metrics=self.built,
             data_checks=self.checks,
+            thresholds=self.thresholds,
         )
 
 
@@ -231,6 +234,17 @@ FIRING: dict[str, list[tuple[str, Case, set[str]]]] = {
             {"LA505"},
         )
     ],
+    "LA506": [
+        ("below", softmax_cce(thresholds=(ThresholdCheck("accuracy", 0.9, 0.85),)), {"LA506"}),
+        ("not-computed", softmax_cce(thresholds=(ThresholdCheck("subset_accuracy", 0.5, None),)), {"LA506"}),
+    ],
+    "LA602": [
+        (
+            "extra-columns",
+            softmax_cce(checks=(DataCheck("columns match the expected set", False, severity="warning"),)),
+            {"LA602"},
+        )
+    ],
     "LA601": [
         (
             "label-range",
@@ -320,7 +334,18 @@ QUIET: dict[str, list[tuple[str, Case]]] = {
         ("same", softmax_cce(metrics=("accuracy",), built=(("accuracy", "CategoricalAccuracy"),))),
         ("not-built", softmax_cce(metrics=("accuracy",))),
     ],
-    "LA601": [("passed", softmax_cce(checks=(DataCheck("label values in range(3)", True, "label"),)))],
+    "LA601": [
+        ("passed", softmax_cce(checks=(DataCheck("label values in range(3)", True, "label"),))),
+        ("warning-is-LA602", softmax_cce(checks=(DataCheck("columns match", False, severity="warning"),))),
+    ],
+    "LA506": [
+        ("at", softmax_cce(thresholds=(ThresholdCheck("accuracy", 0.9, 0.9),))),
+        ("above", softmax_cce(thresholds=(ThresholdCheck("accuracy", 0.9, 0.95),))),
+    ],
+    "LA602": [
+        ("passed", softmax_cce(checks=(DataCheck("columns match", True, severity="warning"),))),
+        ("critical-is-LA601", softmax_cce(checks=(DataCheck("label in range", False, "label"),))),
+    ],
 }
 
 FIRING_CASES = [

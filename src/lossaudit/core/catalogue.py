@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from lossaudit.core.findings import (
     ALL_FAMILIES,
     AuditFacts,
+    DataCheck,
     Hit,
     Rule,
     Severity,
@@ -476,19 +477,46 @@ def _keras_built_other_metric(facts: AuditFacts) -> Iterator[Hit]:
             )
 
 
+def _metric_below_threshold(facts: AuditFacts) -> Iterator[Hit]:
+    for t in facts.thresholds:
+        if t.passed:
+            continue
+        if t.value is None:
+            message = (
+                f"threshold {t.metric} >= {t.minimum:g} set, but {t.metric} is not computed for this task"
+            )
+        else:
+            message = f"recomputed {t.metric} {t.value:.4f} is below the threshold {t.minimum:g}"
+        yield Hit(message, None, {"metric": t.metric, "minimum": t.minimum, "value": t.value})
+
+
 # --- LA6xx: data expectations ----------------------------------------------------------------
 
 
-def _data_expectation_failed(facts: AuditFacts) -> Iterator[Hit]:
+def _failed_checks(facts: AuditFacts, *, critical: bool) -> Iterator[DataCheck]:
     for check in facts.data_checks:
-        if not check.success:
-            where = f" (column {check.column})" if check.column else ""
-            detail = f": {check.detail}" if check.detail else ""
-            yield Hit(
-                f"expectation failed{where}: {check.name}{detail}",
-                None,
-                {"expectation": check.name, "column": check.column, "severity": check.severity},
-            )
+        if not check.success and (check.severity == "error") == critical:
+            yield check
+
+
+def _data_expectation_failed(facts: AuditFacts) -> Iterator[Hit]:
+    """Critical expectations (severity error) that failed."""
+    yield from _data_expectation_hits(_failed_checks(facts, critical=True))
+
+
+def _data_expectation_warning(facts: AuditFacts) -> Iterator[Hit]:
+    yield from _data_expectation_hits(_failed_checks(facts, critical=False))
+
+
+def _data_expectation_hits(checks: Iterator[DataCheck]) -> Iterator[Hit]:
+    for check in checks:
+        where = f" (column {check.column})" if check.column else ""
+        detail = f": {check.detail}" if check.detail else ""
+        yield Hit(
+            f"expectation failed{where}: {check.name}{detail}",
+            None,
+            {"expectation": check.name, "column": check.column, "severity": check.severity},
+        )
 
 
 RULES: tuple[Rule, ...] = (
@@ -949,6 +977,22 @@ RULES: tuple[Rule, ...] = (
         check=_keras_built_other_metric,
         stage="introspection",
     ),
+    Rule(
+        code="LA506",
+        name="metric-below-threshold",
+        severity=Severity.ERROR,
+        title="a recomputed metric is below the pipeline's threshold",
+        why=(
+            "The pipeline file sets a floor on a recomputed metric (thresholds: {accuracy: 0.9}). "
+            "The floor applies to lossaudit's recomputation with the definition the task needs, "
+            "never to the number the training run reported, so an inflated metric cannot pass "
+            "the gate."
+        ),
+        fix="# retrain or fix the findings above; lower the threshold only with a reason",
+        families=ALL_FAMILIES,
+        check=_metric_below_threshold,
+        stage="comparison",
+    ),
 )
 
 RULES = (
@@ -968,6 +1012,22 @@ RULES = (
         fix="# fix the data pipeline that produced the failing column; re-export the eval set",
         families=ALL_FAMILIES,
         check=_data_expectation_failed,
+        references=("https://docs.greatexpectations.io/docs/reference/learn/terms/expectation/",),
+        stage="labels",
+    ),
+    Rule(
+        code="LA602",
+        name="data-expectation-warning",
+        severity=Severity.WARNING,
+        title="a non-critical data expectation failed",
+        why=(
+            "Some expectations are advisory (severity warning or info in the suite): the data "
+            "still fits the head, but something about it is unexpected, such as columns beyond "
+            "the expected set. The metrics are computed; read them knowing this."
+        ),
+        fix="# check the data export; drop or declare the unexpected columns",
+        families=ALL_FAMILIES,
+        check=_data_expectation_warning,
         references=("https://docs.greatexpectations.io/docs/reference/learn/terms/expectation/",),
         stage="labels",
     ),

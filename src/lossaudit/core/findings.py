@@ -65,6 +65,20 @@ class DataCheck:
 
 
 @dataclass(frozen=True)
+class ThresholdCheck:
+    """A floor a pipeline sets on a recomputed metric (``thresholds: {accuracy: 0.9}``)."""
+
+    metric: str
+    minimum: float
+    value: float | None
+    """The recomputed value; None when the metric is not computed for this task."""
+
+    @property
+    def passed(self) -> bool:
+        return self.value is not None and self.value >= self.minimum
+
+
+@dataclass(frozen=True)
 class AuditFacts:
     """Everything the rules may look at. Only ``head`` is required: rules skip what is missing."""
 
@@ -75,6 +89,7 @@ class AuditFacts:
     built_metrics: tuple[tuple[str, str], ...] | None = None
     """(declared name, Keras class it built) pairs read from a live model after one evaluate."""
     data_checks: tuple[DataCheck, ...] = ()
+    thresholds: tuple[ThresholdCheck, ...] = ()
 
 
 @dataclass(frozen=True)
