@@ -60,7 +60,10 @@ def _cce_on_single_unit(facts: AuditFacts) -> Iterator[Hit]:
     # Whatever the activation: Keras normalises the single output over the last axis (p / p = 1),
     # or with logits (from_logits=True, or the logits Keras 3 caches on a softmax/sigmoid output on
     # the TensorFlow backend) takes a softmax over one logit, exp(z) / exp(z) = 1.
-    constant = "the loss is -log(1) = 0 for every weight and no gradient flows"
+    constant = (
+        "the reported loss is -log(1) = 0 at every step and says nothing about the labels; the "
+        "model drifts to predicting one class"
+    )
     if kind is LossKind.SPARSE_CE:
         message = (
             f"{name} on a 1-unit {head.activation} output: the only class index it can score is "
@@ -533,10 +536,14 @@ RULES: tuple[Rule, ...] = (
             "In Keras it is worse, whatever the activation: categorical_crossentropy first "
             "normalises the output over the last axis. With one unit p / p = 1 (or, with logits, "
             "a softmax over one logit, exp(z) / exp(z) = 1; Keras 3 on TensorFlow also takes the "
-            "logits cached on a sigmoid output), so L = -y log 1 = 0 exactly, for every weight: "
-            "no gradient, the weights never move, and the predictions stay those of the random "
-            "initialisation (the seeds' '26% accuracy, predicting only one class'). Keras only "
-            "emits a SyntaxWarning (keras PR #17330).\n\n"
+            "logits cached on a sigmoid output), so the loss Keras reports is L = -y log 1 = 0 "
+            "exactly, at every step: the training curve says nothing. What the weights do depends "
+            "on the backend. Keras 3 on TensorFlow differentiates through the cached logit, so the "
+            "weights still move, with a gradient that has nothing to do with the likelihood of the "
+            "labels; after a few epochs the model predicts one class for every input (the seeds' "
+            "'26% accuracy, predicting only class 0'; lossaudit's demo measures loss 0.0 for 10 "
+            "epochs and constant predictions on breast_cancer). Keras only emits a SyntaxWarning "
+            "(keras PR #17330).\n\n"
             "sparse_categorical_crossentropy on one unit fails the same way: its only valid "
             "class index is 0, label 1 points past the output, and label 0 scores -log 1 = 0."
         ),
