@@ -1,0 +1,103 @@
+"""``lossaudit audit``: load a Keras model, run it on eval data, and audit what it reports.
+
+Imports only Typer and :mod:`lossaudit.cli_common` at module level; the pipeline, numpy and Keras
+are imported when the command runs, so ``lossaudit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lossaudit.cli_common import FailOn, FailOnOpt, JsonOpt, LabelColumnOpt, emit, guarded, severity
+from lossaudit.cli_mlflow import ExperimentOpt, NoLogOpt, TrackingUriOpt
+
+DEFAULT_REPORTS_DIR = "lossaudit-reports"
+
+
+def audit(
+    model: Annotated[
+        str, typer.Argument(metavar="MODEL", help="A saved model: .keras, .h5, or a SavedModel folder.")
+    ],
+    data: Annotated[
+        Path, typer.Option("--data", help="Eval data: .npz with arrays x and y, or CSV/Parquet.")
+    ],
+    train: Annotated[
+        Path | None, typer.Option("--train", help="Training data for --retrain (same formats as --data).")
+    ] = None,
+    retrain: Annotated[
+        bool,
+        typer.Option("--retrain", help="Prove the fix: retrain the original and the fixed head on --train."),
+    ] = False,
+    reported: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reported", help="A metric a past run reported, NAME=VALUE (repeat), e.g. accuracy=0.9979."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help=f"Report folder (default {DEFAULT_REPORTS_DIR}/<model name>)."),
+    ] = None,
+    label_column: LabelColumnOpt = None,
+    unsafe: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe", help="Load Lambda layers, running the Python code stored in the model file."
+        ),
+    ] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per predict batch.")] = 256,
+    epochs: Annotated[int, typer.Option("--epochs", help="Retrain epochs.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Retrain random seed.")] = 0,
+    fail_on: FailOnOpt = FailOn.error,
+    tracking_uri: TrackingUriOpt = None,
+    experiment: ExperimentOpt = None,
+    no_log: NoLogOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Audit a saved Keras model on eval data: static read, load, predict, recompute, compare.
+
+    Writes a report folder (report.json, report.md, ...) and exits as `check` does.
+    """
+
+    def body() -> int:
+        from lossaudit.cli_mlflow import audit_source_and_sink, logged_line, report_name
+        from lossaudit.core.compare import ReportedMetric
+        from lossaudit.pipeline.stages import AuditRequest, run_audit
+
+        out_dir = out if out is not None else Path(DEFAULT_REPORTS_DIR) / report_name(model)
+        request = AuditRequest(
+            model=model,
+            data=str(data),
+            label_columns=tuple(label_column or ()),
+            train=None if train is None else str(train),
+            retrain=retrain,
+            reported=tuple(ReportedMetric.parse(r) for r in reported or ()),
+            out_dir=str(out_dir),
+            fail_on=severity(fail_on),
+            unsafe=unsafe,
+            batch_size=batch_size,
+            epochs=epochs,
+            seed=seed,
+        )
+        source, mlflow_sink = audit_source_and_sink(model, tracking_uri, experiment, no_log)
+        outcome = run_audit(request, source=source, sinks=() if mlflow_sink is None else (mlflow_sink,))
+        code = emit(outcome.report, as_json)
+        # With MLflow down the error line names the folder; stderr keeps that one line.
+        if outcome.folder is not None and outcome.sink_error is None:
+            typer.echo(f"lossaudit: report written to {outcome.folder}", err=True)
+        line = logged_line(mlflow_sink)
+        if line is not None:
+            typer.echo(line, err=True)
+        if outcome.sink_error is not None:
+            raise outcome.sink_error
+        return code
+
+    guarded(body)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``audit`` command to the ``lossaudit`` app."""
+    app.command(name="audit")(audit)

@@ -1,0 +1,434 @@
+"""Live introspection of a loaded Keras model: its head, compiled loss, declared and built metrics.
+
+Works on Keras 3 models and, when ``tf_keras`` is installed, on tf-keras models: both are read by
+duck typing (``layers``, ``loss``, the compiled metric containers), never by importing the other
+family. Loading a model file lives here too, because it is where safety is decided: a Lambda
+layer is Python code in the file and is refused unless the caller says ``unsafe``.
+
+Where the metric objects are (read from the libraries' sources):
+
+* Keras 3 -- ``model._compile_metrics`` is a ``CompileMetrics`` (keras/src/trainers/
+  compile_utils.py); its ``metrics`` property is empty until the first batch of fit/evaluate
+  builds them from the label and output shapes; ``_user_metrics`` holds what compile was given.
+* tf-keras -- ``model.compiled_metrics`` is a ``MetricsContainer`` (tf_keras/src/engine/
+  compile_utils.py) with the same two roles (``metrics`` once built, ``_user_metrics``); its
+  'accuracy' is a ``MeanMetricWrapper`` around ``binary_accuracy``/``categorical_accuracy``/...
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lossaudit.core.head import HeadSpec, KerasFamily, LossSpec, normalise_activation, normalise_metric_name
+from lossaudit.errors import BadInputError
+
+if TYPE_CHECKING:
+    from lossaudit.keras.static import StaticModel
+
+# Layers whose only job is an activation, by class name (Keras 3 and tf-keras share the names).
+_ACTIVATION_LAYERS = {
+    "Softmax": "softmax",
+    "ReLU": "relu",
+    "LeakyReLU": "leaky_relu",
+    "ELU": "elu",
+    "PReLU": "prelu",
+}
+# Loss arguments that have no meaning in Keras 3 and make a tf-keras loss config fail to build.
+_LEGACY_LOSS_ARGS = frozenset({"reduction", "fn"})
+
+UNSAFE_WARNING = (
+    "lossaudit: WARNING: --unsafe: deserializing Lambda layer(s) {layers} in {path} runs Python "
+    "code stored in the model file. Do this only for files you trust."
+)
+
+
+def model_family(model: Any) -> KerasFamily:
+    """``tf_keras`` for a tf-keras model, else ``keras3`` (decided by the model class's module)."""
+    module = type(model).__module__ or ""
+    return KerasFamily.TF_KERAS if module.split(".")[0] == "tf_keras" else KerasFamily.KERAS3
+
+
+def keras_version(model: Any) -> str:
+    """Version of the Keras that built ``model`` (``keras`` or ``tf_keras``)."""
+    if model_family(model) is KerasFamily.TF_KERAS:
+        import tf_keras
+
+        return str(tf_keras.__version__)
+    import keras
+
+    return str(keras.__version__)
+
+
+def camel_case(snake: str) -> str:
+    """``"top_k_categorical_accuracy"`` -> ``"TopKCategoricalAccuracy"`` (Keras class naming)."""
+    return "".join(part[:1].upper() + part[1:] for part in snake.split("_") if part)
+
+
+def _callable_name(fn: Any) -> str:
+    inner = getattr(fn, "func", None)  # functools.partial
+    if inner is not None and not hasattr(fn, "__name__"):
+        fn = inner
+    return str(getattr(fn, "__name__", type(fn).__name__))
+
+
+def flat_layers(model: Any) -> list[Any]:
+    """Every layer in order, with nested models (a Sequential inside a functional model) expanded."""
+    out: list[Any] = []
+    for layer in getattr(model, "layers", None) or ():
+        nested = getattr(layer, "layers", None)
+        if isinstance(nested, list) and nested:
+            out.extend(flat_layers(layer))
+        else:
+            out.append(layer)
+    return out
+
+
+def _layer_activation(layer: Any) -> str | None:
+    """The activation a layer applies, or None for layers that apply none (Dropout, Reshape...)."""
+    name = type(layer).__name__
+    if name in _ACTIVATION_LAYERS:
+        return _ACTIVATION_LAYERS[name]
+    if name == "Activation":
+        return normalise_activation(_callable_name(layer.activation))
+    return None
+
+
+def _output_units(model: Any) -> int | None:
+    outputs = getattr(model, "outputs", None)
+    if not outputs:
+        return None
+    if len(outputs) > 1:
+        raise BadInputError(f"model has {len(outputs)} outputs; lossaudit audits single-output classifiers")
+    shape = tuple(outputs[0].shape)
+    if not shape:
+        return None
+    last = shape[-1] if len(shape) > 1 else 1
+    return int(last) if last is not None else None
+
+
+def activation_chain(model: Any) -> tuple[int | None, tuple[str, ...]]:
+    """(units of the last Dense, activations from it to the output) of a model."""
+    layers = flat_layers(model)
+    last_dense = None
+    for index in range(len(layers) - 1, -1, -1):
+        units = getattr(layers[index], "units", None)
+        if isinstance(units, int) and not isinstance(units, bool):
+            last_dense = index
+            break
+    chain: list[str] = []
+    start = 0
+    units_found: int | None = None
+    if last_dense is not None:
+        dense = layers[last_dense]
+        units_found = int(dense.units)
+        act = getattr(dense, "activation", None)
+        chain.append(normalise_activation(None if act is None else _callable_name(act)))
+        start = last_dense + 1
+    for layer in layers[start:]:
+        act_name = _layer_activation(layer)
+        if act_name is not None:
+            chain.append(act_name)
+    return units_found, tuple(chain) or ("linear",)
+
+
+def _flatten_compile_arg(value: Any) -> list[Any]:
+    """Leaves of a compile argument nested per output; a serialized object is one leaf."""
+    if value is None:
+        return []
+    if isinstance(value, dict) and "class_name" not in value:
+        return [v for item in value.values() for v in _flatten_compile_arg(item)]
+    if isinstance(value, list | tuple):
+        return [v for item in value for v in _flatten_compile_arg(item)]
+    return [value]
+
+
+def loss_spec(loss: Any) -> LossSpec | None:
+    """The :class:`LossSpec` of a compiled loss: a name, a loss function or a Loss object."""
+    items = _flatten_compile_arg(loss)
+    if not items:
+        return None
+    if len(items) > 1:
+        raise BadInputError(f"model has {len(items)} losses; lossaudit audits single-output classifiers")
+    obj = items[0]
+    if isinstance(obj, str):
+        return LossSpec(obj)
+    config: dict[str, Any] = {}
+    get_config = getattr(obj, "get_config", None)
+    if callable(get_config):
+        try:
+            config = dict(get_config())
+        except (NotImplementedError, TypeError, ValueError):
+            config = {}
+    config.update(getattr(obj, "_fn_kwargs", None) or {})
+    config.update(getattr(obj, "keywords", None) or {})  # functools.partial(loss_fn, from_logits=...)
+    wrapped = getattr(obj, "fn", None)
+    if wrapped is not None and type(obj).__name__ == "LossFunctionWrapper":
+        name = _callable_name(wrapped)
+    elif hasattr(obj, "call") and hasattr(obj, "get_config"):
+        name = type(obj).__name__
+    else:
+        name = _callable_name(obj)
+    return LossSpec(
+        name,
+        from_logits=bool(config.get("from_logits", False)),
+        label_smoothing=float(config.get("label_smoothing", 0.0) or 0.0),
+    )
+
+
+def _metric_container(model: Any) -> Any:
+    if model_family(model) is KerasFamily.TF_KERAS:
+        return getattr(model, "compiled_metrics", None)
+    return getattr(model, "_compile_metrics", None)
+
+
+def _metric_name(metric: Any) -> str:
+    if isinstance(metric, str):
+        return metric
+    name = getattr(metric, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    return _callable_name(metric)
+
+
+def declared_metrics(model: Any) -> tuple[str, ...]:
+    """The metric names compile was given (``'accuracy'``, ``'binary_accuracy'``, ...)."""
+    container = _metric_container(model)
+    if container is None:
+        return ()
+    user = _flatten_compile_arg(getattr(container, "_user_metrics", None))
+    user += _flatten_compile_arg(getattr(container, "_user_weighted_metrics", None))
+    return tuple(dict.fromkeys(_metric_name(m) for m in user if m is not None))
+
+
+def metric_class_name(metric: Any) -> str:
+    """The class a built metric really is; a ``MeanMetricWrapper`` is named by its function."""
+    cls = type(metric).__name__
+    if cls == "MeanMetricWrapper":
+        fn = getattr(metric, "_fn", None)
+        if fn is not None:
+            return camel_case(_callable_name(fn))
+    return cls
+
+
+def built_metric_classes(model: Any) -> tuple[tuple[str, str], ...]:
+    """(declared name, Keras class it built) for each compiled metric, after one fit/evaluate batch.
+
+    Empty when the metrics are not built yet (no evaluate ran, or it failed before the metrics).
+    The declared name is normalised the way :class:`HeadSpec` normalises ``metrics``, so the pairs
+    line up with the rules' predictions (rule LA505).
+    """
+    container = _metric_container(model)
+    if container is None:
+        return ()
+    try:
+        built = list(container.metrics)
+    except (AttributeError, TypeError, ValueError):
+        return ()
+    pairs = ((normalise_metric_name(_metric_name(m)), metric_class_name(m)) for m in built if m is not None)
+    return tuple(dict.fromkeys(pairs))
+
+
+def head_from_model(model: Any, *, source: str = "live model") -> HeadSpec:
+    """The :class:`HeadSpec` of a live model: units, activations to the output, loss, metrics.
+
+    Raises
+    ------
+    BadInputError
+        For models with several outputs or losses, or no way to tell the output width.
+    """
+    dense_units, chain = activation_chain(model)
+    units = _output_units(model) or dense_units
+    if units is None:
+        raise BadInputError("cannot tell the model's output width: no output shape and no Dense layer")
+    return HeadSpec(
+        units=units,
+        activation_chain=chain,
+        loss=loss_spec(getattr(model, "loss", None)),
+        metrics=declared_metrics(model),
+        keras_family=model_family(model),
+        source=source,
+    )
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line[:limit]
+
+
+def _h5_attributes(path: Path) -> tuple[str | None, dict[str, Any] | None]:
+    """(``keras_version``, ``training_config``) of a legacy HDF5 model file."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            attrs = dict(handle.attrs)
+    except OSError as exc:
+        raise BadInputError(
+            f"cannot load model {path}: not a readable HDF5 file ({_first_line(exc)})"
+        ) from None
+
+    def text(value: Any) -> str | None:
+        if value is None:
+            return None
+        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+    version = text(attrs.get("keras_version"))
+    raw_config = text(attrs.get("training_config"))
+    config = json.loads(raw_config) if raw_config else None
+    return version, config if isinstance(config, dict) else None
+
+
+def _filtered_kwargs(cls: Any, config: dict[str, Any]) -> dict[str, Any]:
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return {k: v for k, v in config.items() if k not in _LEGACY_LOSS_ARGS and (takes_any or k in params)}
+
+
+def keras3_loss(identifier: Any) -> Any:
+    """A Keras 3 loss from a training_config entry written by tf-keras or Keras 2.
+
+    Strings pass through. A ``{"class_name", "config"}`` mapping is rebuilt from the Keras 3 class
+    of that name, keeping only the arguments it takes: tf-keras configs carry ``reduction='auto'``
+    and ``fn``, which Keras 3 refuses (the reason ``load_model(compile=True)`` fails on them).
+    """
+    import keras
+
+    if isinstance(identifier, str) or identifier is None:
+        return identifier
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        name = str(identifier["class_name"])
+        config = dict(identifier.get("config") or {})
+        cls = getattr(keras.losses, name, None)
+        if isinstance(cls, type) and name != "LossFunctionWrapper":
+            return cls(**_filtered_kwargs(cls, config))
+        fn_name = config.get("fn") or config.get("name")
+        if isinstance(fn_name, str):
+            return fn_name
+    raise BadInputError(f"cannot rebuild the compiled loss {identifier!r} for Keras 3")
+
+
+def keras3_metrics(identifier: Any) -> list[Any]:
+    """Keras 3 metrics from a training_config ``metrics`` entry (nested per output in tf-keras).
+
+    A tf-keras ``MeanMetricWrapper`` config records the function its 'accuracy' resolved to when
+    the model was trained (``categorical_accuracy``...); it is rebuilt around that same function and
+    keeps its name, so the built class is the one tf-keras built, not one Keras 3 picks again.
+    """
+    import keras
+
+    metrics: list[Any] = []
+    for item in _flatten_compile_arg(identifier):
+        if isinstance(item, str):
+            metrics.append(item)
+            continue
+        if not isinstance(item, dict) or "class_name" not in item:
+            continue
+        config = dict(item.get("config") or {})
+        name = str(item["class_name"])
+        fn_name = config.get("fn")
+        if isinstance(fn_name, str):
+            # Not keras.metrics.get(fn_name): for 'categorical_accuracy' it returns a stateful
+            # CategoricalAccuracy instance, which a MeanMetricWrapper would average as a function.
+            metric_name = str(config.get("name", fn_name))
+            metric_class = getattr(keras.metrics, camel_case(fn_name), None)
+            fn = getattr(keras.metrics, fn_name, None)
+            if isinstance(metric_class, type):
+                metrics.append(metric_class(name=metric_name))
+            elif callable(fn) and not isinstance(fn, type):
+                metrics.append(keras.metrics.MeanMetricWrapper(fn, name=metric_name))
+            continue
+        cls = getattr(keras.metrics, name, None)
+        if isinstance(cls, type):
+            metrics.append(cls(**_filtered_kwargs(cls, config)))
+    return metrics
+
+
+def _recompile_from_training_config(model: Any, config: dict[str, Any] | None) -> None:
+    """Compile a Keras 3 model with the loss and metrics a legacy HDF5 file recorded.
+
+    Evaluate never steps the optimizer, so Keras 3's default optimizer stands in for the file's.
+    """
+    if not config or config.get("loss") is None:
+        return
+    model.compile(loss=keras3_loss(config["loss"]), metrics=keras3_metrics(config.get("metrics")) or None)
+
+
+def refuse_lambda(path: str | Path, lambda_layers: Sequence[str], unsafe: bool) -> None:
+    """Stop before deserializing code unless ``unsafe``; then warn loudly on stderr."""
+    if not lambda_layers:
+        return
+    names = ", ".join(lambda_layers)
+    if not unsafe:
+        raise BadInputError(
+            f"model has Lambda layer(s) {names}; refusing to deserialize code: "
+            "pass --unsafe to load it anyway"
+        )
+    print(UNSAFE_WARNING.format(layers=names, path=path), file=sys.stderr, flush=True)
+
+
+def load_model_file(
+    path: str | Path,
+    *,
+    unsafe: bool = False,
+    lambda_layers: Iterable[str] | None = None,
+    static: StaticModel | None = None,
+    on_note: Callable[[str], None] | None = None,
+) -> Any:
+    """Load a ``.keras`` or ``.h5`` model with Keras 3, refusing Lambda layers unless ``unsafe``.
+
+    Parameters
+    ----------
+    path : path to the model file.
+    unsafe : load Lambda layers (``safe_mode=False``) after a loud warning on stderr.
+    lambda_layers : names of Lambda layers found by the static read; read here when not given.
+    static : the static read, when the caller already has it.
+    on_note : receives one line about how the model was loaded (recompiled from training_config).
+
+    Raises
+    ------
+    BadInputError
+        For a refused Lambda layer, or any error Keras raises while loading (one line, naming
+        the file).
+    """
+    p = Path(path)
+    if lambda_layers is None:
+        if static is None:
+            from lossaudit.keras.static import read_model_file
+
+            static = read_model_file(p)
+        lambda_layers = static.lambda_layers
+    refuse_lambda(p, tuple(lambda_layers), unsafe)
+
+    import keras
+
+    safe_mode = not unsafe
+    try:
+        if p.suffix.lower() in (".h5", ".hdf5"):
+            version, training_config = _h5_attributes(p)
+            if version is not None and version.startswith("3."):
+                return keras.saving.load_model(p, safe_mode=safe_mode, compile=True)
+            # A tf-keras / Keras 2 file: Keras 3 either fails to rebuild its compiled loss or
+            # loads it as a plain string evaluate cannot call, so compile it again ourselves.
+            model = keras.saving.load_model(p, safe_mode=safe_mode, compile=False)
+            _recompile_from_training_config(model, training_config)
+            if on_note is not None:
+                on_note(
+                    f"{p.name} was saved by Keras {version or 'unknown'}: loaded with compile=False "
+                    "and recompiled from its training_config"
+                )
+            return model
+        return keras.saving.load_model(p, safe_mode=safe_mode, compile=True)
+    except BadInputError:
+        raise
+    except Exception as exc:  # Keras raises ValueError, TypeError, OSError, KeyError... on bad files
+        raise BadInputError(f"cannot load model {p}: {_first_line(exc)}") from None

@@ -1,0 +1,736 @@
+"""The stages of ``lossaudit audit`` and the runner that times them.
+
+validate_labels -> check_compatibility -> obtain_model -> predict -> recompute -> compare ->
+report -> log
+
+Every stage is a function that takes the earlier stages' results (frozen dataclasses) and returns
+its own frozen result with a one-line ``summary``. :func:`run_audit` runs them in order, times each
+into a :class:`~lossaudit.core.report.StageResult` and keeps them in the final
+:class:`~lossaudit.core.report.AuditReport` (``stages=``). The last stage, ``log``, calls the
+:class:`ReportSink` objects given to the runner (the MLflow sink) after the local report folder is
+written: a sink that fails leaves a complete local report and its error in the outcome (exit 3).
+
+Where the model comes from is a :class:`ModelSource`: a local ``.keras``/``.h5`` file here; other
+schemes (``models:/``, ``runs:/``) are added with :func:`register_model_source`.
+
+Heavy libraries (numpy, Keras, scikit-learn) are imported inside the stages that use them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+from lossaudit.core.compare import ReportedMetric
+from lossaudit.core.findings import Severity
+from lossaudit.core.head import HeadSpec
+from lossaudit.core.report import AuditReport, StageResult
+from lossaudit.errors import BadInputError, LossauditError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from lossaudit.core.labels import LabelEvidence
+    from lossaudit.core.metrics import ModelOutputs, RecomputedMetrics
+    from lossaudit.keras.predict import LiveEvaluation
+    from lossaudit.keras.static import StaticModel
+
+STAGE_NAMES = (
+    "validate_labels",
+    "check_compatibility",
+    "obtain_model",
+    "predict",
+    "recompute",
+    "compare",
+    "report",
+    "log",
+)
+COMMAND = "audit"
+
+
+# --- the request ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditRequest:
+    """Everything one audit is asked to do; the CLI and pipeline files build one of these."""
+
+    model: str
+    """A model file path, or a URI a registered :class:`ModelSource` understands."""
+    data: str
+    """Eval data: ``.npz`` with ``x`` and ``y``, or a CSV/Parquet table with ``label_columns``."""
+    label_columns: tuple[str, ...] = ()
+    train: str | None = None
+    """Training data for ``retrain``, in the same formats as ``data``."""
+    retrain: bool = False
+    reported: tuple[ReportedMetric, ...] = ()
+    """Numbers a past run stated (``--reported NAME=VALUE``), compared like the live evaluate."""
+    out_dir: str | None = None
+    """Folder for the report files; None writes none (the report stage is skipped)."""
+    fail_on: Severity = Severity.ERROR
+    unsafe: bool = False
+    """Load Lambda layers (their Python code runs); refused otherwise."""
+    batch_size: int = 256
+    """Samples per predict/evaluate batch."""
+    epochs: int = 10
+    """Retrain epochs."""
+    seed: int = 0
+    """Retrain seed (``keras.utils.set_random_seed``)."""
+    train_batch_size: int = 32
+    """Retrain batch size."""
+
+    def __post_init__(self) -> None:
+        if self.retrain and not self.train:
+            raise BadInputError("--retrain needs training data: pass --train TRAIN")
+        if self.batch_size < 1:
+            raise BadInputError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.epochs < 1:
+            raise BadInputError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.train_batch_size < 1:
+            raise BadInputError(f"the retrain batch size must be at least 1, got {self.train_batch_size}")
+        object.__setattr__(self, "fail_on", Severity(self.fail_on))
+
+
+# --- where the model comes from ---------------------------------------------------------------
+
+
+@runtime_checkable
+class ModelSource(Protocol):
+    """Where a model is read from: its saved head (no TensorFlow), then the live model."""
+
+    @property
+    def uri(self) -> str:
+        """What the user named: a path or a URI (goes to ``report.context["model"]``)."""
+        ...
+
+    def read_static(self) -> StaticModel:
+        """The saved model's head and Lambda layers, read as data (never runs the file)."""
+        ...
+
+    def load(self, static: StaticModel, *, unsafe: bool, on_note: Callable[[str], None]) -> Any:
+        """The live Keras model; refuses Lambda layers unless ``unsafe``. ``on_note`` gets lines
+        worth keeping in the report (how the model was loaded)."""
+        ...
+
+    def context(self) -> dict[str, Any]:
+        """Plain-JSON facts about the source for the report context (run id, registry version)."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalFileSource:
+    """A ``.keras`` zip, a legacy ``.h5`` file or a SavedModel folder on disk."""
+
+    path: Path
+
+    @property
+    def uri(self) -> str:
+        return str(self.path)
+
+    def read_static(self) -> StaticModel:
+        from lossaudit.keras.static import read_model_file
+
+        return read_model_file(self.path)
+
+    def load(self, static: StaticModel, *, unsafe: bool, on_note: Callable[[str], None]) -> Any:
+        if static.format == "savedmodel":
+            return _load_savedmodel(self.path, static, unsafe=unsafe)
+        from lossaudit.keras.live import load_model_file
+
+        return load_model_file(self.path, unsafe=unsafe, lambda_layers=static.lambda_layers, on_note=on_note)
+
+    def context(self) -> dict[str, Any]:
+        return {}  # the path is the report's "model" already
+
+
+def _load_savedmodel(path: Path, static: StaticModel, *, unsafe: bool) -> Any:
+    """A tf-keras SavedModel folder: only tf-keras can load it back as a Keras model."""
+    from lossaudit.keras.live import refuse_lambda
+
+    refuse_lambda(path, static.lambda_layers, unsafe)
+    try:
+        import tf_keras
+    except ImportError:
+        raise BadInputError(
+            f"{path}: a SavedModel folder loads only with tf_keras (pip install tf-keras), or save "
+            "the model as .keras"
+        ) from None
+    try:
+        return tf_keras.models.load_model(str(path), compile=True)
+    except Exception as exc:  # tf-keras raises many types on foreign or damaged folders
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise BadInputError(f"cannot load model {path}: {line}") from None
+
+
+SourceFactory = Callable[[str], ModelSource]
+_SOURCE_FACTORIES: dict[str, SourceFactory] = {}
+_URI_PREFIXES_NEEDING_A_FACTORY = ("models:/", "runs:/", "mlflow-artifacts:/")
+
+
+def register_model_source(prefix: str, factory: SourceFactory) -> None:
+    """Make :func:`model_source_for` send URIs starting with ``prefix`` to ``factory``.
+
+    The MLflow adapter registers ``models:/`` and ``runs:/`` this way.
+    """
+    _SOURCE_FACTORIES[prefix] = factory
+
+
+def model_source_for(uri: str) -> ModelSource:
+    """The :class:`ModelSource` for a model path or URI (longest registered prefix wins)."""
+    for prefix in sorted(_SOURCE_FACTORIES, key=len, reverse=True):
+        if uri.startswith(prefix):
+            return _SOURCE_FACTORIES[prefix](uri)
+    if uri.startswith(_URI_PREFIXES_NEEDING_A_FACTORY):
+        raise BadInputError(f"{uri}: MLflow model URIs need the MLflow adapter, which is not available here")
+    return LocalFileSource(Path(uri))
+
+
+# --- where the report goes after the local folder ---------------------------------------------
+
+
+class ReportSink(Protocol):
+    """Somewhere the finished report is sent after the local folder is written (the log stage)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def send(self, report: AuditReport, files: Mapping[str, Path]) -> Mapping[str, Any]:
+        """Send the report (``files`` are the local report files, empty when none were written);
+        return plain-JSON facts about where it went (run id, URL). Raise
+        :class:`~lossaudit.errors.TrackingUnavailableError` when the destination is down."""
+        ...
+
+
+# --- stage results ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelsStage:
+    """validate_labels: the eval data, its hash, the saved head, and what the labels are."""
+
+    x: np.ndarray
+    y: np.ndarray
+    data_sha256: str
+    static: StaticModel
+    labels: LabelEvidence
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def summary(self) -> str:
+        ev = self.labels
+        shape = list(ev.shape)
+        return f"{self.n_samples} samples; labels {ev.encoding.value}, shape {shape}, K = {ev.n_classes}"
+
+
+@dataclass(frozen=True)
+class CompatibilityStage:
+    """check_compatibility: the rules on the saved head and the labels, before any model run."""
+
+    report: AuditReport | None
+    """None when the saved files do not carry a head (read after the live load instead)."""
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.report is None else "ok"
+
+    @property
+    def summary(self) -> str:
+        if self.report is None:
+            return "the saved model carries no readable head: judged after the live load"
+        codes = ", ".join(self.report.codes) or "none"
+        return f"saved head: findings {codes}"
+
+
+@dataclass(frozen=True)
+class ModelStage:
+    """obtain_model: the live model and the head read from it."""
+
+    model: Any
+    head: HeadSpec
+    keras_version: str
+    keras_backend: str
+    notes: tuple[str, ...] = ()
+    retrain: Mapping[str, Any] | None = None
+    """The retrain result's ``to_dict()`` with a ``summary`` line, when retraining ran."""
+
+    @property
+    def summary(self) -> str:
+        head = self.head
+        loss = "no loss" if head.loss is None else head.loss.name
+        if head.loss is not None and head.loss.from_logits:
+            loss += " (from_logits)"
+        text = (
+            f"Keras {self.keras_version} ({self.keras_backend}): {head.units} unit(s), "
+            f"{' -> '.join(head.activation_chain)}, {loss}"
+        )
+        if self.retrain is not None:
+            text += f"; retrain: {self.retrain.get('summary', 'done')}"
+        return text
+
+
+@dataclass(frozen=True)
+class PredictStage:
+    """predict: the model's outputs on the eval data, the live evaluate, the built metric classes."""
+
+    predictions: np.ndarray
+    output_kind: str
+    """``probabilities``, ``logits`` or ``scores``, from the head."""
+    evaluation: LiveEvaluation
+    built_metrics: tuple[tuple[str, str], ...] | None
+    """(declared, built class) pairs; None when evaluate failed before building them."""
+
+    @property
+    def summary(self) -> str:
+        shape = "x".join(str(d) for d in self.predictions.shape)
+        if self.evaluation.error is not None:
+            live = f"evaluate failed ({self.evaluation.error})"
+        else:
+            live = "evaluate " + ", ".join(f"{k} {v:.4f}" for k, v in self.evaluation.values.items())
+        built = ""
+        if self.built_metrics:
+            built = "; built " + ", ".join(f"{d}={c}" for d, c in self.built_metrics)
+        return f"{shape} {self.output_kind}; {live}{built}"
+
+
+@dataclass(frozen=True)
+class RecomputeStage:
+    """recompute: metrics recomputed with scikit-learn from the labels and the predictions."""
+
+    labels: LabelEvidence
+    outputs: ModelOutputs
+    metrics: RecomputedMetrics
+
+    @property
+    def summary(self) -> str:
+        values = self.metrics.values
+        shown = [
+            f"{k} {values[k]:.4f}" for k in ("accuracy", "majority_baseline") if values.get(k) is not None
+        ]
+        return f"{self.metrics.task}: " + ", ".join(shown)
+
+
+@dataclass(frozen=True)
+class CompareStage:
+    """compare: reported numbers attributed, every rule run; the audit's findings."""
+
+    report: AuditReport
+
+    @property
+    def summary(self) -> str:
+        statuses = ", ".join(f"{c.source}:{c.metric} {c.status}" for c in self.report.comparisons)
+        codes = ", ".join(self.report.codes) or "no findings"
+        return f"{codes}; {statuses or 'nothing reported'}; verdict {self.report.verdict}"
+
+
+@dataclass(frozen=True)
+class ReportStage:
+    """report: the local report folder."""
+
+    folder: Path | None
+    files: Mapping[str, Path] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.folder is None else "ok"
+
+    @property
+    def summary(self) -> str:
+        if self.folder is None:
+            return "no report folder requested"
+        return f"{len(self.files)} file(s) in {self.folder}"
+
+
+@dataclass(frozen=True)
+class LogStage:
+    """log: what each sink said, and the first sink error (the report folder is complete)."""
+
+    results: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    error: LossauditError | None = None
+    failed_sink: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.error is not None else "ok"
+
+    @property
+    def summary(self) -> str:
+        if self.error is not None:
+            return f"{self.failed_sink}: {self.error}"
+        return ", ".join(self.results) or "no sinks"
+
+
+# --- the stages -------------------------------------------------------------------------------
+
+
+def data_sha256(x: np.ndarray, y: np.ndarray) -> str:
+    """sha256 over the bytes of x, then of y (C order), so two audits can prove the same data."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for arr in (x, y):
+        arr = np.ascontiguousarray(arr)
+        if arr.dtype.kind == "O":  # object arrays hold pointers: hash their text instead
+            digest.update("\x1f".join(map(str, arr.ravel())).encode("utf-8"))
+        else:
+            digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+def validate_labels(request: AuditRequest, source: ModelSource) -> LabelsStage:
+    """Load the eval data, read the saved head (no TensorFlow) and judge the labels against it.
+
+    Raises
+    ------
+    BadInputError
+        For unreadable data or model files, or labels no rule can judge (strings, NaN).
+    """
+    from lossaudit.core.audit import inspect_labels
+    from lossaudit.core.labels import detect_labels
+    from lossaudit.files import load_dataset
+
+    static = source.read_static()
+    x, y = load_dataset(request.data, request.label_columns)
+    if static.head is not None:
+        labels = inspect_labels(y, static.head)
+    else:
+        labels = detect_labels(y)
+        if labels.problem is not None and labels.problem.unreadable:
+            raise BadInputError(f"labels: {labels.reason}")
+    return LabelsStage(x=x, y=y, data_sha256=data_sha256(x, y), static=static, labels=labels)
+
+
+def check_compatibility(request: AuditRequest, labels: LabelsStage) -> CompatibilityStage:
+    """The rule catalogue on the saved head and the labels (what ``lossaudit check`` says)."""
+    from lossaudit.core.audit import check
+
+    head = labels.static.head
+    if head is None:
+        return CompatibilityStage(report=None)
+    return CompatibilityStage(report=check(head, labels.y, fail_on=request.fail_on, command=COMMAND))
+
+
+def obtain_model(request: AuditRequest, source: ModelSource, labels: LabelsStage) -> ModelStage:
+    """Load the model (Lambda layers refused unless ``unsafe``) and read its head live; with
+    ``retrain``, also prove the findings' fix by retraining on ``train``."""
+    from lossaudit.keras.live import head_from_model, keras_version
+
+    notes: list[str] = []
+    model = source.load(labels.static, unsafe=request.unsafe, on_note=notes.append)
+    head = head_from_model(model, source=f"live:{source.uri}")
+    static_head = labels.static.head
+    if static_head is not None and _head_shape(static_head) != _head_shape(head):
+        notes.append(
+            "the live model's head differs from the saved config's: "
+            f"saved {_head_shape(static_head)}, live {_head_shape(head)}; the live head is audited"
+        )
+    if static_head is not None and static_head.keras_family is not head.keras_family:
+        # The numbers a past run logged were computed by the Keras that trained the model, so
+        # the rules about 'accuracy' follow the saved file's family, not the one loading it now.
+        notes.append(
+            f"saved by Keras family {static_head.keras_family.value}, loaded with "
+            f"{head.keras_family.value}: 'accuracy' is judged as {static_head.keras_family.value} "
+            "resolved it"
+        )
+        head = head.with_changes(keras_family=static_head.keras_family)
+    retrain = _retrain(request, model, head, labels) if request.retrain else None
+    return ModelStage(
+        model=model,
+        head=head,
+        keras_version=keras_version(model),
+        keras_backend=_backend(model),
+        notes=tuple(notes),
+        retrain=retrain,
+    )
+
+
+def predict(request: AuditRequest, labels: LabelsStage, model: ModelStage) -> PredictStage:
+    """Outputs in batches (progress bar on long runs), then one live evaluate and the metric
+    classes Keras built for it."""
+    from lossaudit.keras.live import built_metric_classes
+    from lossaudit.keras.predict import evaluate_live, output_kind, predict_in_batches
+
+    predictions = predict_in_batches(model.model, labels.x, batch_size=request.batch_size)
+    evaluation = evaluate_live(model.model, labels.x, labels.y, batch_size=request.batch_size)
+    built = built_metric_classes(model.model) if evaluation.ran else None
+    return PredictStage(
+        predictions=predictions,
+        output_kind=output_kind(model.head),
+        evaluation=evaluation,
+        built_metrics=built or None,
+    )
+
+
+def recompute(labels: LabelsStage, model: ModelStage, predicted: PredictStage) -> RecomputeStage:
+    """Recompute every metric of the task from the labels and predictions with scikit-learn."""
+    from lossaudit.core.audit import inspect_labels
+    from lossaudit.core.metrics import read_outputs
+    from lossaudit.core.metrics import recompute as recompute_metrics
+
+    evidence = labels.labels
+    static_head = labels.static.head
+    if static_head is None or static_head.units != model.head.units:
+        evidence = inspect_labels(labels.y, model.head)
+    outputs = read_outputs(predicted.predictions, model.head, evidence)
+    metrics = recompute_metrics(labels.y, evidence, outputs, model.head)
+    return RecomputeStage(labels=evidence, outputs=outputs, metrics=metrics)
+
+
+def compare(
+    request: AuditRequest,
+    source: ModelSource,
+    labels: LabelsStage,
+    model: ModelStage,
+    predicted: PredictStage,
+    recomputed: RecomputeStage,
+) -> CompareStage:
+    """Attribute the live evaluate's and the user's numbers and run every rule: the findings."""
+    from lossaudit.core.audit import audit_predictions
+
+    # A source may carry numbers of its own (an MLflow model's training run: source_run).
+    source_reported = getattr(source, "reported_metrics", None)
+    from_source = tuple(source_reported()) if callable(source_reported) else ()
+    reported = (*predicted.evaluation.reported(), *request.reported, *from_source)
+    report = audit_predictions(
+        model.head,
+        labels.y,
+        predicted.predictions,
+        reported,
+        fail_on=request.fail_on,
+        built_metrics=_comparable_built_metrics(model.head, predicted.built_metrics),
+        context=audit_context(request, source, labels, model, predicted, recomputed),
+        command=COMMAND,
+    )
+    return CompareStage(report=report)
+
+
+def report(request: AuditRequest, compared: CompareStage, stages: Sequence[StageResult]) -> ReportStage:
+    """Write the local report folder (report.json, report.md, ...) when ``out_dir`` is set.
+
+    The files hold the stages timed before this one; the report returned by the runner also holds
+    this stage and ``log``.
+    """
+    if request.out_dir is None:
+        return ReportStage(folder=None)
+    from lossaudit.sinks.local import write_report_folder
+
+    folder = Path(request.out_dir)
+    files = write_report_folder(replace(compared.report, stages=tuple(stages)), folder)
+    return ReportStage(folder=folder, files=dict(files))
+
+
+def log(report_: AuditReport, written: ReportStage, sinks: Sequence[ReportSink]) -> LogStage:
+    """Send the report to each sink; the first :class:`LossauditError` stops the sending and is
+    kept (the local folder is already complete)."""
+    results: dict[str, Mapping[str, Any]] = {}
+    for sink in sinks:
+        try:
+            results[sink.name] = dict(sink.send(report_, written.files))
+        except LossauditError as exc:
+            return LogStage(results=results, error=exc, failed_sink=sink.name)
+    return LogStage(results=results)
+
+
+# --- helpers of the stages --------------------------------------------------------------------
+
+
+def _head_shape(head: HeadSpec) -> dict[str, Any]:
+    """The parts of a head that the saved config and the live model must agree on."""
+    return {
+        "units": head.units,
+        "activation_chain": list(head.activation_chain),
+        "loss": None if head.loss is None else head.loss.name,
+        "from_logits": head.from_logits,
+        "metrics": list(head.metrics),
+    }
+
+
+def _comparable_built_metrics(
+    head: HeadSpec, built: tuple[tuple[str, str], ...] | None
+) -> tuple[tuple[str, str], ...] | None:
+    """The built classes for rule LA505, or None when they cannot test the rules' prediction.
+
+    The live Keras resolves 'accuracy' from shapes; a legacy-family head's 'accuracy' followed the
+    loss-based rule when it was trained, so the live classes say nothing about that prediction.
+    The classes stay in the report context either way.
+    """
+    from lossaudit.core.head import KerasFamily
+
+    return None if head.keras_family is KerasFamily.LEGACY else built
+
+
+def _backend(model: Any) -> str:
+    from lossaudit.core.head import KerasFamily
+    from lossaudit.keras.live import model_family
+
+    if model_family(model) is KerasFamily.TF_KERAS:
+        return "tensorflow"
+    import keras
+
+    return str(keras.backend.backend())
+
+
+def _retrain(request: AuditRequest, model: Any, head: HeadSpec, labels: LabelsStage) -> dict[str, Any]:
+    """Prove the findings' fix: retrain the original and the fixed head alike on ``train``.
+
+    The fix is merged from what the head and label rules propose for the live head (the LA5xx
+    prediction rules propose no head change, so they are not needed to know it).
+    """
+    from lossaudit.core.audit import check
+    from lossaudit.files import load_dataset
+    from lossaudit.keras.retrain import describe_fix, merge_fixes, prove_fix
+
+    assert request.train is not None  # AuditRequest refuses retrain without train
+    fix = merge_fixes(check(head, labels.y).findings)
+    if fix.is_empty():
+        return {"proven": False, "summary": "nothing to prove: no finding proposes a head change"}
+    x_train, y_train = load_dataset(request.train, request.label_columns)
+    result = prove_fix(
+        model,
+        fix,
+        x_train,
+        y_train,
+        labels.x,
+        labels.y,
+        epochs=request.epochs,
+        batch_size=request.train_batch_size,
+        seed=request.seed,
+    )
+    return {**result.to_dict(), "fix_applied": describe_fix(fix)}
+
+
+def audit_context(
+    request: AuditRequest,
+    source: ModelSource,
+    labels: LabelsStage,
+    model: ModelStage,
+    predicted: PredictStage,
+    recomputed: RecomputeStage,
+) -> dict[str, Any]:
+    """Where the audit came from, for ``AuditReport.context`` (plain JSON values only)."""
+    static = labels.static.context()
+    context: dict[str, Any] = {
+        "model": source.uri,
+        **{k: v for k, v in source.context().items() if k != "model"},
+        "model_format": static.get("model_format"),
+        "read_mode": static.get("read_mode"),
+        "saved_keras_version": static.get("keras_version"),
+        "saved_keras_family": static.get("keras_family"),
+        "keras_version": model.keras_version,
+        "keras_backend": model.keras_backend,
+        "head_layers": static.get("head_layers"),
+        "lambda_layers": static.get("lambda_layers", []),
+        "unsafe_load": request.unsafe and bool(labels.static.lambda_layers),
+        "data_file": request.data,
+        "label_columns": list(request.label_columns),
+        "data_sha256": labels.data_sha256,
+        "n_samples": labels.n_samples,
+        "output_kind": predicted.output_kind,
+        "evaluate": dict(predicted.evaluation.values),
+        "built_metrics": None
+        if predicted.built_metrics is None
+        else [list(pair) for pair in predicted.built_metrics],
+        "notes": [*static.get("model_notes", []), *model.notes],
+    }
+    if predicted.evaluation.error is not None:
+        context["evaluate_error"] = predicted.evaluation.error
+    if predicted.evaluation.keras_warnings:
+        context["keras_warnings"] = list(predicted.evaluation.keras_warnings)
+    if predicted.evaluation.non_finite:
+        context["evaluate_non_finite"] = list(predicted.evaluation.non_finite)
+    if request.train is not None:
+        context["train_file"] = request.train
+    if model.retrain is not None:
+        context["retrain"] = dict(model.retrain)
+    return context
+
+
+# --- the runner -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditOutcome:
+    """What :func:`run_audit` produced: the report, its files, and what the sinks said."""
+
+    report: AuditReport
+    files: Mapping[str, Path] = field(default_factory=dict)
+    folder: Path | None = None
+    sink_results: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    sink_error: LossauditError | None = None
+    """Set when a sink failed after the local report was complete (exit 3 for MLflow)."""
+
+
+T = TypeVar("T")
+
+
+class _Timer:
+    """Runs stages and keeps their :class:`StageResult` in order."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.results: list[StageResult] = []
+
+    def run(self, name: str, fn: Callable[[], T]) -> T:
+        start = self.clock()
+        result = fn()
+        self.results.append(
+            StageResult(
+                name=name,
+                seconds=self.clock() - start,
+                status=str(getattr(result, "status", "ok")),
+                summary=str(getattr(result, "summary", "")),
+            )
+        )
+        return result
+
+
+def run_audit(
+    request: AuditRequest,
+    *,
+    source: ModelSource | None = None,
+    sinks: Sequence[ReportSink] = (),
+    clock: Callable[[], float] = time.perf_counter,
+) -> AuditOutcome:
+    """Run every stage of the audit in order and return the report with each stage's timing.
+
+    Parameters
+    ----------
+    request : what to audit and how.
+    source : where the model comes from; by default :func:`model_source_for` ``(request.model)``.
+    sinks : called in the ``log`` stage, after the local report folder is written.
+    clock : seconds counter used to time the stages.
+
+    Raises
+    ------
+    BadInputError
+        For bad input in any stage before the report (one line; nothing is written).
+    """
+    model_source = source if source is not None else model_source_for(request.model)
+    timer = _Timer(clock)
+    labels = timer.run("validate_labels", lambda: validate_labels(request, model_source))
+    timer.run("check_compatibility", lambda: check_compatibility(request, labels))
+    model = timer.run("obtain_model", lambda: obtain_model(request, model_source, labels))
+    predicted = timer.run("predict", lambda: predict(request, labels, model))
+    recomputed = timer.run("recompute", lambda: recompute(labels, model, predicted))
+    compared = timer.run(
+        "compare", lambda: compare(request, model_source, labels, model, predicted, recomputed)
+    )
+    written = timer.run("report", lambda: report(request, compared, tuple(timer.results)))
+    logged: LogStage | None = None
+    if sinks:
+        so_far = replace(compared.report, stages=tuple(timer.results))
+        logged = timer.run("log", lambda: log(so_far, written, sinks))
+    final = replace(compared.report, stages=tuple(timer.results))
+    return AuditOutcome(
+        report=final,
+        files=dict(written.files),
+        folder=written.folder,
+        sink_results=dict(logged.results) if logged is not None else {},
+        sink_error=logged.error if logged is not None else None,
+    )
