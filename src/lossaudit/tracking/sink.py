@@ -1,0 +1,518 @@
+"""Log an audit to MLflow as one run: params, metrics, tags and the report folder as artifacts.
+
+The run is built from the report folder alone (``report.json`` and the files beside it), never
+from live Python objects: the audit pipeline's sink and ``lossaudit log REPORT_DIR`` (which
+uploads a folder written while MLflow was down) are one code path and log the same run.
+
+Names in the run:
+
+* params -- ``head.units``, ``head.activation``, ``head.activation_chain``, ``head.loss``,
+  ``head.from_logits``, ``head.label_smoothing``, ``head.metrics``, ``keras_family``,
+  ``labels.encoding``, ``labels.n_classes``, ``labels.n_samples``, ``data_hash``, ``fail_on``,
+  ``command`` and the report context's scalar values as ``context.<key>``;
+* metrics -- ``recomputed.<name>``, ``reported.<source>.<name>``, ``difference.<source>.<name>``
+  (reported minus the definition the task needs), ``class.<k>.precision|recall|f1|support`` and
+  ``findings.error|warning|info``;
+* tags -- ``lossaudit.verdict``, ``lossaudit.codes`` (comma list), ``lossaudit.version``,
+  ``lossaudit.rules_version``, ``lossaudit.schema_version``, ``lossaudit.comparison.<source>.<name>``
+  (agrees, wrong_definition, ...), the audited model's links (``lossaudit.model_uri``,
+  ``lossaudit.source_run_id``, ``lossaudit.model_name``, ``lossaudit.model_version``,
+  ``lossaudit.logged_model_id``), ``mlflow.runName`` and a ``mlflow.note.content`` summary.
+
+MLflow's limits (``mlflow/utils/validation.py``): keys of at most 250 characters from
+``[A-Za-z0-9_-. /]`` that do not normalise to another path, param values of at most 6000
+characters, 100 params and 100 tags per batch (``MlflowClient.log_batch`` splits larger lists).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lossaudit.errors import BadInputError, LossauditError, TrackingUnavailableError
+from lossaudit.tracking import CONTEXT_KEY, DEFAULT_EXPERIMENT, rules_version
+from lossaudit.tracking.store import TrackingTarget, connect, ensure_experiment, resolve_tracking_uri, run_url
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from lossaudit.core.report import AuditReport
+
+REPORT_FILE = "report.json"
+MAX_KEY_LENGTH = 250
+MAX_PARAM_LENGTH = 6000
+MAX_TAG_LENGTH = 8000
+MAX_NOTE_LENGTH = 5000
+_BAD_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-. ]+")
+# Keys of the report context that say which data was audited (written by the pipeline).
+_DATA_HASH_KEYS = ("data_hash", "data_sha256", "dataset_hash", "data_digest")
+# Context keys whose values link the run to the audited model, beside the MLflow source entry.
+_MODEL_KEYS = ("model_uri", "model", "model_file")
+
+
+def metric_key(*parts: object) -> str:
+    """A valid MLflow metric/param key from parts joined with dots.
+
+    Characters MLflow refuses become ``_``; slashes too, because MLflow treats keys as paths and
+    refuses names that normalise to other names (``a/../b``).
+    """
+    cleaned = []
+    for part in parts:
+        text = _BAD_KEY_CHARS.sub("_", str(part).replace("/", "_")).strip(" .")
+        text = re.sub(r"\.{2,}", ".", text).replace(" ", "_")
+        cleaned.append(text or "_")
+    return ".".join(cleaned)[:MAX_KEY_LENGTH]
+
+
+def load_report_dict(report_dir: str | Path) -> dict[str, Any]:
+    """Read ``REPORT_DIR/report.json`` as written by the local report sink.
+
+    Raises
+    ------
+    BadInputError
+        When the folder or its ``report.json`` is missing or is not a lossaudit report.
+    """
+    folder = Path(report_dir)
+    if not folder.is_dir():
+        raise BadInputError(f"report folder not found: {folder}")
+    path = folder / REPORT_FILE
+    if not path.is_file():
+        raise BadInputError(f"{folder} has no {REPORT_FILE}; is it a lossaudit report folder?")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{path} is not valid JSON: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict) or data.get("tool") != "lossaudit" or "verdict" not in data:
+        raise BadInputError(f"{path} is not a lossaudit report (no tool/verdict keys)")
+    return data
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        text = ",".join(str(v) for v in value)
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    return text[:MAX_PARAM_LENGTH]
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def data_hash(report: Mapping[str, Any]) -> str | None:
+    """The audited data's hash from the report context, wherever the pipeline put it."""
+    context = _mapping(report.get("context"))
+    for key in _DATA_HASH_KEYS:
+        if isinstance(context.get(key), str):
+            return str(context[key])
+    data = _mapping(context.get("data"))
+    for key in ("sha256", "hash", *_DATA_HASH_KEYS):
+        if isinstance(data.get(key), str):
+            return str(data[key])
+    return None
+
+
+def run_params(report: Mapping[str, Any]) -> dict[str, str]:
+    """The run's params from a report dict (see the module docstring for the names)."""
+    params: dict[str, str] = {}
+    head = _mapping(report.get("head"))
+    if head:
+        loss = _mapping(head.get("loss"))
+        params["head.units"] = _param_text(head.get("units"))
+        params["head.activation"] = _param_text(head.get("activation"))
+        params["head.activation_chain"] = _param_text(head.get("activation_chain", []))
+        params["head.loss"] = _param_text(loss.get("name", "none"))
+        params["head.from_logits"] = _param_text(bool(loss.get("from_logits", False)))
+        params["head.label_smoothing"] = _param_text(loss.get("label_smoothing", 0.0))
+        params["head.metrics"] = _param_text(head.get("metrics", []))
+        params["head.source"] = _param_text(head.get("source", ""))
+        params["keras_family"] = _param_text(head.get("keras_family"))
+    labels = _mapping(report.get("labels"))
+    if labels:
+        params["labels.encoding"] = _param_text(labels.get("encoding"))
+        params["labels.n_classes"] = _param_text(labels.get("n_classes"))
+        params["labels.n_samples"] = _param_text(labels.get("n_samples"))
+    digest = data_hash(report)
+    if digest is not None:
+        params["data_hash"] = _param_text(digest)
+    params["fail_on"] = _param_text(report.get("fail_on", "error"))
+    params["command"] = _param_text(report.get("command", ""))
+    for key, value in _mapping(report.get("context")).items():
+        if key in _DATA_HASH_KEYS:
+            continue
+        if value is None or isinstance(value, str | int | float | bool):
+            params[metric_key("context", key)] = _param_text("" if value is None else value)
+    return params
+
+
+def run_metrics(report: Mapping[str, Any]) -> dict[str, float]:
+    """The run's metrics from a report dict; undefined (null) values are left out."""
+    metrics: dict[str, float] = {}
+    recomputed = _mapping(report.get("metrics"))
+    for name, value in _mapping(recomputed.get("values")).items():
+        number = _finite(value)
+        if number is not None:
+            metrics[metric_key("recomputed", name)] = number
+    for row in recomputed.get("per_class") or ():
+        row = _mapping(row)
+        label = row.get("class")
+        for name in ("precision", "recall", "f1", "support"):
+            number = _finite(row.get(name))
+            if label is not None and number is not None:
+                metrics[metric_key("class", label, name)] = number
+    for comparison in report.get("comparisons") or ():
+        comparison = _mapping(comparison)
+        metric = comparison.get("metric")
+        source = comparison.get("source") or "user"
+        reported = _finite(comparison.get("reported"))
+        if metric is None or reported is None:
+            continue
+        metrics[metric_key("reported", source, metric)] = reported
+        difference = _finite(comparison.get("difference"))
+        if difference is not None:
+            metrics[metric_key("difference", source, metric)] = difference
+    for severity_name, count in _mapping(report.get("summary")).items():
+        number = _finite(count)
+        if number is not None:
+            metrics[metric_key("findings", severity_name)] = number
+    return metrics
+
+
+def model_links(report: Mapping[str, Any]) -> dict[str, str]:
+    """Tags that link the audit run to the audited model: its URI, source run, registry version."""
+    context = _mapping(report.get("context"))
+    links: dict[str, str] = {}
+    source = _mapping(context.get(CONTEXT_KEY))
+    for key in ("model_uri", "source_run_id", "model_name", "model_version", "logged_model_id"):
+        value = source.get(key)
+        if value not in (None, ""):
+            links[f"lossaudit.{key}"] = str(value)
+    if "lossaudit.model_uri" not in links:
+        for key in _MODEL_KEYS:
+            value = context.get(key)
+            if isinstance(value, str) and value:
+                links["lossaudit.model_uri"] = value
+                break
+    return links
+
+
+def default_run_name(report: Mapping[str, Any]) -> str:
+    """``audit <model> <verdict>``: the model's registry name/version, URI or file name."""
+    links = model_links(report)
+    if "lossaudit.model_name" in links and "lossaudit.model_version" in links:
+        subject = f"{links['lossaudit.model_name']} v{links['lossaudit.model_version']}"
+    elif "lossaudit.model_uri" in links:
+        uri = links["lossaudit.model_uri"]
+        subject = uri if ":/" in uri else Path(uri).name
+    else:
+        subject = str(report.get("command", "audit"))
+    return f"audit {subject} {report.get('verdict', '')}".strip()
+
+
+def run_note(report: Mapping[str, Any]) -> str:
+    """A Markdown summary shown as the run's description in the MLflow UI."""
+    lines = [f"**lossaudit verdict: {report.get('verdict')}** (fail on {report.get('fail_on')})", ""]
+    findings = [_mapping(f) for f in report.get("findings") or ()]
+    if not findings:
+        lines.append("No findings.")
+    for finding in findings:
+        lines.append(f"- `{finding.get('code')}` {finding.get('severity')}: {finding.get('message')}")
+    lines += ["", "Full report: the run's `report.html` and `report.md` artifacts."]
+    text = "\n".join(lines)
+    return text if len(text) <= MAX_NOTE_LENGTH else text[: MAX_NOTE_LENGTH - 3] + "..."
+
+
+def run_tags(
+    report: Mapping[str, Any], *, run_name: str | None = None, parent_run_id: str | None = None
+) -> dict[str, str]:
+    """The run's tags from a report dict (see the module docstring for the names)."""
+    tags = {
+        "lossaudit.verdict": str(report.get("verdict")),
+        "lossaudit.codes": ",".join(str(c) for c in report.get("codes") or ()),
+        "lossaudit.version": str(report.get("tool_version", "")),
+        "lossaudit.rules_version": rules_version(),
+        "lossaudit.schema_version": str(report.get("schema_version", "")),
+        "lossaudit.created_at": str(report.get("created_at", "")),
+        "mlflow.runName": run_name or default_run_name(report),
+        "mlflow.note.content": run_note(report),
+    }
+    for comparison in report.get("comparisons") or ():
+        comparison = _mapping(comparison)
+        if comparison.get("metric") is not None and comparison.get("status"):
+            key = metric_key("lossaudit.comparison", comparison.get("source") or "user", comparison["metric"])
+            tags[key] = str(comparison["status"])
+    tags.update(model_links(report))
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    return {k: v[:MAX_TAG_LENGTH] for k, v in tags.items()}
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    """Where an audit went."""
+
+    run_id: str
+    experiment_id: str
+    experiment: str
+    tracking_uri: str
+    url: str | None
+    """The run's page on an HTTP(S) server; None for a local store."""
+    store: str
+    """A human line: the server or the local store (and its artifact folder)."""
+
+    def describe(self) -> str:
+        where = self.url or f"{self.store}; browse with `mlflow ui --backend-store-uri {self.tracking_uri}`"
+        return f"logged MLflow run {self.run_id} (experiment {self.experiment!r}) to {where}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "experiment_id": self.experiment_id,
+            "experiment": self.experiment,
+            "tracking_uri": self.tracking_uri,
+            "url": self.url,
+        }
+
+
+def _failure_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _log_run(
+    client: MlflowClient,
+    target: TrackingTarget,
+    experiment_id: str,
+    experiment: str,
+    report: Mapping[str, Any],
+    report_dir: Path,
+    *,
+    run_name: str | None,
+    parent_run_id: str | None,
+) -> LoggedRun:
+    from mlflow.entities import Metric, Param
+
+    tags = run_tags(report, run_name=run_name, parent_run_id=parent_run_id)
+    run = client.create_run(experiment_id, tags=tags, run_name=tags["mlflow.runName"])
+    run_id = run.info.run_id
+    try:
+        now = int(time.time() * 1000)
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, now, 0) for k, v in run_metrics(report).items()],
+            params=[Param(k, v) for k, v in run_params(report).items()],
+        )
+        client.log_artifacts(run_id, str(report_dir))
+    except BaseException:
+        # The server may be gone: the original error says more than this one would.
+        with contextlib.suppress(Exception):
+            client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    return LoggedRun(
+        run_id=run_id,
+        experiment_id=experiment_id,
+        experiment=experiment,
+        tracking_uri=target.uri,
+        url=run_url(target, experiment_id, run_id),
+        store=target.describe(),
+    )
+
+
+def log_report_folder(
+    report_dir: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    experiment: str = DEFAULT_EXPERIMENT,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
+    upload_hint: bool = True,
+) -> LoggedRun:
+    """Log the report folder ``report_dir`` as one MLflow run and return where it went.
+
+    Parameters
+    ----------
+    report_dir : path
+        A folder written by the local report sink: ``report.json`` and the files beside it, all
+        uploaded as the run's artifacts.
+    tracking_uri : str, optional
+        See :func:`lossaudit.tracking.store.resolve_tracking_uri`.
+    experiment : str
+        Created when missing.
+    run_name : str, optional
+        Defaults to ``audit <model> <verdict>``.
+    parent_run_id : str, optional
+        Makes the run a nested child (several models audited together).
+    upload_hint : bool
+        Name the folder and ``lossaudit log`` in the error when MLflow is down (False for a
+        temporary folder that will not outlive the call).
+
+    Raises
+    ------
+    BadInputError
+        The folder has no readable ``report.json``.
+    TrackingUnavailableError
+        The store cannot be reached or refused the run; the message names the folder to upload
+        later with ``lossaudit log``.
+    """
+    folder = Path(report_dir)
+    report = load_report_dict(folder)
+    hint = folder if upload_hint else None
+    target = resolve_tracking_uri(tracking_uri)
+    client = connect(target, report_dir=hint)
+    try:
+        experiment_id = ensure_experiment(client, experiment, target.artifact_root)
+        return _log_run(
+            client,
+            target,
+            experiment_id,
+            experiment,
+            report,
+            folder,
+            run_name=run_name,
+            parent_run_id=parent_run_id,
+        )
+    except LossauditError:
+        raise
+    except Exception as exc:
+        raise _upload_failed(target, exc, hint) from None
+
+
+def _upload_failed(
+    target: TrackingTarget, exc: BaseException, folder: Path | None
+) -> TrackingUnavailableError:
+    from lossaudit.tracking.store import unreachable_message
+
+    reason = f"{type(exc).__name__}: {_failure_line(exc)}"
+    if target.is_http:
+        return TrackingUnavailableError(unreachable_message(target.uri, reason, folder))
+    text = f"MLflow store {target.uri} refused the audit run: {reason}"
+    if folder is not None:
+        text += f"; the local report is in {folder}; upload it later with `lossaudit log {folder}`"
+    return TrackingUnavailableError(text)
+
+
+def report_folder_of(files: Mapping[str, Path]) -> Path | None:
+    """The folder the local report sink wrote, from the files it returned (None when it wrote none)."""
+    paths = [Path(p) for p in files.values()]
+    for path in paths:
+        if path.name == REPORT_FILE:
+            return path.parent
+    return None
+
+
+@dataclass
+class MlflowSink:
+    """The audit pipeline's MLflow sink (``ReportSink`` in ``lossaudit.pipeline.stages``).
+
+    :meth:`send` runs after the local report folder is written and logs that folder. For several
+    models audited together, :meth:`parent` opens a parent run; runs logged inside the ``with``
+    block are its nested children, and the parent gets the worst verdict and every code of its
+    children.
+    """
+
+    tracking_uri: str | None = None
+    experiment: str = DEFAULT_EXPERIMENT
+    parent_run_id: str | None = None
+    run_name: str | None = None
+    logged: list[LoggedRun] = field(default_factory=list)
+    _child_reports: list[Mapping[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def name(self) -> str:
+        return "mlflow"
+
+    def send(self, report: AuditReport, files: Mapping[str, Path]) -> dict[str, Any]:
+        """Log the report folder ``files`` came from; return the run's id, URL and store.
+
+        The folder's ``report.json`` is the record, not ``report``: ``lossaudit log`` uploads the
+        same folder the same way. When no folder was written, one is written to a temporary
+        folder for the upload.
+        """
+        folder = report_folder_of(files)
+        if folder is not None:
+            return self.log_folder(folder).to_dict()
+        from lossaudit.sinks.local import write_report_folder
+
+        with tempfile.TemporaryDirectory(prefix="lossaudit-report-") as tmp:
+            write_report_folder(report, Path(tmp))
+            return self.log_folder(Path(tmp), keep_hint=False).to_dict()
+
+    def log_folder(self, report_dir: str | Path, *, keep_hint: bool = True) -> LoggedRun:
+        """Log ``report_dir`` (nested under the open parent run, if any)."""
+        logged = log_report_folder(
+            report_dir,
+            tracking_uri=self.tracking_uri,
+            experiment=self.experiment,
+            run_name=self.run_name,
+            parent_run_id=self.parent_run_id,
+            upload_hint=keep_hint,
+        )
+        self.logged.append(logged)
+        if self.parent_run_id is not None:
+            self._child_reports.append(load_report_dict(report_dir))
+        return logged
+
+    @contextmanager
+    def parent(self, name: str) -> Iterator[str]:
+        """Open a parent run named ``name``; yields its id; finishes it with the children's verdict."""
+        target = resolve_tracking_uri(self.tracking_uri)
+        client = connect(target)
+        try:
+            experiment_id = ensure_experiment(client, self.experiment, target.artifact_root)
+            run = client.create_run(
+                experiment_id,
+                tags={"lossaudit.version": _tool_version(), "lossaudit.rules_version": rules_version()},
+                run_name=name,
+            )
+        except LossauditError:
+            raise
+        except Exception as exc:
+            raise _upload_failed(target, exc, None) from None
+        run_id = run.info.run_id
+        previous, self.parent_run_id = self.parent_run_id, run_id
+        self._child_reports = []
+        status = "FAILED"
+        try:
+            yield run_id
+            status = "FINISHED"
+        finally:
+            self.parent_run_id = previous
+            self._finish_parent(client, run_id, status)
+
+    def _finish_parent(self, client: MlflowClient, run_id: str, status: str) -> None:
+        verdicts = [str(r.get("verdict")) for r in self._child_reports]
+        codes = dict.fromkeys(str(c) for r in self._child_reports for c in r.get("codes") or ())
+        # The children are logged (or their folders are kept for `lossaudit log`); a parent left
+        # RUNNING is the only loss, and raising here would hide the audit's own outcome.
+        with contextlib.suppress(Exception):
+            if verdicts:
+                client.set_tag(run_id, "lossaudit.verdict", "fail" if "fail" in verdicts else "pass")
+                client.set_tag(run_id, "lossaudit.codes", ",".join(codes))
+                client.log_metric(run_id, "audits.failed", float(verdicts.count("fail")))
+                client.log_metric(run_id, "audits.total", float(len(verdicts)))
+            client.set_terminated(run_id, status)
+
+
+def _tool_version() -> str:
+    from lossaudit import __version__
+
+    return __version__
