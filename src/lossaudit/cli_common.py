@@ -91,3 +91,17 @@ def emit(report: AuditReport, as_json: bool) -> int:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else ""
+
+
+def parse_threshold(text: str) -> tuple[str, float]:
+    """``accuracy=0.9`` -> ("accuracy", 0.9); one-line bad input otherwise."""
+    import math
+
+    name, sep, value = text.partition("=")
+    try:
+        floor = float(value)
+    except ValueError:
+        floor = math.nan
+    if not sep or not name.strip() or not math.isfinite(floor):
+        raise bad_input(f"--threshold takes NAME=NUMBER, got {text!r}")
+    return name.strip(), floor

@@ -11,7 +11,16 @@ from typing import Annotated
 
 import typer
 
-from lossaudit.cli_common import FailOn, FailOnOpt, JsonOpt, LabelColumnOpt, emit, guarded, severity
+from lossaudit.cli_common import (
+    FailOn,
+    FailOnOpt,
+    JsonOpt,
+    LabelColumnOpt,
+    emit,
+    guarded,
+    parse_threshold,
+    severity,
+)
 from lossaudit.cli_mlflow import ExperimentOpt, NoLogOpt, TrackingUriOpt
 
 DEFAULT_REPORTS_DIR = "lossaudit-reports"
@@ -51,6 +60,19 @@ def audit(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per predict batch.")] = 256,
     epochs: Annotated[int, typer.Option("--epochs", help="Retrain epochs.")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Retrain random seed.")] = 0,
+    gx: Annotated[
+        bool,
+        typer.Option(
+            "--gx/--no-gx",
+            help="Validate labels and features with Great Expectations (result and Data Docs kept).",
+        ),
+    ] = True,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold", help="Floor on a recomputed metric, NAME=VALUE (repeat), e.g. accuracy=0.9."
+        ),
+    ] = None,
     fail_on: FailOnOpt = FailOn.error,
     tracking_uri: TrackingUriOpt = None,
     experiment: ExperimentOpt = None,
@@ -81,6 +103,8 @@ def audit(
             batch_size=batch_size,
             epochs=epochs,
             seed=seed,
+            gx=gx,
+            thresholds=dict(parse_threshold(t) for t in threshold or ()),
         )
         source, mlflow_sink = audit_source_and_sink(model, tracking_uri, experiment, no_log)
         outcome = run_audit(request, source=source, sinks=() if mlflow_sink is None else (mlflow_sink,))

@@ -304,3 +304,40 @@ def test_legacy_h5_is_judged_by_the_keras_that_saved_it(tmp_path: Path) -> None:
     assert "keras224_bce_softmax.h5 was saved by Keras 2.2.4: loaded with compile=False" in " ".join(
         report["context"]["notes"]
     )
+
+
+def test_great_expectations_result_and_data_docs_are_kept(
+    one_unit_bce_case: SavedCase, tmp_path: Path
+) -> None:
+    """The validate_labels stage runs the head-derived suite; its result and Data Docs land in the
+    report folder, and the stage summary counts the expectations."""
+    out = tmp_path / "report"
+    code, report = audit_json(one_unit_bce_case, out)
+    assert code == 0
+    gx_result = json.loads((out / "gx_result.json").read_text())
+    assert gx_result["success"] is True
+    assert len(gx_result["results"]) >= 3  # label in {0, 1}, not null, features finite
+    assert (out / "gx_docs" / "index.html").is_file()
+    summary = next(s["summary"] for s in report["stages"] if s["name"] == "validate_labels")
+    n = len(gx_result["results"])
+    assert f"Great Expectations: {n}/{n} passed" in summary
+    # --no-gx: no suite, no files, nothing in the summary.
+    code, report = audit_json(one_unit_bce_case, tmp_path / "plain", "--no-gx")
+    assert code == 0
+    assert not (tmp_path / "plain" / "gx_result.json").exists()
+    assert not (tmp_path / "plain" / "gx_docs").exists()
+
+
+def test_threshold_on_the_recomputed_metric_fails_the_audit(
+    one_unit_bce_case: SavedCase, own_predictions: Callable[[SavedCase], np.ndarray], tmp_path: Path
+) -> None:
+    case = one_unit_bce_case
+    accuracy = accuracy_score(case.y, own_predictions(case)[:, 0] > 0.5)
+    code, report = audit_json(case, tmp_path / "a", "--no-gx", "--threshold", f"accuracy={accuracy + 0.001}")
+    assert code == 1
+    assert report["codes"] == ["LA506"]
+    assert report["findings"][0]["evidence"]["value"] == pytest.approx(accuracy, abs=1e-12)
+    code, report = audit_json(case, tmp_path / "b", "--no-gx", "--threshold", f"accuracy={accuracy - 0.001}")
+    assert (code, report["codes"]) == (0, [])
+    result = run_cli(str(case.model), "--data", str(case.data), "--threshold", "accuracy=high")
+    assert result.exit_code == 2

@@ -7,14 +7,22 @@ MLflow adapters, the pipeline and the CLI all end here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from lossaudit.core.catalogue import RULES
 from lossaudit.core.compare import ReportedMetric, compare
-from lossaudit.core.findings import AuditFacts, Severity, run_rules, verdict
+from lossaudit.core.findings import (
+    AuditFacts,
+    DataCheck,
+    Severity,
+    ThresholdCheck,
+    run_rules,
+    verdict,
+)
 from lossaudit.core.head import HeadSpec
 from lossaudit.core.labels import LabelEvidence, detect_labels
-from lossaudit.core.metrics import read_outputs, recompute
+from lossaudit.core.metrics import ModelOutputs, RecomputedMetrics, read_outputs, recompute
 from lossaudit.core.report import AuditReport, StageResult
 from lossaudit.core.resolution import resolve_metrics
 from lossaudit.errors import BadInputError
@@ -55,22 +63,56 @@ def check(
     )
 
 
+@dataclass(frozen=True)
+class Scored:
+    """Labels and predictions read against a head, and every metric recomputed from them."""
+
+    labels: LabelEvidence
+    outputs: ModelOutputs
+    metrics: RecomputedMetrics
+
+
+def score(head: HeadSpec, y: Any, predictions: Any) -> Scored:
+    """Read labels and predictions against the head and recompute the task's metrics.
+
+    Raises :class:`BadInputError` for labels or predictions that cannot be scored.
+    """
+    labels = inspect_labels(y, head)
+    outputs = read_outputs(predictions, head, labels)
+    return Scored(labels, outputs, recompute(y, labels, outputs, head))
+
+
+def threshold_checks(
+    thresholds: Mapping[str, float], metrics: RecomputedMetrics
+) -> tuple[ThresholdCheck, ...]:
+    """Each ``metric: floor`` of a pipeline against the recomputed value (None: not computed)."""
+    return tuple(
+        ThresholdCheck(name, float(floor), metrics.values.get(name)) for name, floor in thresholds.items()
+    )
+
+
 def audit_predictions(
     head: HeadSpec,
     y: Any,
     predictions: Any,
     reported: Iterable[ReportedMetric] = (),
     *,
+    scored: Scored | None = None,
     fail_on: Severity = Severity.ERROR,
     built_metrics: tuple[tuple[str, str], ...] | None = None,
+    data_checks: tuple[DataCheck, ...] = (),
+    thresholds: Mapping[str, float] | None = None,
     context: Mapping[str, Any] | None = None,
     stages: tuple[StageResult, ...] = (),
     command: str = "compare",
 ) -> AuditReport:
-    """Recompute metrics from labels and predictions, attribute reported numbers, run every rule."""
-    labels = inspect_labels(y, head)
-    outputs = read_outputs(predictions, head, labels)
-    metrics = recompute(y, labels, outputs, head)
+    """Recompute metrics from labels and predictions, attribute reported numbers, run every rule.
+
+    ``scored`` is :func:`score`'s result for the same head, labels and predictions, when a caller
+    (the audit pipeline's recompute stage) already has it; it is computed here otherwise.
+    """
+    scored = scored if scored is not None else score(head, y, predictions)
+    labels, outputs, metrics = scored.labels, scored.outputs, scored.metrics
     comparisons = compare(tuple(reported), y, labels, outputs, head, metrics)
     facts = AuditFacts(
         head=head,
@@ -78,6 +120,8 @@ def audit_predictions(
         predictions=metrics.facts(),
         comparisons=comparisons,
         built_metrics=built_metrics,
+        data_checks=data_checks,
+        thresholds=threshold_checks(thresholds or {}, metrics),
     )
     findings = run_rules(RULES, facts)
     return AuditReport(

@@ -34,10 +34,12 @@ from lossaudit.errors import BadInputError, LossauditError
 if TYPE_CHECKING:
     import numpy as np
 
+    from lossaudit.core.audit import Scored
     from lossaudit.core.labels import LabelEvidence
     from lossaudit.core.metrics import ModelOutputs, RecomputedMetrics
     from lossaudit.keras.predict import LiveEvaluation
     from lossaudit.keras.static import StaticModel
+    from lossaudit.validation.gx import GxValidation
 
 STAGE_NAMES = (
     "validate_labels",
@@ -82,6 +84,10 @@ class AuditRequest:
     """Retrain seed (``keras.utils.set_random_seed``)."""
     train_batch_size: int = 32
     """Retrain batch size."""
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    """Floors on recomputed metrics (``accuracy: 0.9``); a miss is finding LA506."""
+    gx: bool = True
+    """Validate labels and features with Great Expectations (its result and Data Docs are kept)."""
 
     def __post_init__(self) -> None:
         if self.retrain and not self.train:
@@ -217,6 +223,10 @@ class LabelsStage:
     data_sha256: str
     static: StaticModel
     labels: LabelEvidence
+    gx: GxValidation | None = None
+    """The Great Expectations run (None when skipped: ``gx=False`` or no saved head)."""
+    scratch: Path | None = None
+    """A temporary folder (the Data Docs site) that the runner removes when the audit ends."""
 
     @property
     def n_samples(self) -> int:
@@ -226,7 +236,11 @@ class LabelsStage:
     def summary(self) -> str:
         ev = self.labels
         shape = list(ev.shape)
-        return f"{self.n_samples} samples; labels {ev.encoding.value}, shape {shape}, K = {ev.n_classes}"
+        text = f"{self.n_samples} samples; labels {ev.encoding.value}, shape {shape}, K = {ev.n_classes}"
+        if self.gx is not None:
+            failed = sum(1 for c in self.gx.checks if not c.success)
+            text += f"; Great Expectations: {len(self.gx.checks) - failed}/{len(self.gx.checks)} passed"
+        return text
 
 
 @dataclass(frozen=True)
@@ -303,9 +317,19 @@ class PredictStage:
 class RecomputeStage:
     """recompute: metrics recomputed with scikit-learn from the labels and the predictions."""
 
-    labels: LabelEvidence
-    outputs: ModelOutputs
-    metrics: RecomputedMetrics
+    scored: Scored
+
+    @property
+    def metrics(self) -> RecomputedMetrics:
+        return self.scored.metrics
+
+    @property
+    def labels(self) -> LabelEvidence:
+        return self.scored.labels
+
+    @property
+    def outputs(self) -> ModelOutputs:
+        return self.scored.outputs
 
     @property
     def summary(self) -> str:
@@ -403,7 +427,25 @@ def validate_labels(request: AuditRequest, source: ModelSource) -> LabelsStage:
         labels = detect_labels(y)
         if labels.problem is not None and labels.problem.unreadable:
             raise BadInputError(f"labels: {labels.reason}")
-    return LabelsStage(x=x, y=y, data_sha256=data_sha256(x, y), static=static, labels=labels)
+    gx = None
+    docs: Path | None = None
+    if request.gx and static.head is not None:
+        import tempfile
+
+        from lossaudit.validation.gx import validate_with_gx
+
+        # Data Docs go to a temporary folder; the report stage copies them into the report.
+        docs = Path(tempfile.mkdtemp(prefix="lossaudit-gx-"))
+        try:
+            gx = validate_with_gx(y, static.head, x, docs_dir=docs)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(docs, ignore_errors=True)
+            raise
+    return LabelsStage(
+        x=x, y=y, data_sha256=data_sha256(x, y), static=static, labels=labels, gx=gx, scratch=docs
+    )
 
 
 def check_compatibility(request: AuditRequest, labels: LabelsStage) -> CompatibilityStage:
@@ -469,17 +511,9 @@ def predict(request: AuditRequest, labels: LabelsStage, model: ModelStage) -> Pr
 
 def recompute(labels: LabelsStage, model: ModelStage, predicted: PredictStage) -> RecomputeStage:
     """Recompute every metric of the task from the labels and predictions with scikit-learn."""
-    from lossaudit.core.audit import inspect_labels
-    from lossaudit.core.metrics import read_outputs
-    from lossaudit.core.metrics import recompute as recompute_metrics
+    from lossaudit.core.audit import score
 
-    evidence = labels.labels
-    static_head = labels.static.head
-    if static_head is None or static_head.units != model.head.units:
-        evidence = inspect_labels(labels.y, model.head)
-    outputs = read_outputs(predicted.predictions, model.head, evidence)
-    metrics = recompute_metrics(labels.y, evidence, outputs, model.head)
-    return RecomputeStage(labels=evidence, outputs=outputs, metrics=metrics)
+    return RecomputeStage(scored=score(model.head, labels.y, predicted.predictions))
 
 
 def compare(
@@ -502,7 +536,10 @@ def compare(
         labels.y,
         predicted.predictions,
         reported,
+        scored=recomputed.scored,
         fail_on=request.fail_on,
+        data_checks=labels.gx.checks if labels.gx is not None else (),
+        thresholds=request.thresholds,
         built_metrics=_comparable_built_metrics(model.head, predicted.built_metrics),
         context=audit_context(request, source, labels, model, predicted, recomputed),
         command=COMMAND,
@@ -510,18 +547,34 @@ def compare(
     return CompareStage(report=report)
 
 
-def report(request: AuditRequest, compared: CompareStage, stages: Sequence[StageResult]) -> ReportStage:
-    """Write the local report folder (report.json, report.md, ...) when ``out_dir`` is set.
+def report(
+    request: AuditRequest, labels: LabelsStage, compared: CompareStage, stages: Sequence[StageResult]
+) -> ReportStage:
+    """Write the local report folder (report.json, report.md, ..., the Great Expectations result
+    and Data Docs) when ``out_dir`` is set.
 
     The files hold the stages timed before this one; the report returned by the runner also holds
     this stage and ``log``.
     """
     if request.out_dir is None:
         return ReportStage(folder=None)
-    from lossaudit.sinks.local import write_report_folder
+    from lossaudit.sinks.local import GX_DOCS_DIR, GX_RESULT_JSON, write_report_folder
 
+    attachments: dict[str, bytes] = {}
+    attached_dirs: dict[str, Path] = {}
+    if labels.gx is not None:
+        import json
+
+        attachments[GX_RESULT_JSON] = (json.dumps(labels.gx.result_json, indent=2) + "\n").encode()
+        if labels.gx.data_docs_dir is not None:
+            attached_dirs[GX_DOCS_DIR] = labels.gx.data_docs_dir
     folder = Path(request.out_dir)
-    files = write_report_folder(replace(compared.report, stages=tuple(stages)), folder)
+    files = write_report_folder(
+        replace(compared.report, stages=tuple(stages)),
+        folder,
+        attachments=attachments,
+        attached_dirs=attached_dirs,
+    )
     return ReportStage(folder=folder, files=dict(files))
 
 
@@ -714,14 +767,20 @@ def run_audit(
     model_source = source if source is not None else model_source_for(request.model)
     timer = _Timer(clock)
     labels = timer.run("validate_labels", lambda: validate_labels(request, model_source))
-    timer.run("check_compatibility", lambda: check_compatibility(request, labels))
-    model = timer.run("obtain_model", lambda: obtain_model(request, model_source, labels))
-    predicted = timer.run("predict", lambda: predict(request, labels, model))
-    recomputed = timer.run("recompute", lambda: recompute(labels, model, predicted))
-    compared = timer.run(
-        "compare", lambda: compare(request, model_source, labels, model, predicted, recomputed)
-    )
-    written = timer.run("report", lambda: report(request, compared, tuple(timer.results)))
+    try:
+        timer.run("check_compatibility", lambda: check_compatibility(request, labels))
+        model = timer.run("obtain_model", lambda: obtain_model(request, model_source, labels))
+        predicted = timer.run("predict", lambda: predict(request, labels, model))
+        recomputed = timer.run("recompute", lambda: recompute(labels, model, predicted))
+        compared = timer.run(
+            "compare", lambda: compare(request, model_source, labels, model, predicted, recomputed)
+        )
+        written = timer.run("report", lambda: report(request, labels, compared, tuple(timer.results)))
+    finally:
+        if labels.scratch is not None:
+            import shutil
+
+            shutil.rmtree(labels.scratch, ignore_errors=True)
     logged: LogStage | None = None
     if sinks:
         so_far = replace(compared.report, stages=tuple(timer.results))

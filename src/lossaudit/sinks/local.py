@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from lossaudit.core.report import AuditReport
@@ -30,7 +32,19 @@ FINDINGS_SARIF = "findings.sarif"
 JUNIT_XML = "junit.xml"
 CONFUSION_PNG = "confusion_matrix.png"
 COMPARISON_PNG = "comparison.png"
-ALL_FILES = (REPORT_MD, REPORT_HTML, FINDINGS_SARIF, JUNIT_XML, CONFUSION_PNG, COMPARISON_PNG, REPORT_JSON)
+GX_RESULT_JSON = "gx_result.json"
+GX_DOCS_DIR = "gx_docs"
+ALL_FILES = (
+    REPORT_MD,
+    REPORT_HTML,
+    FINDINGS_SARIF,
+    JUNIT_XML,
+    CONFUSION_PNG,
+    COMPARISON_PNG,
+    GX_RESULT_JSON,
+    REPORT_JSON,
+)
+ALL_DIRS = (GX_DOCS_DIR,)
 
 
 def _reason(exc: OSError) -> str:
@@ -93,7 +107,12 @@ def render_all(report: AuditReport, artifact_uri: str | None = None) -> dict[str
 
 
 def write_report_folder(
-    report: AuditReport, out_dir: str | Path, *, artifact_uri: str | None = None
+    report: AuditReport,
+    out_dir: str | Path,
+    *,
+    artifact_uri: str | None = None,
+    attachments: Mapping[str, bytes] | None = None,
+    attached_dirs: Mapping[str, Path] | None = None,
 ) -> dict[str, Path]:
     """Write the report folder and return file name -> path, in the order written.
 
@@ -105,6 +124,10 @@ def write_report_folder(
     artifact_uri : str, optional
         Passed to :func:`lossaudit.formats.sarif.render_sarif`: the file SARIF results point at
         when the report context names none.
+    attachments : mapping of file name to bytes, optional
+        Further files of the audit (the Great Expectations result, ``gx_result.json``).
+    attached_dirs : mapping of folder name to an existing folder, optional
+        Folders copied in whole (the Great Expectations Data Docs site, ``gx_docs``).
 
     Raises
     ------
@@ -113,7 +136,10 @@ def write_report_folder(
     """
     folder = prepare_folder(out_dir)
     # Render everything before touching the folder: a rendering error leaves the old folder intact.
-    files = render_all(report, artifact_uri)
+    rendered = render_all(report, artifact_uri)
+    report_json = rendered.pop(REPORT_JSON)
+    files = {**rendered, **(attachments or {}), REPORT_JSON: report_json}
+    dirs = dict(attached_dirs or {})
     written: dict[str, Path] = {}
     try:
         # The previous audit's report.json goes first: from here until the new one lands, the
@@ -121,6 +147,11 @@ def write_report_folder(
         stale = [name for name in ALL_FILES if name not in files or name == REPORT_JSON]
         for name in stale:
             (folder / name).unlink(missing_ok=True)
+        for name in ALL_DIRS:
+            shutil.rmtree(folder / name, ignore_errors=True)
+        for name, source in dirs.items():
+            shutil.copytree(source, folder / name)
+            written[name] = folder / name
         for name, data in files.items():
             path = folder / name
             write_atomic(path, data)
