@@ -1,0 +1,1211 @@
+"""Read a saved Keras model's head without TensorFlow, without Keras, without running the file.
+
+Three formats, read as data only:
+
+* ``.keras`` (Keras 3, and tf-keras >= 2.13 ``save_format="keras"``): a zip holding
+  ``config.json`` (the model config and its ``compile_config``), ``metadata.json`` (the Keras
+  version) and ``model.weights.h5``. Only member names are listed and the two JSON files read,
+  with :mod:`zipfile` and :mod:`json`.
+* legacy ``.h5`` (Keras 1/2, tf.keras, tf-keras, and Keras 3 ``model.save("m.h5")``): the root
+  HDF5 attributes ``model_config``, ``training_config`` and ``keras_version``. A small reader of
+  the HDF5 layout below gets them out for the layouts h5py writes by default; h5py (whose import
+  with numpy costs 0.15-0.5 s, most of the 0.5 s budget) reads the rarer ones. No dataset is read.
+* a SavedModel folder: tf.keras / tf-keras write ``keras_metadata.pb``, whose root node carries the
+  same ``model_config``/``training_config`` JSON; a tiny protobuf wire-format reader below gets it
+  out without the protobuf package. Keras 3 ``model.export()`` (and ``tf.saved_model.save``) leave
+  no Keras config at all: then ``read_mode`` is ``"needs_live"`` and only the serving signature's
+  output shapes are reported.
+
+Nothing here deserialises Python code: a ``Lambda`` layer's marshalled function stays an opaque
+string, and only its name is listed (the live loader refuses such files unless told otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lossaudit.core.head import HeadSpec, KerasFamily, LossSpec, normalise_metric_name, snake_case
+from lossaudit.errors import BadInputError
+
+MAX_CONFIG_BYTES = 50 * 1024 * 1024
+"""A config larger than this is refused: real model configs are kilobytes to a few megabytes."""
+
+FORMAT_KERAS_ZIP = "keras_zip"
+FORMAT_H5 = "h5"
+FORMAT_SAVEDMODEL = "savedmodel"
+
+READ_STATIC = "static"
+READ_NEEDS_LIVE = "needs_live"
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_EMPTY_ZIP_MAGIC = b"PK\x05\x06"
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+# HDF5 may sit behind a user block of 512 * 2**k bytes; the signature is searched there.
+_HDF5_OFFSETS = (0, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+
+_MAX_WALK = 10_000
+"""Upper bound on layers visited walking back from the output (guards against cyclic configs)."""
+
+_MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
+_PRODUCER_CLASSES = frozenset(
+    {
+        "Dense",
+        "EinsumDense",
+        "Conv1D",
+        "Conv2D",
+        "Conv3D",
+        "Conv1DTranspose",
+        "Conv2DTranspose",
+        "Conv3DTranspose",
+        "SeparableConv1D",
+        "SeparableConv2D",
+        "Convolution1D",
+        "Convolution2D",
+        "Convolution3D",
+    }
+)
+# Layers (and Keras 3 functional ops, serialised under the same class names) that apply one
+# activation and nothing else.
+_ACTIVATION_CLASSES: dict[str, str] = {
+    "Softmax": "softmax",
+    "LogSoftmax": "log_softmax",
+    "Sigmoid": "sigmoid",
+    "ReLU": "relu",
+    "Relu": "relu",
+    "LeakyReLU": "leaky_relu",
+    "PReLU": "prelu",
+    "ELU": "elu",
+    "Elu": "elu",
+    "ThresholdedReLU": "thresholded_relu",
+    "Tanh": "tanh",
+}
+# tf.keras functional models turn a raw TF call on a Keras tensor into a TFOpLambda layer whose
+# config names the TF function; these are the activations among them.
+_TF_OP_ACTIVATIONS: dict[str, str] = {
+    "nn.softmax": "softmax",
+    "math.softmax": "softmax",
+    "nn.log_softmax": "log_softmax",
+    "math.log_softmax": "log_softmax",
+    "math.sigmoid": "sigmoid",
+    "nn.sigmoid": "sigmoid",
+    "nn.relu": "relu",
+    "math.tanh": "tanh",
+    "nn.tanh": "tanh",
+}
+# Layers that neither change the number of outputs nor turn scores into probabilities.
+_PASS_THROUGH_CLASSES = frozenset(
+    {
+        "Dropout",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "GaussianDropout",
+        "GaussianNoise",
+        "AlphaDropout",
+        "ActivityRegularization",
+        "Flatten",
+        "Reshape",
+        "Permute",
+        "Identity",
+        "Masking",
+        "BatchNormalization",
+        "LayerNormalization",
+        "GlobalAveragePooling1D",
+        "GlobalAveragePooling2D",
+        "GlobalAveragePooling3D",
+        "GlobalMaxPooling1D",
+        "GlobalMaxPooling2D",
+        "GlobalMaxPooling3D",
+    }
+)
+_WRAPPER_CLASSES = frozenset({"TimeDistributed"})
+
+
+@dataclass(frozen=True)
+class StaticModel:
+    """What a saved model's files say about its head, read without running anything.
+
+    ``head`` is None only when ``read_mode`` is ``"needs_live"``: a SavedModel that carries no
+    Keras config, whose head only a live load can tell (:meth:`require_head` says so in one line).
+    """
+
+    path: str
+    format: str
+    """``"keras_zip"``, ``"h5"`` or ``"savedmodel"``."""
+    head: HeadSpec | None
+    keras_version: str | None
+    keras_family: KerasFamily
+    read_mode: str = READ_STATIC
+    """``"static"``, or ``"needs_live"`` for a SavedModel without a readable Keras config."""
+    lambda_layers: tuple[str, ...] = ()
+    """Names of every Lambda layer in the model (their code is never deserialised here)."""
+    output_layers: tuple[str, ...] = ()
+    """Class names of the layers from the last Dense (or Conv) to the output, in order."""
+    notes: tuple[str, ...] = field(default=())
+
+    def require_head(self) -> HeadSpec:
+        """The head, or a one-line :class:`BadInputError` when only a live load can read it."""
+        if self.head is None:
+            raise BadInputError(
+                f"{self.path}: the SavedModel holds no Keras model config, so its head cannot be "
+                "read statically; load it live with Keras"
+            )
+        return self.head
+
+    def context(self) -> dict[str, Any]:
+        """Plain-JSON facts for ``AuditReport.context``: where the head was read from, and how."""
+        return {
+            "model": self.path,
+            "model_format": self.format,
+            "keras_version": self.keras_version,
+            "keras_family": self.keras_family.value,
+            "read_mode": self.read_mode,
+            "head_layers": " -> ".join(self.output_layers),
+            "lambda_layers": list(self.lambda_layers),
+            "model_notes": list(self.notes),
+        }
+
+
+def read_model_file(path: str | Path) -> StaticModel:
+    """Read a saved Keras model's head, loss, metrics and Keras family as data.
+
+    Parameters
+    ----------
+    path
+        A ``.keras`` zip, a legacy ``.h5`` file, or a SavedModel folder. The format is told from
+        the file's first bytes, not its name.
+
+    Returns
+    -------
+    StaticModel
+        The head (``source="static:<path>"``), the Keras version and family, and notes.
+
+    Raises
+    ------
+    BadInputError
+        One line naming the file and the problem: missing, empty, not a model file, truncated or
+        corrupt, invalid JSON, or an output structure lossaudit cannot interpret (multi-output
+        models, layers it does not know between the last Dense and the output).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise BadInputError(f"model file not found: {p}")
+    if p.is_dir():
+        return _read_savedmodel(p)
+    try:
+        size = p.stat().st_size
+        with p.open("rb") as fh:
+            head_bytes = fh.read(8)
+            hdf5 = head_bytes == _HDF5_MAGIC or _has_hdf5_signature(fh, size)
+    except OSError as exc:
+        raise BadInputError(f"{p}: cannot read the model file: {_first_line(exc)}") from None
+    if size == 0:
+        raise BadInputError(f"{p}: the model file is empty")
+    if head_bytes.startswith((_ZIP_MAGIC, _EMPTY_ZIP_MAGIC)):
+        return _read_keras_zip(p)
+    if hdf5:
+        return _read_h5(p)
+    raise BadInputError(
+        f"{p}: not a Keras model file (neither a .keras zip nor an HDF5 .h5; it starts with {head_bytes!r})"
+    )
+
+
+# --- .keras zip -----------------------------------------------------------------------------
+
+
+def _read_keras_zip(p: Path) -> StaticModel:
+    try:
+        with zipfile.ZipFile(p) as archive:
+            names = set(archive.namelist())
+            if "config.json" not in names:
+                listed = ", ".join(sorted(names)[:5]) or "nothing"
+                raise BadInputError(f"{p}: the .keras archive has no config.json (it holds {listed})")
+            config_bytes = _zip_member(archive, "config.json", p)
+            metadata_bytes = _zip_member(archive, "metadata.json", p) if "metadata.json" in names else None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+        raise BadInputError(f"{p}: corrupt or truncated .keras zip: {_first_line(exc)}") from None
+    config = _parse_json(config_bytes, p, "config.json")
+    if not isinstance(config, Mapping):
+        raise BadInputError(f"{p}: config.json is not a JSON object")
+    notes: list[str] = []
+    version: str | None = None
+    if metadata_bytes is None:
+        notes.append("the archive has no metadata.json: the Keras version is unknown")
+    else:
+        metadata = _parse_json(metadata_bytes, p, "metadata.json")
+        raw_version = metadata.get("keras_version") if isinstance(metadata, Mapping) else None
+        version = raw_version if isinstance(raw_version, str) else None
+    if "model.weights.h5" not in names:
+        notes.append("the archive has no model.weights.h5: a live load would have no weights")
+    compile_config = config.get("compile_config")
+    return _build(
+        p,
+        FORMAT_KERAS_ZIP,
+        model_config=config,
+        compile_config=compile_config if isinstance(compile_config, Mapping) else None,
+        keras_version=version,
+        notes=notes,
+    )
+
+
+def _zip_member(archive: zipfile.ZipFile, name: str, p: Path) -> bytes:
+    info = archive.getinfo(name)
+    if info.file_size > MAX_CONFIG_BYTES:
+        raise BadInputError(
+            f"{p}: {name} declares {info.file_size} bytes, over the {MAX_CONFIG_BYTES // 2**20} MB "
+            "limit for a model config; refusing to unpack it"
+        )
+    with archive.open(info) as member:
+        # The declared size can lie: never read more than the limit whatever the header says.
+        data = member.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise BadInputError(f"{p}: {name} unpacks to more than {MAX_CONFIG_BYTES // 2**20} MB; refusing it")
+    return data
+
+
+# --- legacy .h5 -----------------------------------------------------------------------------
+
+
+_H5_ATTRIBUTES = ("keras_version", "model_config", "training_config")
+
+
+def _read_h5(p: Path) -> StaticModel:
+    try:
+        texts = _h5_root_texts_direct(p)
+    except _H5Unsupported:
+        # A valid layout the direct reader does not handle (dense attribute storage, a user
+        # block): h5py reads it. Its import (numpy + libhdf5) is why it comes second.
+        texts = _h5_root_texts_h5py(p)
+    model_config_text = texts.get("model_config")
+    if model_config_text is None:
+        raise BadInputError(
+            f"{p}: an HDF5 file without a model_config attribute: not a saved Keras model "
+            "(a weights-only file from save_weights?)"
+        )
+    model_config = _parse_json(model_config_text.encode("utf-8"), p, "the model_config attribute")
+    if not isinstance(model_config, Mapping):
+        raise BadInputError(f"{p}: the model_config attribute is not a JSON object")
+    training_config: Mapping[str, Any] | None = None
+    training_config_text = texts.get("training_config")
+    if training_config_text is not None:
+        parsed = _parse_json(training_config_text.encode("utf-8"), p, "the training_config attribute")
+        if not isinstance(parsed, Mapping):
+            raise BadInputError(f"{p}: the training_config attribute is not a JSON object")
+        training_config = parsed
+    return _build(
+        p,
+        FORMAT_H5,
+        model_config=model_config,
+        compile_config=training_config,
+        keras_version=texts.get("keras_version"),
+        notes=[],
+    )
+
+
+def _h5_root_texts_h5py(p: Path) -> dict[str, str]:
+    import h5py
+
+    texts: dict[str, str] = {}
+    try:
+        with h5py.File(p, "r") as h5:
+            for name in _H5_ATTRIBUTES:
+                text = _h5_text(h5.attrs, name, p)
+                if text is not None:
+                    texts[name] = text
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise BadInputError(f"{p}: corrupt or truncated HDF5 file: {_first_line(exc)}") from None
+    return texts
+
+
+def _h5_text(attrs: Any, name: str, p: Path) -> str | None:
+    """A root attribute as text; Keras 2.2-era files store bytes, later ones str."""
+    if name not in attrs:
+        return None
+    size = int(attrs.get_id(name).get_storage_size())
+    if size > MAX_CONFIG_BYTES:
+        raise BadInputError(f"{p}: the {name} attribute holds {size} bytes, over the limit; refusing it")
+    value = attrs[name]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        return value
+    raise BadInputError(f"{p}: the {name} attribute is not text ({type(value).__name__})")
+
+
+def _has_hdf5_signature(fh: Any, size: int) -> bool:
+    for offset in _HDF5_OFFSETS[1:]:
+        if offset + 8 > size:
+            return False
+        fh.seek(offset)
+        if fh.read(8) == _HDF5_MAGIC:
+            return True
+    return False
+
+
+class _H5Unsupported(Exception):
+    """The direct HDF5 reader met a layout it does not handle: h5py reads the file instead."""
+
+
+class _H5Corrupt(Exception):
+    """The file's structure contradicts itself (truncated, offsets past the end, a missing heap
+    object). Reported as bad input, not handed to h5py: libhdf5 can loop forever on such files."""
+
+
+_H5_MAX_MESSAGES = 100_000
+
+
+class _H5File:
+    """Bounded reads at absolute offsets; a read past the end means a damaged file."""
+
+    def __init__(self, fh: Any, size: int) -> None:
+        self.fh = fh
+        self.size = size
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise _H5Corrupt(f"an offset points past the end of the file ({offset} + {length} > {self.size})")
+        self.fh.seek(offset)
+        data = bytes(self.fh.read(length))
+        if len(data) != length:
+            raise _H5Corrupt("short read")
+        return data
+
+
+def _h5_root_texts_direct(p: Path) -> dict[str, str]:
+    """The root group's Keras attributes, read per the HDF5 file format specification (3.0).
+
+    Handles what h5py writes for Keras: superblock v0-v3 with 8-byte offsets and lengths, root
+    object header v1 or v2 with continuation blocks, compact attribute messages (v1-v3) holding a
+    scalar fixed-length or variable-length string (the latter in a global heap collection).
+    Other layouts (dense attribute storage, a user block, shared datatypes) raise
+    :class:`_H5Unsupported`, and the caller asks h5py instead; a structure that contradicts itself
+    (truncated, offsets past the end) is bad input.
+    """
+    try:
+        with p.open("rb") as fh:
+            size = p.stat().st_size
+            h5 = _H5File(fh, size)
+            root = _h5_root_header_address(h5)
+            texts: dict[str, str] = {}
+            for name, datatype, dataspace, data in _h5_attribute_messages(h5, root):
+                if name in _H5_ATTRIBUTES:
+                    texts[name] = _h5_string_value(h5, datatype, dataspace, data)
+            return texts
+    except _H5Corrupt as exc:
+        raise BadInputError(f"{p}: corrupt or truncated HDF5 file: {exc}") from None
+    except (IndexError, ValueError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{p}: corrupt HDF5 file: {_first_line(exc)}") from None
+    except OSError as exc:
+        raise BadInputError(f"{p}: cannot read the HDF5 file: {_first_line(exc)}") from None
+
+
+def _le(data: bytes, start: int, width: int) -> int:
+    if start + width > len(data):
+        raise _H5Corrupt("a field runs past the end of its block")
+    return int.from_bytes(data[start : start + width], "little")
+
+
+def _h5_root_header_address(h5: _H5File) -> int:
+    block = h5.read(0, min(h5.size, 96))
+    if block[:8] != _HDF5_MAGIC:
+        raise _H5Unsupported("no signature at offset 0 (user block?)")
+    version = block[8]
+    if version in (0, 1):
+        offset_size, length_size = block[13], block[14]
+        addresses = 24 if version == 0 else 28
+    elif version in (2, 3):
+        offset_size, length_size = block[9], block[10]
+        addresses = 12
+    else:
+        raise _H5Corrupt(f"unknown superblock version {version}")
+    if offset_size != 8 or length_size != 8:
+        raise _H5Unsupported("offsets or lengths not 8 bytes")
+    if version in (0, 1):
+        base, eof = _le(block, addresses, 8), _le(block, addresses + 16, 8)
+        root = _le(block, addresses + 32 + 8, 8)  # symbol table entry: link name offset, header address
+    else:
+        base, eof = _le(block, addresses, 8), _le(block, addresses + 16, 8)
+        root = _le(block, addresses + 24, 8)
+    if base != 0:
+        raise _H5Unsupported("base address is not 0")
+    if eof > h5.size:
+        raise _H5Corrupt(f"the file has {h5.size} bytes but its superblock says {eof}")
+    return root
+
+
+def _h5_attribute_messages(h5: _H5File, address: int) -> Iterator[tuple[str, bytes, bytes, bytes]]:
+    """(name, datatype, dataspace, data) of every compact attribute of one object header."""
+    for msg_type, msg_flags, body in _h5_header_messages(h5, address):
+        if msg_type == 0x15 and len(body) >= 2:
+            # Attribute Info: attributes may live in a fractal heap (dense storage).
+            flags = body[1]
+            heap = _le(body, 2 + (2 if flags & 1 else 0), 8)
+            if heap != 0xFFFFFFFFFFFFFFFF:
+                raise _H5Unsupported("dense attribute storage")
+        if msg_type != 0x0C:
+            continue
+        if msg_flags & 0x02:
+            raise _H5Unsupported("shared attribute message")
+        yield _h5_attribute(body)
+
+
+def _h5_header_messages(h5: _H5File, address: int) -> Iterator[tuple[int, int, bytes]]:
+    """(type, flags, body) of the messages of an object header, following continuations."""
+    prefix = h5.read(address, 16)
+    if prefix[:4] == b"OHDR":
+        version_flags = h5.read(address + 4, 2)
+        if version_flags[0] != 2:
+            raise _H5Corrupt(f"unknown object header version {version_flags[0]}")
+        flags = version_flags[1]
+        pos = address + 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
+        width = 1 << (flags & 0x03)
+        chunk_size = _le(h5.read(pos, width), 0, width)
+        chunks = [(pos + width, chunk_size, True)]
+        creation_order = bool(flags & 0x04)
+    else:
+        if prefix[0] != 1:
+            raise _H5Corrupt(f"unknown object header version {prefix[0]}")
+        chunks = [(address + 16, _le(prefix, 8, 4), False)]
+        creation_order = False
+    seen = 0
+    while chunks:
+        start, length, v2 = chunks.pop(0)
+        block = h5.read(start, length)
+        pos = 0
+        # A v2 chunk ends with a 4-byte checksum; a continuation chunk starts with "OCHK".
+        end = length - 4 if v2 else length
+        if v2 and block[:4] == b"OCHK":
+            pos = 4
+        message_header = (6 if creation_order else 4) if v2 else 8
+        while pos + message_header <= end:
+            seen += 1
+            if seen > _H5_MAX_MESSAGES:
+                raise _H5Corrupt("too many object header messages (a continuation loop?)")
+            if v2:
+                msg_type, size, msg_flags = block[pos], _le(block, pos + 1, 2), block[pos + 3]
+                pos += 4 + (2 if creation_order else 0)
+            else:
+                msg_type, size, msg_flags = _le(block, pos, 2), _le(block, pos + 2, 2), block[pos + 4]
+                pos += 8
+            body = block[pos : pos + size]
+            if len(body) != size:
+                raise _H5Corrupt("a header message runs past the end of its chunk")
+            pos += size
+            if msg_type == 0x10:  # continuation: offset, length
+                target, target_length = _le(body, 0, 8), _le(body, 8, 8)
+                chunks.append((target, target_length, v2))
+                continue
+            yield msg_type, msg_flags, body
+
+
+def _h5_attribute(body: bytes) -> tuple[str, bytes, bytes, bytes]:
+    version = body[0]
+    if version == 1:
+        name_size, type_size, space_size = _le(body, 2, 2), _le(body, 4, 2), _le(body, 6, 2)
+        pos, pad = 8, 8
+    elif version in (2, 3):
+        if body[1] & 0x03:
+            raise _H5Unsupported("shared datatype or dataspace")
+        name_size, type_size, space_size = _le(body, 2, 2), _le(body, 4, 2), _le(body, 6, 2)
+        pos, pad = (8 if version == 2 else 9), 1
+    else:
+        raise _H5Corrupt(f"unknown attribute message version {version}")
+
+    def take(size: int) -> bytes:
+        nonlocal pos
+        chunk = body[pos : pos + size]
+        if len(chunk) != size:
+            raise _H5Corrupt("an attribute field runs past the end of its message")
+        pos += -(-size // pad) * pad
+        return chunk
+
+    name = take(name_size).split(b"\0", 1)[0].decode("utf-8")
+    datatype = take(type_size)
+    dataspace = take(space_size)
+    return name, datatype, dataspace, body[pos:]
+
+
+def _h5_string_value(h5: _H5File, datatype: bytes, dataspace: bytes, data: bytes) -> str:
+    if len(dataspace) < 4 or dataspace[1] != 0 or (dataspace[0] == 2 and dataspace[3] != 0):
+        raise _H5Corrupt("a Keras attribute is not a single string")
+    type_class = datatype[0] & 0x0F
+    if type_class == 3:  # fixed-length string
+        size = _le(datatype, 4, 4)
+        raw = data[:size]
+        if len(raw) != size:
+            raise _H5Corrupt("a string runs past the end of its message")
+        padding = datatype[1] & 0x0F
+        text = raw.rstrip(b" ") if padding == 2 else raw.split(b"\0", 1)[0]
+        return text.decode("utf-8", errors="replace")
+    if type_class == 9 and datatype[1] & 0x0F == 1:  # variable-length string
+        length = _le(data, 0, 4)
+        collection, index = _le(data, 4, 8), _le(data, 12, 4)
+        if length > MAX_CONFIG_BYTES:
+            raise _H5Corrupt(f"a string attribute declares {length} bytes, over the limit")
+        return _h5_global_heap_object(h5, collection, index, length).decode("utf-8", errors="replace")
+    raise _H5Corrupt(f"a Keras attribute is not a string (HDF5 datatype class {type_class})")
+
+
+def _h5_global_heap_object(h5: _H5File, address: int, index: int, length: int) -> bytes:
+    header = h5.read(address, 16)
+    if header[:4] != b"GCOL" or header[4] != 1:
+        raise _H5Corrupt("a string points to something that is not a global heap collection")
+    collection_size = _le(header, 8, 8)
+    if collection_size > MAX_CONFIG_BYTES + 4096:
+        raise _H5Corrupt(f"a global heap collection declares {collection_size} bytes, over the limit")
+    block = h5.read(address, collection_size)
+    pos = 16
+    while pos + 16 <= collection_size:
+        object_index, object_size = _le(block, pos, 2), _le(block, pos + 8, 8)
+        if object_index == 0:  # free space: the rest of the collection
+            break
+        if object_index == index:
+            value = block[pos + 16 : pos + 16 + object_size]
+            if len(value) != object_size or object_size < length:
+                raise _H5Corrupt("a heap object runs past the end of its collection")
+            return value[:length]
+        pos += 16 + -(-object_size // 8) * 8
+    raise _H5Corrupt(f"heap object {index} of the collection at {address} is missing")
+
+
+# --- SavedModel -----------------------------------------------------------------------------
+
+
+def _read_savedmodel(p: Path) -> StaticModel:
+    saved_model_pb = p / "saved_model.pb"
+    if not saved_model_pb.is_file():
+        raise BadInputError(
+            f"{p}: a directory without saved_model.pb is not a SavedModel "
+            "(a .keras or .h5 model is a single file)"
+        )
+    graph_bytes = _read_limited(saved_model_pb, p, limit=None)
+    tf_version, signature_notes = _savedmodel_signatures(graph_bytes, p)
+    notes: list[str] = []
+    if tf_version:
+        notes.append(f"saved by TensorFlow {tf_version}")
+    keras_metadata = p / "keras_metadata.pb"
+    root: Mapping[str, Any] | None = None
+    if keras_metadata.is_file():
+        root = _keras_metadata_root(_read_limited(keras_metadata, p, limit=MAX_CONFIG_BYTES), p)
+    if root is not None and isinstance(root.get("model_config"), Mapping):
+        raw_version = root.get("keras_version")
+        training_config = root.get("training_config")
+        notes.append("read from keras_metadata.pb (a tf.keras SavedModel)")
+        return _build(
+            p,
+            FORMAT_SAVEDMODEL,
+            model_config=root["model_config"],
+            compile_config=training_config if isinstance(training_config, Mapping) else None,
+            keras_version=raw_version if isinstance(raw_version, str) else None,
+            notes=notes,
+        )
+    if root is not None:
+        notes.append("keras_metadata.pb has no model_config (a subclassed model?)")
+        raw_version = root.get("keras_version")
+        version = raw_version if isinstance(raw_version, str) else None
+    else:
+        notes.append(
+            "no keras_metadata.pb: saved by Keras 3 model.export() or tf.saved_model.save, "
+            "so no Keras config is stored; the head needs a live load"
+        )
+        version = None
+    notes.extend(signature_notes)
+    family, family_notes = keras_family_for_version(version)
+    return StaticModel(
+        path=str(p),
+        format=FORMAT_SAVEDMODEL,
+        head=None,
+        keras_version=version,
+        keras_family=family,
+        read_mode=READ_NEEDS_LIVE,
+        notes=tuple(notes + family_notes),
+    )
+
+
+def _read_limited(file: Path, p: Path, limit: int | None) -> bytes:
+    try:
+        if limit is not None and file.stat().st_size > limit:
+            raise BadInputError(f"{p}: {file.name} is over {limit // 2**20} MB; refusing it")
+        return file.read_bytes()
+    except OSError as exc:
+        raise BadInputError(f"{p}: cannot read {file.name}: {_first_line(exc)}") from None
+
+
+def _keras_metadata_root(data: bytes, p: Path) -> Mapping[str, Any] | None:
+    """The root object's JSON from keras_metadata.pb.
+
+    The file is a ``SavedMetadata`` proto (tf_keras/protobuf/saved_metadata.proto): repeated
+    ``SavedObject nodes = 1``, each with ``node_path = 3`` ("root" for the model) and
+    ``metadata = 5`` (a JSON string).
+    """
+    try:
+        for number, _, node in _pb_fields(memoryview(data)):
+            if number != 1 or not isinstance(node, memoryview):
+                continue
+            node_path = metadata = None
+            for sub_number, _, sub_value in _pb_fields(node):
+                if sub_number == 3 and isinstance(sub_value, memoryview):
+                    node_path = bytes(sub_value)
+                elif sub_number == 5 and isinstance(sub_value, memoryview):
+                    metadata = bytes(sub_value)
+            if node_path == b"root" and metadata is not None:
+                parsed = _parse_json(metadata, p, "keras_metadata.pb")
+                return parsed if isinstance(parsed, Mapping) else None
+    except _WireError as exc:
+        raise BadInputError(f"{p}: keras_metadata.pb is corrupt: {exc}") from None
+    return None
+
+
+def _savedmodel_signatures(data: bytes, p: Path) -> tuple[str | None, list[str]]:
+    """TensorFlow version and the serving signatures' output shapes, from saved_model.pb.
+
+    Field numbers from tensorflow/core/protobuf: SavedModel.meta_graphs = 2; MetaGraphDef
+    .meta_info_def = 1 (MetaInfoDef.tensorflow_version = 5), .signature_def = 5 (a map: key = 1,
+    value = 2); SignatureDef.outputs = 2 (a map to TensorInfo); TensorInfo.tensor_shape = 3;
+    TensorShapeProto.dim = 2 (Dim.size = 1, int64, -1 when unknown).
+    """
+    tf_version: str | None = None
+    notes: list[str] = []
+    try:
+        for number, _, meta_graph in _pb_fields(memoryview(data)):
+            if number != 2 or not isinstance(meta_graph, memoryview):
+                continue
+            for mg_number, _, mg_value in _pb_fields(meta_graph):
+                if not isinstance(mg_value, memoryview):
+                    continue
+                if mg_number == 1:
+                    for info_number, _, info_value in _pb_fields(mg_value):
+                        if info_number == 5 and isinstance(info_value, memoryview):
+                            tf_version = bytes(info_value).decode("utf-8", errors="replace")
+                elif mg_number == 5:
+                    key, signature = _pb_map_entry(mg_value)
+                    if key.startswith("__") or signature is None:
+                        continue  # __saved_model_init_op and similar
+                    for sig_number, _, sig_value in _pb_fields(signature):
+                        if sig_number == 2 and isinstance(sig_value, memoryview):
+                            out_name, tensor_info = _pb_map_entry(sig_value)
+                            shape = _tensor_info_shape(tensor_info)
+                            notes.append(f"signature {key!r} output {out_name!r} has shape {shape}")
+    except _WireError as exc:
+        raise BadInputError(f"{p}: saved_model.pb is corrupt: {exc}") from None
+    return tf_version, sorted(notes)
+
+
+def _pb_map_entry(entry: memoryview) -> tuple[str, memoryview | None]:
+    key = ""
+    value: memoryview | None = None
+    for number, _, item in _pb_fields(entry):
+        if number == 1 and isinstance(item, memoryview):
+            key = bytes(item).decode("utf-8", errors="replace")
+        elif number == 2 and isinstance(item, memoryview):
+            value = item
+    return key, value
+
+
+def _tensor_info_shape(tensor_info: memoryview | None) -> str:
+    if tensor_info is None:
+        return "unknown"
+    for number, _, value in _pb_fields(tensor_info):
+        if number == 3 and isinstance(value, memoryview):
+            dims: list[str] = []
+            for dim_number, _, dim in _pb_fields(value):
+                if dim_number == 3 and dim == 1:
+                    return "unknown rank"
+                if dim_number == 2 and isinstance(dim, memoryview):
+                    size = 0
+                    for size_number, _, size_value in _pb_fields(dim):
+                        if size_number == 1 and isinstance(size_value, int):
+                            size = size_value
+                    # int64 -1 arrives as its two's-complement varint.
+                    dims.append("None" if size >= 2**63 or size < 0 else str(size))
+            return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+    return "unknown"
+
+
+class _WireError(Exception):
+    pass
+
+
+def _pb_fields(buf: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
+    """(field number, wire type, value) of one protobuf message: varints as int, length-delimited
+    fields as a memoryview (no copy), fixed32/64 as their bytes. Groups are not used by TF protos."""
+    pos = 0
+    end = len(buf)
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, pos = _varint(buf, pos)
+            yield number, wire_type, value
+        elif wire_type == 2:
+            length, pos = _varint(buf, pos)
+            if pos + length > end:
+                raise _WireError("a field runs past the end of the data (truncated?)")
+            yield number, wire_type, buf[pos : pos + length]
+            pos += length
+        elif wire_type in (1, 5):
+            width = 8 if wire_type == 1 else 4
+            if pos + width > end:
+                raise _WireError("a field runs past the end of the data (truncated?)")
+            yield number, wire_type, buf[pos : pos + width]
+            pos += width
+        else:
+            raise _WireError(f"unexpected protobuf wire type {wire_type}")
+
+
+def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise _WireError("a varint runs past the end of the data (truncated?)")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return result, pos
+
+
+# --- from configs to a head -----------------------------------------------------------------
+
+
+def _build(
+    p: Path,
+    file_format: str,
+    *,
+    model_config: Mapping[str, Any],
+    compile_config: Mapping[str, Any] | None,
+    keras_version: str | None,
+    notes: list[str],
+) -> StaticModel:
+    walker = _HeadWalker(p)
+    loss: LossSpec | None = None
+    metrics: tuple[str, ...] = ()
+    try:
+        found = walker.model_head(model_config, depth=0)
+        if not compile_config:
+            notes.append("the model was saved uncompiled: no loss or metrics to check")
+        else:
+            loss = _loss_spec(compile_config.get("loss"), p)
+            names: list[str] = []
+            for key in ("metrics", "weighted_metrics"):
+                names.extend(_metric_names(compile_config.get(key), p, notes))
+            # One entry per metric: 'acc' in metrics and 'accuracy' in weighted_metrics are one.
+            metrics = tuple(dict.fromkeys(normalise_metric_name(n) for n in names))
+            if loss is None:
+                notes.append("the compile config has no loss")
+    except RecursionError:
+        raise BadInputError(f"{p}: the model config is nested too deeply to read") from None
+    family, family_notes = keras_family_for_version(keras_version)
+    head = HeadSpec(
+        units=found.units,
+        activation_chain=found.chain,
+        loss=loss,
+        metrics=metrics,
+        keras_family=family,
+        source=f"static:{p}",
+    )
+    return StaticModel(
+        path=str(p),
+        format=file_format,
+        head=head,
+        keras_version=keras_version,
+        keras_family=family,
+        read_mode=READ_STATIC,
+        lambda_layers=tuple(_lambda_layer_names(model_config)),
+        output_layers=found.layers,
+        notes=tuple(notes + walker.notes + family_notes),
+    )
+
+
+@dataclass(frozen=True)
+class _FoundHead:
+    units: int
+    chain: tuple[str, ...]
+    layers: tuple[str, ...]
+
+
+class _HeadWalker:
+    """Walks back from a model's output to the layer that produced it, collecting activations."""
+
+    def __init__(self, p: Path) -> None:
+        self.p = p
+        self.notes: list[str] = []
+        self.visited = 0
+
+    def fail(self, problem: str) -> BadInputError:
+        return BadInputError(f"{self.p}: {problem}")
+
+    def model_head(self, model: Mapping[str, Any], depth: int) -> _FoundHead:
+        if depth > 50:
+            raise self.fail("models nested more than 50 deep; refusing the config")
+        class_name, config = _class_and_config(model)
+        if isinstance(config, list):  # Keras <= 2.1 Sequential: the config is the layer list
+            return self.walk(_sequential_back(config), depth)
+        if not isinstance(config, Mapping) or not isinstance(config.get("layers"), list):
+            raise self.fail(
+                f"the model ({class_name or 'no class name'}) has no layer list in its config "
+                "(a subclassed model?): its head cannot be read statically"
+            )
+        if class_name == "Sequential" or "output_layers" not in config:
+            return self.walk(_sequential_back(config["layers"]), depth)
+        return self.walk(self._functional_back(config), depth)
+
+    def walk(self, layers_back: Iterable[Mapping[str, Any]], depth: int) -> _FoundHead:
+        """From the output backwards: activations after the producer, then the producer itself."""
+        after_chain: list[str] = []
+        after_layers: list[str] = []
+        for layer in layers_back:
+            self.visited += 1
+            if self.visited > _MAX_WALK:
+                raise self.fail(f"more than {_MAX_WALK} layers on the way to the output; refusing")
+            class_name, config = _class_and_config(layer)
+            name = _layer_name(layer)
+            if class_name in _WRAPPER_CLASSES and isinstance(config, Mapping):
+                wrapped = config.get("layer")
+                if isinstance(wrapped, Mapping):  # TimeDistributed(Dense(...)): read the inner layer
+                    layer = wrapped
+                    class_name, config = _class_and_config(wrapped)
+            if _is_model(class_name, config):
+                inner_head = self.model_head(layer, depth + 1)
+                self.notes.append(f"the head is inside the nested model {name!r}")
+                return _FoundHead(
+                    inner_head.units,
+                    inner_head.chain + tuple(reversed(after_chain)),
+                    inner_head.layers + tuple(reversed(after_layers)),
+                )
+            if not isinstance(config, Mapping):
+                raise self.fail(f"layer {name!r} ({class_name}) has no config object")
+            if class_name in _PRODUCER_CLASSES:
+                units = _producer_units(class_name, config)
+                if units is None:
+                    raise self.fail(f"cannot tell the output units of layer {name!r} ({class_name})")
+                return _FoundHead(
+                    units,
+                    (_activation_name(config.get("activation")), *reversed(after_chain)),
+                    (class_name, *reversed(after_layers)),
+                )
+            if class_name == "Activation":
+                after_chain.append(_activation_name(config.get("activation")))
+            elif class_name in _ACTIVATION_CLASSES:
+                after_chain.append(_ACTIVATION_CLASSES[class_name])
+            elif class_name == "TFOpLambda" and config.get("function") in _TF_OP_ACTIVATIONS:
+                after_chain.append(_TF_OP_ACTIVATIONS[str(config.get("function"))])
+            elif class_name == "Lambda":
+                self.notes.append(
+                    f"Lambda layer {name!r} follows the last Dense; its code is not read or run, "
+                    "so an activation it may apply is missing from the activation chain"
+                )
+            elif class_name == "InputLayer":
+                break
+            elif class_name not in _PASS_THROUGH_CLASSES:
+                raise self.fail(
+                    f"cannot interpret the output layer {name!r} ({class_name}) after the last Dense: "
+                    "lossaudit follows Activation, Softmax, Dropout, Flatten, Reshape, normalisation "
+                    "and pooling layers and nested models"
+                )
+            after_layers.append(class_name)
+        raise self.fail("no Dense, EinsumDense or Conv layer produces the model's output")
+
+    def _functional_back(self, config: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+        layers = [layer for layer in config["layers"] if isinstance(layer, Mapping)]
+        by_name = {_layer_name(layer): layer for layer in layers}
+        outputs = _tensor_refs(config.get("output_layers"))
+        if len(outputs) != 1:
+            if not outputs:
+                raise self.fail("the functional model lists no output layers")
+            names = ", ".join(dict.fromkeys(name for name, _ in outputs))
+            raise self.fail(f"multi-output models are not supported yet: outputs {names}")
+        name, node_index = outputs[0]
+        seen: set[tuple[str, int]] = set()
+        while True:
+            if (name, node_index) in seen:
+                raise self.fail(f"the layer graph has a cycle through {name!r}")
+            seen.add((name, node_index))
+            layer = by_name.get(name)
+            if layer is None:
+                raise self.fail(f"the config refers to layer {name!r}, which it does not define")
+            yield layer
+            inbound = _inbound_refs(layer.get("inbound_nodes"), node_index)
+            if not inbound:
+                class_name, _ = _class_and_config(layer)
+                if class_name != "InputLayer" and layer.get("inbound_nodes"):
+                    raise self.fail(f"cannot follow the inputs of layer {name!r} ({class_name})")
+                return
+            if len(inbound) > 1:
+                class_name, _ = _class_and_config(layer)
+                raise self.fail(
+                    f"layer {name!r} ({class_name}) between the last Dense and the output merges "
+                    f"{len(inbound)} inputs; lossaudit reads a single Dense head"
+                )
+            name, node_index = inbound[0]
+
+
+def _sequential_back(layers: list[Any]) -> Iterator[Mapping[str, Any]]:
+    for layer in reversed(layers):
+        if isinstance(layer, Mapping):
+            yield layer
+
+
+def _class_and_config(obj: Mapping[str, Any]) -> tuple[str, Any]:
+    class_name = obj.get("class_name")
+    name = class_name if isinstance(class_name, str) else ""
+    # Keras 2 custom objects are registered as "Package>Class"; the class is the last part.
+    return name.rsplit(">", 1)[-1], obj.get("config")
+
+
+def _layer_name(layer: Mapping[str, Any]) -> str:
+    name = layer.get("name")
+    if isinstance(name, str):
+        return name
+    config = layer.get("config")
+    if isinstance(config, Mapping) and isinstance(config.get("name"), str):
+        return str(config["name"])
+    return "?"
+
+
+def _is_model(class_name: str, config: Any) -> bool:
+    if class_name in _MODEL_CLASSES:
+        return True
+    return isinstance(config, Mapping) and isinstance(config.get("layers"), list)
+
+
+def _producer_units(class_name: str, config: Mapping[str, Any]) -> int | None:
+    if class_name == "Dense":
+        value = config.get("units", config.get("output_dim"))  # Keras 1 called it output_dim
+    elif class_name == "EinsumDense":
+        shape = config.get("output_shape")
+        value = shape[-1] if isinstance(shape, list) and shape else shape
+    else:
+        value = config.get("filters")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return None
+    return value
+
+
+def _activation_name(value: Any) -> str:
+    """An activation as saved: a name, None, or (Keras 3) a serialised function or object."""
+    if value is None:
+        return "linear"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        config = value.get("config")
+        if value.get("class_name") == "function" and isinstance(config, str):
+            return config
+        class_name, _ = _class_and_config(value)
+        if class_name:
+            return _ACTIVATION_CLASSES.get(class_name, snake_case(class_name))
+    return str(value)
+
+
+def _tensor_refs(value: Any) -> list[tuple[str, int]]:
+    """``output_layers``: Keras 3 writes ``[name, node, tensor]`` for one output, a list of those
+    for several, or a dict of them for dict outputs; Keras 2 always a list of lists."""
+    if isinstance(value, Mapping):
+        refs: list[tuple[str, int]] = []
+        for item in value.values():
+            refs.extend(_tensor_refs(item))
+        return refs
+    if isinstance(value, list) and value:
+        if isinstance(value[0], str):
+            node = value[1] if len(value) > 1 and isinstance(value[1], int) else 0
+            return [(value[0], node)]
+        refs = []
+        for item in value:
+            refs.extend(_tensor_refs(item))
+        return refs
+    return []
+
+
+def _inbound_refs(nodes: Any, node_index: int) -> list[tuple[str, int]]:
+    """The (layer, node) pairs feeding one call of a layer.
+
+    Keras 2: ``inbound_nodes = [[[name, node, tensor, kwargs], ...], ...]`` (one list per call).
+    Keras 3: ``inbound_nodes = [{"args": [...], "kwargs": {...}}, ...]`` where every input tensor
+    is ``{"class_name": "__keras_tensor__", "config": {"keras_history": [name, node, tensor]}}``.
+    """
+    if not isinstance(nodes, list) or not nodes:
+        return []
+    node = nodes[node_index] if 0 <= node_index < len(nodes) else nodes[-1]
+    if isinstance(node, Mapping):
+        return _keras_histories(node.get("args"))
+    refs: list[tuple[str, int]] = []
+    if isinstance(node, list) and node and isinstance(node[0], str):
+        # tf.keras >= 2.4 writes a call with one tensor argument (TFOpLambda) as a bare entry.
+        return [(node[0], node[1] if len(node) > 1 and isinstance(node[1], int) else 0)]
+    if isinstance(node, list):
+        for entry in node:
+            if isinstance(entry, list) and entry and isinstance(entry[0], str):
+                refs.append((entry[0], entry[1] if len(entry) > 1 and isinstance(entry[1], int) else 0))
+    return refs
+
+
+def _keras_histories(value: Any) -> list[tuple[str, int]]:
+    refs: list[tuple[str, int]] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            config = item.get("config")
+            if item.get("class_name") == "__keras_tensor__" and isinstance(config, Mapping):
+                history = config.get("keras_history")
+                if isinstance(history, list) and history and isinstance(history[0], str):
+                    node = history[1] if len(history) > 1 and isinstance(history[1], int) else 0
+                    refs.append((history[0], node))
+            else:
+                stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return refs
+
+
+def _lambda_layer_names(model_config: Mapping[str, Any]) -> list[str]:
+    """Every Lambda layer anywhere in the config, nested models and wrappers included."""
+    names: list[str] = []
+    stack: list[Any] = [model_config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            if _class_and_config(item)[0] == "Lambda":
+                names.append(_layer_name(item))
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return list(dict.fromkeys(names))
+
+
+# --- loss and metrics -----------------------------------------------------------------------
+
+
+def _loss_spec(value: Any, p: Path) -> LossSpec | None:
+    """A compiled loss: a name, a serialised loss object or function, or one entry per output."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return LossSpec(value)
+    if isinstance(value, list):
+        entries = [v for v in value if v is not None]
+        if len(entries) > 1:
+            raise BadInputError(f"{p}: the model compiles {len(entries)} losses (one per output?)")
+        return _loss_spec(entries[0], p) if entries else None
+    if not isinstance(value, Mapping):
+        raise BadInputError(f"{p}: cannot read the compiled loss {str(value)[:80]!r}")
+    if "class_name" not in value:  # {output name: loss}
+        return _loss_spec(list(value.values()), p)
+    class_name, config = _class_and_config(value)
+    if class_name == "function" and isinstance(config, str):
+        return LossSpec(config)  # Keras 3: a loss function, e.g. keras.losses.categorical_crossentropy
+    if not isinstance(config, Mapping):
+        config = {}
+    name = class_name
+    if class_name == "LossFunctionWrapper":
+        fn = config.get("fn")
+        name = fn if isinstance(fn, str) else str(config.get("name", class_name))
+    from_logits = config.get("from_logits", False)
+    smoothing = config.get("label_smoothing", 0.0)
+    if not isinstance(from_logits, bool):
+        raise BadInputError(f"{p}: the loss's from_logits is {from_logits!r}, not true or false")
+    if isinstance(smoothing, bool) or not isinstance(smoothing, int | float) or not 0 <= smoothing < 1:
+        raise BadInputError(f"{p}: the loss's label_smoothing is {smoothing!r}, not a number in [0, 1)")
+    return LossSpec(name, from_logits, float(smoothing))
+
+
+def _metric_names(value: Any, p: Path, notes: list[str]) -> list[str]:
+    """Declared metric names, flattened over per-output lists and dicts (tf-keras nests them)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        names: list[str] = []
+        for item in value:
+            names.extend(_metric_names(item, p, notes))
+        return names
+    if not isinstance(value, Mapping):
+        raise BadInputError(f"{p}: cannot read the compiled metric {str(value)[:80]!r}")
+    if "class_name" not in value:  # {output name: metrics}
+        return _metric_names(list(value.values()), p, notes)
+    class_name, config = _class_and_config(value)
+    if class_name == "function" and isinstance(config, str):
+        return [config]
+    if not isinstance(config, Mapping):
+        config = {}
+    if class_name == "MeanMetricWrapper":
+        # tf-keras saves the built metric: the user's name plus the function it resolved to.
+        declared = str(config.get("name", "metric"))
+        fn = config.get("fn")
+        if isinstance(fn, str) and snake_case(fn) != snake_case(declared):
+            notes.append(
+                f"metric {declared!r} was saved as {fn}: resolved when the model was saved (from the "
+                "training labels if it had been trained, else from its output shape)"
+            )
+        return [declared]
+    # A metric object: its class decides what it computes, whatever name the user gave it.
+    return [class_name]
+
+
+# --- Keras family -----------------------------------------------------------------------------
+
+_VERSION = re.compile(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?(.*)$")
+
+
+def keras_family_for_version(version: str | None) -> tuple[KerasFamily, list[str]]:
+    """The Keras family that a saved ``keras_version`` implies, and notes on what it cannot show.
+
+    * 3.x -> Keras 3.
+    * tf.keras ``"2.3.0-tf"`` (TF 2.2) and later, tf-keras 2.x, and standalone Keras >= 2.4 (a
+      wrapper around tf.keras) -> tf_keras.
+    * standalone Keras <= 2.3.x, tf.keras ``"2.2.4-tf"`` (TF <= 2.1) and Keras 1 -> legacy.
+    """
+    graph_mode = (
+        "TF1 graph mode (tf.compat.v1.disable_eager_execution) cannot be seen from the file: "
+        "if the model was trained in it, 'accuracy' followed the legacy loss-based rule"
+    )
+    if version is None:
+        return KerasFamily.KERAS3, ["unknown Keras version: assuming Keras 3"]
+    match = _VERSION.match(version)
+    if match is None:
+        return KerasFamily.KERAS3, [f"unrecognised Keras version {version!r}: assuming Keras 3"]
+    major, minor = int(match[1]), int(match[2])
+    patch = int(match[3] or 0)
+    tf_build = "tf" in match[4]
+    if major >= 3:
+        return KerasFamily.KERAS3, []
+    if major <= 1:
+        return KerasFamily.LEGACY, [f"saved by Keras {version}: 'accuracy' follows the legacy rule"]
+    if tf_build:
+        if (minor, patch) >= (3, 0):
+            return KerasFamily.TF_KERAS, [graph_mode]
+        return KerasFamily.LEGACY, [
+            f"saved by tf.keras {version} (TensorFlow <= 2.1): 'accuracy' follows the legacy rule"
+        ]
+    if minor >= 4:
+        return KerasFamily.TF_KERAS, [graph_mode]
+    return KerasFamily.LEGACY, [f"saved by Keras {version}: 'accuracy' follows the legacy rule"]
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _parse_json(data: bytes, p: Path, what: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadInputError(f"{p}: {what} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{p}: {what} is not valid JSON: {_first_line(exc)}") from None
+    except RecursionError:
+        raise BadInputError(f"{p}: {what} is nested too deeply to read") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,862 @@
+"""The static model reader: saved files -> head spec and Keras family, with no TensorFlow.
+
+The fixtures in tests/data/models/ were saved by Keras 3 and tf-keras (tests/data/make_models.py
+says how); the tests here read them without Keras. Tests marked ``keras`` cross-check against a
+live Keras load and build SavedModels, which only Keras can write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from lossaudit.cli import app
+from lossaudit.core.head import KerasFamily, LossSpec, normalise_loss_name
+from lossaudit.errors import BadInputError
+from lossaudit.keras import static
+from lossaudit.keras.static import StaticModel, keras_family_for_version, read_model_file
+
+MODELS = Path(__file__).resolve().parents[1] / "data" / "models"
+SENTINEL_VAR = "LOSSAUDIT_LAMBDA_SENTINEL"
+CCE = LossSpec("categorical_crossentropy")
+BCE = LossSpec("binary_crossentropy")
+TF1_NOTE = "TF1 graph mode"
+
+# file -> (format, units, activation chain, loss, metrics, family, head layers)
+EXPECTED: dict[
+    str, tuple[str, int, tuple[str, ...], LossSpec | None, tuple[str, ...], KerasFamily, tuple[str, ...]]
+] = {
+    "sigmoid1_cce.keras": ("keras_zip", 1, ("sigmoid",), CCE, (), KerasFamily.KERAS3, ("Dense",)),
+    "softmax10_cce_accuracy.keras": (
+        "keras_zip",
+        10,
+        ("softmax",),
+        CCE,
+        ("accuracy",),
+        KerasFamily.KERAS3,
+        ("Dense",),
+    ),
+    "softmax10_bce_accuracy.keras": (
+        "keras_zip",
+        10,
+        ("softmax",),
+        BCE,
+        ("accuracy",),
+        KerasFamily.KERAS3,
+        ("Dense",),
+    ),
+    "double_softmax.keras": (
+        "keras_zip",
+        10,
+        ("softmax", "softmax"),
+        CCE,
+        ("accuracy",),
+        KerasFamily.KERAS3,
+        ("Dense", "Softmax"),
+    ),
+    "nested_sequential.keras": (
+        "keras_zip",
+        10,
+        ("softmax",),
+        LossSpec("categorical_crossentropy", label_smoothing=0.1),
+        ("accuracy",),
+        KerasFamily.KERAS3,
+        ("Dense", "Dropout"),
+    ),
+    "functional_activation.keras": (
+        "keras_zip",
+        10,
+        ("linear", "softmax"),
+        CCE,
+        ("accuracy",),
+        KerasFamily.KERAS3,
+        ("Dense", "Activation"),
+    ),
+    "linear_sparse_logits.keras": (
+        "keras_zip",
+        10,
+        ("linear",),
+        LossSpec("sparse_categorical_crossentropy", from_logits=True),
+        ("sparse_categorical_accuracy",),
+        KerasFamily.KERAS3,
+        ("Dense",),
+    ),
+    "lambda_head.keras": (
+        "keras_zip",
+        3,
+        ("softmax",),
+        CCE,
+        ("accuracy",),
+        KerasFamily.KERAS3,
+        ("Dense", "Lambda"),
+    ),
+    "uncompiled.keras": ("keras_zip", 3, ("sigmoid",), None, (), KerasFamily.KERAS3, ("Dense",)),
+    "keras3_functional.h5": (
+        "h5",
+        10,
+        ("linear", "softmax"),
+        CCE,
+        ("accuracy",),
+        KerasFamily.KERAS3,
+        ("Dense", "Activation"),
+    ),
+    "tf_keras_bce_softmax.h5": (
+        "h5",
+        10,
+        ("softmax",),
+        BCE,
+        ("accuracy",),
+        KerasFamily.TF_KERAS,
+        ("Dense",),
+    ),
+    "tf_keras_functional.h5": (
+        "h5",
+        10,
+        ("linear", "softmax"),
+        CCE,
+        ("accuracy",),
+        KerasFamily.TF_KERAS,
+        ("Dense", "Activation"),
+    ),
+    "tf_keras_tfop_softmax.h5": (
+        "h5",
+        10,
+        ("linear", "softmax"),
+        CCE,
+        ("accuracy",),
+        KerasFamily.TF_KERAS,
+        ("Dense", "TFOpLambda"),
+    ),
+    "keras224_bce_softmax.h5": (
+        "h5",
+        10,
+        ("softmax",),
+        BCE,
+        ("accuracy",),
+        KerasFamily.LEGACY,
+        ("Dense",),
+    ),
+}
+VERSION_PREFIX = {KerasFamily.KERAS3: "3.", KerasFamily.TF_KERAS: "2.", KerasFamily.LEGACY: "2.2.4"}
+
+
+def console_script() -> list[str]:
+    script = Path(sys.executable).with_name("lossaudit")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "lossaudit"]
+
+
+def run_script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*console_script(), *args], capture_output=True, text=True, timeout=120, env=env or os.environ.copy()
+    )
+
+
+def bad_input(path: Path) -> str:
+    with pytest.raises(BadInputError) as caught:
+        read_model_file(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def write_keras_zip(path: Path, config: Any, *, version: str | None = "3.15.1") -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        if version is not None:
+            archive.writestr("metadata.json", json.dumps({"keras_version": version}))
+        archive.writestr("config.json", config if isinstance(config, str | bytes) else json.dumps(config))
+        archive.writestr("model.weights.h5", b"")
+    return path
+
+
+def fixture_config(name: str) -> dict[str, Any]:
+    with zipfile.ZipFile(MODELS / name) as archive:
+        config: dict[str, Any] = json.loads(archive.read("config.json"))
+    return config
+
+
+def k3_tensor(layer: str) -> dict[str, Any]:
+    return {"class_name": "__keras_tensor__", "config": {"shape": [None, 4], "keras_history": [layer, 0, 0]}}
+
+
+def k3_layer(class_name: str, name: str, config: dict[str, Any], inputs: list[str]) -> dict[str, Any]:
+    """A layer entry of a Keras 3 functional config (the layout Keras 3.15 writes)."""
+    args: list[Any] = []
+    if len(inputs) == 1:
+        args = [k3_tensor(inputs[0])]
+    elif inputs:
+        args = [[k3_tensor(i) for i in inputs]]
+    return {
+        "module": "keras.layers",
+        "class_name": class_name,
+        "config": {"name": name, **config},
+        "registered_name": None,
+        "name": name,
+        "inbound_nodes": [{"args": args, "kwargs": {}}] if inputs else [],
+    }
+
+
+def k3_functional(layers: list[dict[str, Any]], output: str, compile_config: Any = None) -> dict[str, Any]:
+    return {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": {
+            "name": "functional",
+            "layers": layers,
+            "input_layers": ["input", 0, 0],
+            "output_layers": [output, 0, 0],
+        },
+        "compile_config": compile_config,
+    }
+
+
+INPUT = k3_layer("InputLayer", "input", {"batch_shape": [None, 4]}, [])
+
+
+# --- every fixture -> exact head fields and family -----------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_head(name: str) -> None:
+    file_format, units, chain, loss, metrics, family, layers = EXPECTED[name]
+    model = read_model_file(MODELS / name)
+    assert model.read_mode == "static"
+    assert model.format == file_format
+    assert model.head is not None
+    assert model.head.units == units
+    assert model.head.activation_chain == chain
+    assert model.head.loss == loss
+    assert model.head.metrics == metrics
+    assert model.head.keras_family is family
+    assert model.keras_family is family
+    assert model.head.source == f"static:{MODELS / name}"
+    assert model.output_layers == layers
+    assert model.keras_version is not None and model.keras_version.startswith(VERSION_PREFIX[family])
+    assert model.lambda_layers == (("rescale",) if name == "lambda_head.keras" else ())
+    assert (TF1_NOTE in " ".join(model.notes)) == (family is KerasFamily.TF_KERAS)
+
+
+def test_the_double_softmax_fixture_counts_two_softmaxes() -> None:
+    head = read_model_file(MODELS / "double_softmax.keras").require_head()
+    assert head.softmax_count == 2
+    assert head.activation == "softmax"
+
+
+def test_nested_model_is_named_in_the_notes() -> None:
+    model = read_model_file(MODELS / "nested_sequential.keras")
+    assert "the head is inside the nested model 'inner_classifier'" in model.notes
+
+
+def test_uncompiled_model_is_checkable_with_a_note() -> None:
+    model = read_model_file(MODELS / "uncompiled.keras")
+    assert model.head is not None and model.head.loss is None
+    assert "the model was saved uncompiled: no loss or metrics to check" in model.notes
+
+
+def test_tf_keras_h5_notes_what_accuracy_was_saved_as() -> None:
+    model = read_model_file(MODELS / "tf_keras_bce_softmax.h5")
+    assert any(
+        note.startswith("metric 'accuracy' was saved as categorical_accuracy") for note in model.notes
+    ), model.notes
+
+
+def test_context_is_plain_json() -> None:
+    model = read_model_file(MODELS / "lambda_head.keras")
+    context = model.context()
+    assert json.loads(json.dumps(context)) == context
+    assert context["model"] == str(MODELS / "lambda_head.keras")
+    assert context["model_format"] == "keras_zip"
+    assert context["keras_family"] == "keras3"
+    assert context["read_mode"] == "static"
+    assert context["head_layers"] == "Dense -> Lambda"
+    assert context["lambda_layers"] == ["rescale"]
+    assert context["keras_version"] == model.keras_version
+    assert any("Lambda layer 'rescale'" in note for note in context["model_notes"])
+
+
+# --- Keras family from the saved version -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "family"),
+    [
+        ("3.15.1", KerasFamily.KERAS3),
+        ("3.0.0", KerasFamily.KERAS3),
+        ("3.1.0.dev2024010203", KerasFamily.KERAS3),
+        ("2.21.0", KerasFamily.TF_KERAS),
+        ("2.15.0", KerasFamily.TF_KERAS),
+        ("2.4.0", KerasFamily.TF_KERAS),
+        ("2.3.0-tf", KerasFamily.TF_KERAS),
+        ("2.4.0-tf", KerasFamily.TF_KERAS),
+        ("2.3.1", KerasFamily.LEGACY),
+        ("2.2.4", KerasFamily.LEGACY),
+        ("2.2.4-tf", KerasFamily.LEGACY),
+        ("2.1.6-tf", KerasFamily.LEGACY),
+        ("1.2.2", KerasFamily.LEGACY),
+    ],
+)
+def test_family_for_version(version: str, family: KerasFamily) -> None:
+    found, notes = keras_family_for_version(version)
+    assert found is family
+    assert (TF1_NOTE in " ".join(notes)) == (family is KerasFamily.TF_KERAS)
+
+
+@pytest.mark.parametrize("version", [None, "banana", ""])
+def test_unknown_version_assumes_keras3_with_a_note(version: str | None) -> None:
+    found, notes = keras_family_for_version(version)
+    assert found is KerasFamily.KERAS3
+    assert len(notes) == 1 and "assuming Keras 3" in notes[0]
+
+
+def test_zip_without_metadata_is_keras3_with_a_note(tmp_path: Path) -> None:
+    path = write_keras_zip(tmp_path / "m.keras", fixture_config("sigmoid1_cce.keras"), version=None)
+    model = read_model_file(path)
+    assert model.keras_version is None and model.keras_family is KerasFamily.KERAS3
+    assert "the archive has no metadata.json: the Keras version is unknown" in model.notes
+    assert "unknown Keras version: assuming Keras 3" in model.notes
+
+
+# --- config layouts the fixtures do not cover -----------------------------------------------------
+
+
+def test_keras3_loss_function_and_metric_objects(tmp_path: Path) -> None:
+    config = fixture_config("softmax10_cce_accuracy.keras")
+    config["compile_config"]["loss"] = {
+        "module": "builtins",
+        "class_name": "function",
+        "config": "binary_crossentropy",
+        "registered_name": "function",
+    }
+    config["compile_config"]["metrics"] = [
+        {"module": "builtins", "class_name": "function", "config": "binary_accuracy"},
+        # The class decides what a metric computes; the name the user gave it ("acc") does not.
+        {"module": "keras.metrics", "class_name": "CategoricalAccuracy", "config": {"name": "acc"}},
+        {"module": "keras.metrics", "class_name": "AUC", "config": {"name": "auc_1"}},
+    ]
+    config["compile_config"]["weighted_metrics"] = ["acc"]
+    head = read_model_file(write_keras_zip(tmp_path / "m.keras", config)).require_head()
+    assert head.loss == BCE
+    assert head.metrics == ("binary_accuracy", "categorical_accuracy", "auc", "accuracy")
+
+
+def test_per_output_dict_of_one_loss(tmp_path: Path) -> None:
+    config = fixture_config("functional_activation.keras")
+    config["compile_config"]["loss"] = {"probabilities": "categorical_crossentropy"}
+    config["compile_config"]["metrics"] = {"probabilities": ["accuracy"]}
+    head = read_model_file(write_keras_zip(tmp_path / "m.keras", config)).require_head()
+    assert head.loss == CCE and head.metrics == ("accuracy",)
+
+
+def test_keras3_nested_functional_as_the_last_layer(tmp_path: Path) -> None:
+    inner = k3_functional(
+        [
+            INPUT,
+            k3_layer("Dense", "logits", {"units": 7, "activation": "linear"}, ["input"]),
+            k3_layer("Softmax", "softmax", {"axis": -1}, ["logits"]),
+        ],
+        "softmax",
+    )
+    inner["name"] = "body"
+    inner["inbound_nodes"] = [{"args": [k3_tensor("input")], "kwargs": {}}]
+    outer = k3_functional(
+        [INPUT, inner, k3_layer("Dropout", "dropout", {"rate": 0.5}, ["body"])],
+        "dropout",
+        {"loss": "categorical_crossentropy", "metrics": ["accuracy"]},
+    )
+    model = read_model_file(write_keras_zip(tmp_path / "m.keras", outer))
+    assert model.head is not None
+    assert (model.head.units, model.head.activation_chain) == (7, ("linear", "softmax"))
+    assert model.output_layers == ("Dense", "Softmax", "Dropout")
+    assert "the head is inside the nested model 'body'" in model.notes
+
+
+def test_time_distributed_dense(tmp_path: Path) -> None:
+    dense = {"module": "keras.layers", "class_name": "Dense", "config": {"units": 6, "activation": "sigmoid"}}
+    config = k3_functional(
+        [INPUT, k3_layer("TimeDistributed", "td", {"layer": dense}, ["input"])],
+        "td",
+        {"loss": "binary_crossentropy"},
+    )
+    head = read_model_file(write_keras_zip(tmp_path / "m.keras", config)).require_head()
+    assert (head.units, head.activation_chain, head.loss) == (6, ("sigmoid",), BCE)
+
+
+def test_keras21_h5_with_a_layer_list_config(tmp_path: Path) -> None:
+    """Keras <= 2.1 wrote a Sequential's config as the bare layer list, and h5py 2 wrote bytes."""
+    import h5py
+    import numpy as np
+
+    layers = [
+        {"class_name": "Dense", "config": {"name": "d", "units": 5, "activation": "relu"}},
+        {"class_name": "Dense", "config": {"name": "out", "units": 2, "activation": "linear"}},
+        {"class_name": "Activation", "config": {"name": "act", "activation": "softmax"}},
+    ]
+    path = tmp_path / "old.h5"
+    with h5py.File(path, "w") as h5:
+        h5.attrs["keras_version"] = np.bytes_("2.1.6")
+        h5.attrs["model_config"] = np.bytes_(json.dumps({"class_name": "Sequential", "config": layers}))
+        h5.attrs["training_config"] = np.bytes_(
+            json.dumps({"loss": "categorical_crossentropy", "metrics": ["acc"]})
+        )
+    model = read_model_file(path)
+    assert model.keras_family is KerasFamily.LEGACY and model.keras_version == "2.1.6"
+    assert model.head is not None
+    assert (model.head.units, model.head.activation_chain) == (2, ("linear", "softmax"))
+    assert (model.head.loss, model.head.metrics) == (CCE, ("accuracy",))
+
+
+# --- the direct HDF5 reader agrees with h5py ---------------------------------------------------------
+
+
+def _h5py_texts(path: Path) -> dict[str, str]:
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        return {
+            k: v.decode() if isinstance(v, bytes) else v
+            for k, v in h5.attrs.items()
+            if k in ("keras_version", "model_config", "training_config")
+        }
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if n.endswith(".h5")))
+def test_direct_h5_reader_matches_h5py_on_fixtures(name: str) -> None:
+    assert static._h5_root_texts_direct(MODELS / name) == _h5py_texts(MODELS / name)
+
+
+@pytest.mark.parametrize("libver", ["earliest", "v110", "latest"])
+@pytest.mark.parametrize("track_order", [False, True])
+def test_direct_h5_reader_matches_h5py_on_other_layouts(
+    libver: str, track_order: bool, tmp_path: Path
+) -> None:
+    import h5py
+    import numpy as np
+
+    source = _h5py_texts(MODELS / "tf_keras_functional.h5")
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "w", libver=libver, track_order=track_order) as h5:
+        h5.create_group("model_weights")
+        h5.attrs["backend"] = "tensorflow"
+        h5.attrs["keras_version"] = np.bytes_(source["keras_version"])  # fixed-length, as h5py 2 wrote
+        h5.attrs["model_config"] = source["model_config"]  # variable-length, in the global heap
+        h5.attrs["training_config"] = source["training_config"]
+        h5.attrs["padding"] = "x" * 30_000  # pushes later messages into a continuation block
+    assert static._h5_root_texts_direct(path) == source
+    assert read_model_file(path).head == read_model_file(
+        MODELS / "tf_keras_functional.h5"
+    ).require_head().with_changes(source=f"static:{path}")
+
+
+@pytest.mark.parametrize("layout", ["dense_attributes", "user_block"])
+def test_layouts_the_direct_reader_leaves_to_h5py(layout: str, tmp_path: Path) -> None:
+    import h5py
+
+    source = _h5py_texts(MODELS / "keras3_functional.h5")
+    path = tmp_path / "m.h5"
+    options: dict[str, Any] = (
+        {"libver": "latest"} if layout == "dense_attributes" else {"userblock_size": 512}
+    )
+    with h5py.File(path, "w", **options) as h5:
+        if layout == "dense_attributes":
+            for i in range(20):  # more than the 8 compact attributes h5py keeps in the header
+                h5.attrs[f"extra_{i}"] = i
+        for key, value in source.items():
+            h5.attrs[key] = value
+    with pytest.raises(static._H5Unsupported):
+        static._h5_root_texts_direct(path)
+    head = read_model_file(path).require_head()
+    assert (head.units, head.activation_chain, head.loss) == (10, ("linear", "softmax"), CCE)
+
+
+def test_damaged_h5_files_are_bad_input_never_a_crash(tmp_path: Path) -> None:
+    """Random damage to the header region: every outcome is a head or one BadInputError line."""
+    data = (MODELS / "tf_keras_functional.h5").read_bytes()
+    rng = random.Random(0)
+    outcomes = {"read": 0, "bad": 0}
+    path = tmp_path / "damaged.h5"
+    for _ in range(300):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 6)):
+            damaged[rng.randrange(4096)] = rng.randrange(256)
+        path.write_bytes(bytes(damaged))
+        try:
+            read_model_file(path)
+            outcomes["read"] += 1
+        except BadInputError as exc:
+            assert "\n" not in str(exc) and str(path) in str(exc)
+            outcomes["bad"] += 1
+    assert outcomes["read"] > 0 and outcomes["bad"] > 0, outcomes
+
+
+# --- bad input: one line naming the file ---------------------------------------------------------
+
+
+def test_truncated_keras_file() -> None:
+    message = bad_input(MODELS / "truncated.keras")
+    assert message == f"{MODELS / 'truncated.keras'}: corrupt or truncated .keras zip: File is not a zip file"
+
+
+def test_truncated_h5_file(tmp_path: Path) -> None:
+    data = (MODELS / "keras3_functional.h5").read_bytes()
+    path = tmp_path / "half.h5"
+    path.write_bytes(data[: len(data) // 2])
+    message = bad_input(path)
+    assert message == (
+        f"{path}: corrupt or truncated HDF5 file: the file has {len(data) // 2} bytes but its "
+        f"superblock says {len(data)}"
+    )
+
+
+def test_multi_output_model() -> None:
+    message = bad_input(MODELS / "multi_output.keras")
+    assert message == (
+        f"{MODELS / 'multi_output.keras'}: multi-output models are not supported yet: outputs is_spam, topic"
+    )
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    assert bad_input(tmp_path / "nope.keras") == f"model file not found: {tmp_path / 'nope.keras'}"
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.h5"
+    path.write_bytes(b"")
+    assert bad_input(path) == f"{path}: the model file is empty"
+
+
+def test_random_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "random.keras"
+    path.write_bytes(b"\x00\x01" + random.Random(1).randbytes(4000))
+    assert bad_input(path).startswith(f"{path}: not a Keras model file (neither a .keras zip nor an HDF5 .h5")
+
+
+def test_directory_without_saved_model_pb(tmp_path: Path) -> None:
+    assert bad_input(tmp_path) == (
+        f"{tmp_path}: a directory without saved_model.pb is not a SavedModel (a .keras or .h5 model "
+        "is a single file)"
+    )
+
+
+def test_zip_without_config_json(tmp_path: Path) -> None:
+    path = tmp_path / "m.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", "{}")
+        archive.writestr("model.weights.h5", b"")
+    assert (
+        bad_input(path)
+        == f"{path}: the .keras archive has no config.json (it holds metadata.json, model.weights.h5)"
+    )
+
+
+def test_invalid_json(tmp_path: Path) -> None:
+    path = write_keras_zip(tmp_path / "m.keras", '{"class_name": "Sequential", "config": ')
+    assert bad_input(path).startswith(f"{path}: config.json is not valid JSON: Expecting value")
+
+
+def test_oversized_config_is_refused_before_unpacking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = json.dumps(fixture_config("sigmoid1_cce.keras"))
+    monkeypatch.setattr(static, "MAX_CONFIG_BYTES", len(config) - 1)
+    path = write_keras_zip(tmp_path / "m.keras", config)
+    assert bad_input(path).startswith(f"{path}: config.json declares {len(config)} bytes, over the")
+
+
+def test_weights_only_h5(tmp_path: Path) -> None:
+    import h5py
+
+    path = tmp_path / "weights.h5"
+    with h5py.File(path, "w") as h5:
+        h5.attrs["keras_version"] = "2.21.0"
+        h5.attrs["layer_names"] = ["dense"]
+    assert bad_input(path) == (
+        f"{path}: an HDF5 file without a model_config attribute: not a saved Keras model "
+        "(a weights-only file from save_weights?)"
+    )
+
+
+def test_subclassed_model_config(tmp_path: Path) -> None:
+    path = write_keras_zip(tmp_path / "m.keras", {"class_name": "MyClassifier", "config": {"units": 3}})
+    assert bad_input(path) == (
+        f"{path}: the model (MyClassifier) has no layer list in its config (a subclassed model?): "
+        "its head cannot be read statically"
+    )
+
+
+def test_unknown_layer_after_the_dense(tmp_path: Path) -> None:
+    config = fixture_config("softmax10_cce_accuracy.keras")
+    config["config"]["layers"].append(
+        {
+            "module": None,
+            "class_name": "Temperature",
+            "config": {"name": "temperature"},
+            "registered_name": "my>Temperature",
+        }
+    )
+    message = bad_input(write_keras_zip(tmp_path / "m.keras", config))
+    assert message.startswith(
+        f"{tmp_path / 'm.keras'}: cannot interpret the output layer 'temperature' (Temperature) "
+        "after the last Dense"
+    )
+
+
+def test_merge_after_the_dense(tmp_path: Path) -> None:
+    config = k3_functional(
+        [
+            INPUT,
+            k3_layer("Dense", "a", {"units": 3, "activation": "linear"}, ["input"]),
+            k3_layer("Dense", "b", {"units": 3, "activation": "linear"}, ["input"]),
+            k3_layer("Add", "sum", {}, ["a", "b"]),
+            k3_layer("Softmax", "softmax", {"axis": -1}, ["sum"]),
+        ],
+        "softmax",
+    )
+    message = bad_input(write_keras_zip(tmp_path / "m.keras", config))
+    assert message == (
+        f"{tmp_path / 'm.keras'}: cannot interpret the output layer 'sum' (Add) after the last Dense: "
+        "lossaudit follows Activation, Softmax, Dropout, Flatten, Reshape, normalisation and pooling "
+        "layers and nested models"
+    )
+
+
+def test_cyclic_layer_graph(tmp_path: Path) -> None:
+    config = k3_functional(
+        [INPUT, k3_layer("Dropout", "a", {}, ["b"]), k3_layer("Dropout", "b", {}, ["a"])],
+        "a",
+    )
+    assert bad_input(write_keras_zip(tmp_path / "m.keras", config)) == (
+        f"{tmp_path / 'm.keras'}: the layer graph has a cycle through 'a'"
+    )
+
+
+def test_bad_from_logits_value(tmp_path: Path) -> None:
+    config = fixture_config("linear_sparse_logits.keras")
+    config["compile_config"]["loss"]["config"]["from_logits"] = "yes"
+    assert bad_input(write_keras_zip(tmp_path / "m.keras", config)) == (
+        f"{tmp_path / 'm.keras'}: the loss's from_logits is 'yes', not true or false"
+    )
+
+
+# --- no TensorFlow, no Keras, nothing executed ------------------------------------------------------
+
+NO_FRAMEWORK_PROBE = """
+import sys
+from lossaudit.keras.static import read_model_file
+model = read_model_file(sys.argv[1])
+assert 'tensorflow' not in sys.modules, 'tensorflow imported'
+assert 'keras' not in sys.modules, 'keras imported'
+assert 'tf_keras' not in sys.modules, 'tf_keras imported'
+assert 'h5py' not in sys.modules, 'h5py imported'
+print(model.head.units, ','.join(model.head.activation_chain), ','.join(model.lambda_layers))
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "printed"),
+    [
+        ("double_softmax.keras", "10 softmax,softmax "),
+        ("keras224_bce_softmax.h5", "10 softmax "),
+        ("lambda_head.keras", "3 softmax rescale"),
+    ],
+)
+def test_static_read_imports_no_framework_and_runs_no_code(name: str, printed: str, tmp_path: Path) -> None:
+    sentinel = tmp_path / "lambda_ran"
+    env = {**os.environ, SENTINEL_VAR: str(sentinel)}
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_FRAMEWORK_PROBE, str(MODELS / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == printed.strip()
+    assert not sentinel.exists()
+
+
+CLI_PROBE = """
+import sys
+from lossaudit.cli import main
+sys.argv = ["lossaudit", "check", "--model", sys.argv[1], "--json"]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+loaded = sorted(m for m in ("tensorflow", "keras", "tf_keras", "h5py") if m in sys.modules)
+sys.stderr.write(f"@@{code} {loaded}\\n")
+"""
+
+
+@pytest.mark.parametrize("name", ["lambda_head.keras", "tf_keras_bce_softmax.h5"])
+def test_check_model_imports_no_framework(name: str, tmp_path: Path) -> None:
+    sentinel = tmp_path / "lambda_ran"
+    env = {**os.environ, SENTINEL_VAR: str(sentinel)}
+    proc = subprocess.run(
+        [sys.executable, "-c", CLI_PROBE, str(MODELS / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.stderr.strip().splitlines()[-1] == "@@0 []"
+    assert json.loads(proc.stdout)["context"]["read_mode"] == "static"
+    assert not sentinel.exists()
+
+
+# --- lossaudit check --model: exit codes --------------------------------------------------------
+
+
+def test_check_one_unit_cce_fails_with_la101() -> None:
+    result = CliRunner().invoke(app, ["check", "--model", str(MODELS / "sigmoid1_cce.keras"), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["codes"] == ["LA101"]
+    assert report["head"]["source"] == f"static:{MODELS / 'sigmoid1_cce.keras'}"
+    assert report["context"]["model_format"] == "keras_zip"
+
+
+def test_check_correct_model_passes() -> None:
+    result = CliRunner().invoke(
+        app, ["check", "--model", str(MODELS / "softmax10_cce_accuracy.keras"), "--json"]
+    )
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "pass" and report["codes"] == []
+    assert report["metric_resolutions"][0]["resolved"] == "CategoricalAccuracy"
+
+
+def test_check_legacy_h5_resolves_accuracy_to_binary() -> None:
+    result = CliRunner().invoke(app, ["check", "--model", str(MODELS / "keras224_bce_softmax.h5"), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["codes"] == ["LA103", "LA401"]
+    assert report["metric_resolutions"][0]["resolved"] == "BinaryAccuracy"
+    assert report["context"]["keras_family"] == "legacy"
+
+
+@pytest.mark.parametrize("case", ["truncated", "random", "missing"])
+def test_check_bad_model_file_exits_2_with_one_line(case: str, tmp_path: Path) -> None:
+    if case == "truncated":
+        path = MODELS / "truncated.keras"
+    elif case == "random":
+        path = tmp_path / "random.h5"
+        path.write_bytes(random.Random(2).randbytes(5000).replace(b"PK", b"pk"))
+    else:
+        path = tmp_path / "missing.keras"
+    proc = run_script("check", "--model", str(path))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("lossaudit: error: ") and str(path) in lines[0]
+
+
+# --- with Keras: the static reading agrees with a live load; SavedModels -------------------------
+
+
+@pytest.mark.keras
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")  # saved before any fit
+@pytest.mark.parametrize(
+    "name",
+    sorted(n for n in EXPECTED if n != "lambda_head.keras" and not n.startswith(("tf_keras", "keras224"))),
+)
+def test_static_head_agrees_with_keras_load(name: str) -> None:
+    import keras
+
+    live = keras.saving.load_model(MODELS / name)
+    head = read_model_file(MODELS / name).require_head()
+    assert live.output_shape[-1] == head.units
+    if head.loss is None:
+        assert live.loss is None
+        return
+    if isinstance(live.loss, str) or not hasattr(live.loss, "get_config"):
+        # A name, or (loading a legacy .h5) the loss function it names.
+        name = live.loss if isinstance(live.loss, str) else live.loss.__name__
+        assert normalise_loss_name(name) == head.loss.name
+        assert head.loss.from_logits is False
+    else:
+        config = live.loss.get_config()
+        assert normalise_loss_name(config["name"]) == head.loss.name
+        assert config.get("from_logits", False) == head.loss.from_logits
+        assert config.get("label_smoothing", 0.0) == pytest.approx(head.loss.label_smoothing)
+
+
+@pytest.mark.keras
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+@pytest.mark.skipif(
+    sys.version_info[:2] != (3, 11), reason="the Lambda's bytecode was marshalled by Python 3.11"
+)
+def test_the_lambda_sentinel_fires_when_keras_runs_the_layer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The positive control for the no-execution test: a live unsafe load does run the Lambda."""
+    import keras
+
+    sentinel = tmp_path / "lambda_ran"
+    monkeypatch.setenv(SENTINEL_VAR, str(sentinel))
+    read_model_file(MODELS / "lambda_head.keras")
+    assert not sentinel.exists()
+    keras.saving.load_model(MODELS / "lambda_head.keras", safe_mode=False)
+    assert sentinel.exists()
+
+
+def _tiny_keras3_model() -> Any:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.keras
+def test_keras3_export_needs_a_live_load(tmp_path: Path) -> None:
+    folder = tmp_path / "exported"
+    _tiny_keras3_model().export(str(folder), verbose=False)
+    model: StaticModel = read_model_file(folder)
+    assert model.format == "savedmodel" and model.read_mode == "needs_live"
+    assert model.head is None and model.keras_version is None
+    assert any(
+        note.startswith("no keras_metadata.pb: saved by Keras 3 model.export()") for note in model.notes
+    )
+    assert "signature 'serving_default' output 'output_0' has shape (None, 3)" in model.notes
+    assert any(note.startswith("saved by TensorFlow 2.") for note in model.notes)
+    assert model.context()["read_mode"] == "needs_live"
+    with pytest.raises(BadInputError, match="the SavedModel holds no Keras model config"):
+        model.require_head()
+    proc = run_script("check", "--model", str(folder))
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "load it live with Keras" in proc.stderr
+
+
+@pytest.mark.keras
+def test_tf_keras_savedmodel_is_read_statically(tmp_path: Path) -> None:
+    tf_keras = pytest.importorskip("tf_keras")
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    folder = tmp_path / "saved"
+    model.save(str(folder), save_format="tf")
+    found = read_model_file(folder)
+    assert (found.format, found.read_mode, found.keras_family) == (
+        "savedmodel",
+        "static",
+        KerasFamily.TF_KERAS,
+    )
+    assert found.keras_version == tf_keras.__version__
+    assert found.head is not None
+    assert (found.head.units, found.head.activation_chain, found.head.loss, found.head.metrics) == (
+        10,
+        ("softmax",),
+        BCE,
+        ("accuracy",),
+    )
+    assert "read from keras_metadata.pb (a tf.keras SavedModel)" in found.notes
