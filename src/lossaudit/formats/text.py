@@ -8,6 +8,7 @@ from lossaudit.core.findings import Rule, Severity
 from lossaudit.core.report import AuditReport
 
 _WIDTH = 100
+_NOTE_KEYS = ("model_notes", "notes")
 _HEADLINE_METRICS = (
     "accuracy",
     "subset_accuracy",
@@ -66,6 +67,11 @@ def render_report(report: AuditReport) -> str:
     for key, value in report.context.items():
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             out.append(f"{key}: {value}")
+    # Notes from reading and loading the model (Lambda layers, graph mode, nested models).
+    for key in _NOTE_KEYS:
+        notes = report.context.get(key)
+        if isinstance(notes, list | tuple):
+            out.extend(f"note: {note}" for note in notes if isinstance(note, str))
     out.append("")
     if report.findings:
         for i, f in enumerate(report.findings):
