@@ -267,11 +267,13 @@ def explain(
 
 def _register_area_commands() -> None:
     """Commands that live beside their adapters; each module imports only Typer at top level."""
-    from lossaudit import cli_demo, cli_keras, cli_mlflow
+    from lossaudit import cli_demo, cli_keras, cli_mlflow, cli_pipeline, cli_registry
 
     cli_keras.register(app)
-    cli_mlflow.register(app)
     cli_demo.register(app)
+    cli_pipeline.register(app)
+    cli_registry.register(app)
+    cli_mlflow.register(app)
 
 
 _register_area_commands()

@@ -119,7 +119,7 @@ def audit_source_and_sink(
     URIs (None for files: the pipeline reads those itself) and the sink that logs the run (None
     with ``--no-log``)."""
     from lossaudit.tracking import DEFAULT_EXPERIMENT
-    from lossaudit.tracking.sink import MlflowSink
+    from lossaudit.tracking.sink import MlflowSink, project_run_id
 
     source: ModelSource | None = None
     if is_mlflow_model(model):
@@ -127,7 +127,13 @@ def audit_source_and_sink(
 
         source = MlflowModelSource(model, tracking_uri=tracking_uri)
     sink = (
-        None if no_log else MlflowSink(tracking_uri=tracking_uri, experiment=experiment or DEFAULT_EXPERIMENT)
+        None
+        if no_log
+        else MlflowSink(
+            tracking_uri=tracking_uri,
+            experiment=experiment or DEFAULT_EXPERIMENT,
+            parent_run_id=project_run_id(),
+        )
     )
     return source, sink
 

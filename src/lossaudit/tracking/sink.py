@@ -379,7 +379,13 @@ def log_report_folder(
     target = resolve_tracking_uri(tracking_uri)
     client = connect(target, report_dir=hint)
     try:
-        experiment_id = ensure_experiment(client, experiment, target.artifact_root)
+        if parent_run_id is not None:
+            # A child lives in its parent's experiment (under `mlflow run`, the project's).
+            parent = client.get_run(parent_run_id)
+            experiment_id = parent.info.experiment_id
+            experiment = client.get_experiment(experiment_id).name
+        else:
+            experiment_id = ensure_experiment(client, experiment, target.artifact_root)
         return _log_run(
             client,
             target,
@@ -408,6 +414,14 @@ def _upload_failed(
     if folder is not None:
         text += f"; the local report is in {folder}; upload it later with `lossaudit log {folder}`"
     return TrackingUnavailableError(text)
+
+
+def project_run_id() -> str | None:
+    """The run ``mlflow run`` opened for this process (``MLFLOW_RUN_ID``), if any: audits logged
+    from inside an MLflow project become its nested children."""
+    import os
+
+    return os.environ.get("MLFLOW_RUN_ID") or None
 
 
 def report_folder_of(files: Mapping[str, Path]) -> Path | None:

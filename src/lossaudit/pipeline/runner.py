@@ -1,0 +1,352 @@
+"""``lossaudit run PIPELINE.yaml``: execute a pipeline file (see :mod:`lossaudit.pipeline.config`).
+
+* ``kind: audit`` -- each entry through :func:`lossaudit.pipeline.stages.run_audit`, logged to
+  MLflow as one run (nested under a parent run when there are several);
+* ``kind: demo`` -- the seed scenarios, one report folder and one MLflow run per scenario;
+* ``kind: registry`` -- :func:`lossaudit.registry.audit.run_registry_audit`.
+
+Under ``mlflow run`` (``MLFLOW_RUN_ID`` is set) the project's own run is the parent: every audit
+becomes its nested child, in its experiment, and the parent gets the verdict tags.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lossaudit.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FINDINGS,
+    EXIT_PASS,
+    EXIT_TRACKING_UNAVAILABLE,
+    LossauditError,
+)
+from lossaudit.pipeline.config import AuditEntry, PipelineConfig
+
+if TYPE_CHECKING:
+    from lossaudit.keras.scenarios import Case, ScenarioResult
+    from lossaudit.tracking.sink import MlflowSink
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EntryOutcome:
+    """One audit (or demo scenario) of a pipeline: its verdict, codes, folder and MLflow run."""
+
+    name: str
+    verdict: str
+    """``pass``, ``fail`` or ``error`` (bad input: the audit could not run)."""
+    codes: tuple[str, ...] = ()
+    folder: str | None = None
+    run_id: str | None = None
+    error: str | None = None
+    exit_code: int = EXIT_PASS
+    findings: tuple[Mapping[str, Any], ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "verdict": self.verdict,
+            "codes": list(self.codes),
+            "folder": self.folder,
+            "run_id": self.run_id,
+            "error": self.error,
+            **dict(self.extra),
+        }
+
+
+@dataclass(frozen=True)
+class PipelineOutcome:
+    pipeline: str
+    kind: str
+    entries: tuple[EntryOutcome, ...]
+    tracking_error: str | None = None
+    document: Mapping[str, Any] | None = None
+    """For ``kind: registry``: the registry job's own JSON document."""
+    exit_code_override: int | None = None
+    table: str | None = None
+    """For ``kind: registry``: the job's summary table."""
+
+    @property
+    def exit_code(self) -> int:
+        """2 when an audit could not run, else 3 when MLflow was unreachable, else 1 on any failing
+        verdict, else 0."""
+        if self.exit_code_override is not None:
+            return self.exit_code_override
+        codes = [e.exit_code for e in self.entries]
+        if EXIT_BAD_INPUT in codes:
+            return EXIT_BAD_INPUT
+        if self.tracking_error is not None or EXIT_TRACKING_UNAVAILABLE in codes:
+            return EXIT_TRACKING_UNAVAILABLE
+        return EXIT_FINDINGS if EXIT_FINDINGS in codes else EXIT_PASS
+
+    @property
+    def verdict(self) -> str:
+        verdicts = {e.verdict for e in self.entries}
+        if "error" in verdicts:
+            return "error"
+        return "fail" if "fail" in verdicts else "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.document is not None:
+            return dict(self.document)
+        return {
+            "pipeline": self.pipeline,
+            "kind": self.kind,
+            "verdict": self.verdict,
+            "findings": [f for e in self.entries for f in e.findings],
+            "entries": [e.to_dict() for e in self.entries],
+            "tracking_error": self.tracking_error,
+        }
+
+
+def _sink(config: PipelineConfig, tracking_uri: str | None, no_log: bool) -> MlflowSink | None:
+    if no_log or not config.log.enabled:
+        return None
+    from lossaudit.tracking.sink import MlflowSink, project_run_id
+
+    return MlflowSink(
+        tracking_uri=tracking_uri or config.log.tracking_uri,
+        experiment=config.log.experiment,
+        parent_run_id=project_run_id(),
+    )
+
+
+def _parent(sink: MlflowSink | None, name: str, several: bool) -> AbstractContextManager[Any]:
+    """A parent run for several audits, unless ``mlflow run`` already gave one."""
+    if sink is None or not several or sink.parent_run_id is not None:
+        return nullcontext()
+    return sink.parent(name)
+
+
+def run_pipeline(
+    config: PipelineConfig,
+    *,
+    tracking_uri: str | None = None,
+    no_log: bool = False,
+    progress: Progress | None = None,
+) -> PipelineOutcome:
+    """Run every audit, scenario or registry version the file describes."""
+    if config.kind == "registry":
+        return _run_registry(config, tracking_uri=tracking_uri, no_log=no_log)
+    sink = _sink(config, tracking_uri, no_log)
+    tracking_error: str | None = None
+    entries: list[EntryOutcome] = []
+    try:
+        several = config.kind == "demo" or len(config.audits) > 1
+        with _parent(sink, f"{config.kind} {config.name}", several):
+            if config.kind == "audit":
+                for entry in config.audits:
+                    if progress is not None:
+                        progress(f"auditing {entry.name} ...")
+                    entries.append(_run_audit_entry(config, entry, sink))
+            else:
+                entries.extend(_run_demo(config, sink, progress))
+    except LossauditError as exc:
+        # The parent run could not be opened or closed: MLflow is down. Entries that ran keep
+        # their local report folders.
+        tracking_error = str(exc)
+    outcome = PipelineOutcome(config.name, config.kind, tuple(entries), tracking_error)
+    if sink is not None and sink.parent_run_id is not None and tracking_error is None:
+        _tag_project_run(sink, outcome)
+    return outcome
+
+
+def _run_audit_entry(config: PipelineConfig, entry: AuditEntry, sink: MlflowSink | None) -> EntryOutcome:
+    from lossaudit.core.compare import ReportedMetric
+    from lossaudit.core.findings import Severity
+    from lossaudit.pipeline.stages import AuditRequest, run_audit
+
+    out_dir = Path(config.resolve(config.out)) / entry.name
+    try:
+        model = config.resolve(entry.model)
+        request = AuditRequest(
+            model=model,
+            data=config.resolve(entry.data),
+            label_columns=entry.label_columns,
+            train=config.resolve(entry.train) if entry.train else None,
+            retrain=entry.retrain,
+            reported=tuple(ReportedMetric.from_value(k, v, "pipeline") for k, v in entry.reported.items()),
+            out_dir=str(out_dir),
+            fail_on=Severity(config.fail_on),
+            unsafe=entry.unsafe,
+            epochs=entry.epochs,
+            seed=entry.seed,
+            train_batch_size=entry.batch_size,
+            thresholds=dict(config.thresholds),
+        )
+        source = None
+        if model.startswith(("models:", "runs:")):
+            from lossaudit.tracking.source import MlflowModelSource
+
+            source = MlflowModelSource(
+                model,
+                tracking_uri=None if sink is None else sink.tracking_uri,
+                read_reported=entry.reported_from_source_run,
+            )
+        named = _named(sink, f"audit {entry.name}")
+        outcome = run_audit(request, source=source, sinks=() if named is None else (named,))
+    except LossauditError as exc:
+        return EntryOutcome(entry.name, "error", error=str(exc), exit_code=exc.exit_code)
+    report = outcome.report
+    run_id = outcome.sink_results.get("mlflow", {}).get("run_id")
+    code = EXIT_FINDINGS if report.verdict == "fail" else EXIT_PASS
+    error = None
+    if outcome.sink_error is not None:
+        code, error = outcome.sink_error.exit_code, str(outcome.sink_error)
+    return EntryOutcome(
+        entry.name,
+        report.verdict,
+        report.codes,
+        folder=str(out_dir),
+        run_id=None if run_id is None else str(run_id),
+        error=error,
+        exit_code=code,
+        findings=tuple({"audit": entry.name, **f.to_dict()} for f in report.findings),
+    )
+
+
+def _named(sink: MlflowSink | None, run_name: str) -> MlflowSink | None:
+    """The pipeline's sink with a run name for one entry (same store, experiment and parent)."""
+    if sink is None:
+        return None
+    from dataclasses import replace
+
+    return replace(sink, run_name=run_name, logged=[])
+
+
+def _run_demo(
+    config: PipelineConfig, sink: MlflowSink | None, progress: Progress | None
+) -> list[EntryOutcome]:
+    from lossaudit.keras.scenarios import SCENARIO_NAMES, DemoSettings, run_scenarios
+
+    names = list(config.scenarios) or list(SCENARIO_NAMES)
+    results = run_scenarios(names, DemoSettings(), progress=progress)
+    out_root = Path(config.resolve(config.out))
+    return [_log_scenario(result, out_root / result.name, sink) for result in results]
+
+
+def write_scenario_folder(result: ScenarioResult, folder: Path) -> Path:
+    """The scenario's first audited case as the folder's report, every case under ``cases/``,
+    and the scenario itself as ``scenario.json``."""
+    from lossaudit.sinks.local import write_atomic, write_report_folder
+
+    cases = [c for c in result.cases if c.report is not None]
+    if not cases:
+        raise LossauditError(f"scenario {result.name} produced no audit report")
+    folder.mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        assert case.report is not None
+        write_report_folder(case.report, folder / "cases" / case.label)
+    document = json.dumps(result.to_dict(), indent=2, default=str) + "\n"
+    write_atomic(folder / "scenario.json", document.encode("utf-8"))
+    main = cases[0]
+    assert main.report is not None
+    with tempfile.TemporaryDirectory(prefix="lossaudit-gx-") as docs:
+        attachments, attached_dirs = _gx_attachments(main, Path(docs))
+        # report.json last: the folder is complete once it has one.
+        write_report_folder(main.report, folder, attachments=attachments, attached_dirs=attached_dirs)
+    return folder
+
+
+def _gx_attachments(case: Case, docs: Path) -> tuple[dict[str, bytes], dict[str, Path]]:
+    """The Great Expectations result and Data Docs of a scenario case's eval labels."""
+    from lossaudit.sinks.local import GX_DOCS_DIR, GX_RESULT_JSON
+    from lossaudit.validation.gx import validate_with_gx
+
+    if case.y_eval is None:
+        return {}, {}
+    gx = validate_with_gx(case.y_eval, case.head, docs_dir=docs)
+    attachments = {GX_RESULT_JSON: (json.dumps(gx.result_json, indent=2) + "\n").encode("utf-8")}
+    attached_dirs = {GX_DOCS_DIR: gx.data_docs_dir} if gx.data_docs_dir is not None else {}
+    return attachments, attached_dirs
+
+
+def _log_scenario(result: ScenarioResult, folder: Path, sink: MlflowSink | None) -> EntryOutcome:
+    write_scenario_folder(result, folder)
+    findings = tuple(result.findings())
+    run_id: str | None = None
+    error: str | None = None
+    # The demo shows failures on purpose: it passes when every scenario reproduced them.
+    verdict = "pass" if result.reproduced else "fail"
+    code = EXIT_PASS if result.reproduced else EXIT_FINDINGS
+    if sink is not None:
+        named = _named(sink, f"demo {result.name}")
+        assert named is not None
+        try:
+            logged = named.log_folder(folder)
+            run_id = logged.run_id
+            _set_tags(
+                named,
+                run_id,
+                {
+                    "lossaudit.scenario": result.name,
+                    "lossaudit.reproduced": str(result.reproduced).lower(),
+                    "lossaudit.scenario_codes": ",".join(result.codes),
+                },
+            )
+        except LossauditError as exc:
+            error, code = str(exc), exc.exit_code
+    return EntryOutcome(
+        result.name,
+        verdict,
+        result.codes,
+        folder=str(folder),
+        run_id=run_id,
+        error=error,
+        exit_code=code,
+        findings=findings,
+        extra={"reproduced": result.reproduced, "seconds": round(result.seconds, 2)},
+    )
+
+
+def _set_tags(sink: MlflowSink, run_id: str, tags: Mapping[str, str]) -> None:
+    from lossaudit.tracking.store import connect, resolve_tracking_uri
+
+    client = connect(resolve_tracking_uri(sink.tracking_uri))
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
+def _tag_project_run(sink: MlflowSink, outcome: PipelineOutcome) -> None:
+    """Under ``mlflow run``: the project run carries the pipeline's verdict and codes."""
+    assert sink.parent_run_id is not None
+    codes = dict.fromkeys(c for e in outcome.entries for c in e.codes)
+    _set_tags(
+        sink,
+        sink.parent_run_id,
+        {
+            "lossaudit.verdict": outcome.verdict,
+            "lossaudit.codes": ",".join(codes),
+            "lossaudit.pipeline": outcome.pipeline,
+        },
+    )
+
+
+def _run_registry(config: PipelineConfig, *, tracking_uri: str | None, no_log: bool) -> PipelineOutcome:
+    from dataclasses import replace
+
+    from lossaudit.errors import BadInputError
+    from lossaudit.registry.audit import RegistryOptions, render_table, run_registry_audit
+
+    if no_log:
+        raise BadInputError("a registry audit writes its verdicts to MLflow: --no-log does not apply")
+    options = RegistryOptions.from_pipeline(config)
+    if tracking_uri is not None:
+        options = replace(options, tracking_uri=tracking_uri)
+    summary = run_registry_audit(options)
+    return PipelineOutcome(
+        config.name,
+        config.kind,
+        (),
+        document=summary.to_dict(),
+        exit_code_override=summary.exit_code,
+        table=render_table(summary),
+    )

@@ -1,0 +1,224 @@
+"""``lossaudit run PIPELINE.yaml`` and the MLproject, end to end against a SQLite MLflow store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+IRIS_MODEL = ROOT / "tests" / "data" / "pipelines" / "iris_softmax_sparse.keras"
+IRIS_EVAL = ROOT / "tests" / "data" / "pipelines" / "iris_eval.npz"
+ONE_UNIT_CCE = ROOT / "tests" / "data" / "models" / "sigmoid1_cce.keras"
+
+pytestmark = [pytest.mark.mlflow, pytest.mark.keras]
+
+REPORT_ARTIFACTS = {
+    "report.json",
+    "report.md",
+    "report.html",
+    "findings.sarif",
+    "junit.xml",
+    "confusion_matrix.png",
+    "gx_result.json",
+    "gx_docs",
+}
+
+
+def lossaudit(*args: str, uri: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    return subprocess.run(
+        [sys.executable, "-m", "lossaudit", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def binary_iris(tmp_path: Path) -> Path:
+    """Iris eval features with 0/1 labels (setosa or not): data for the 4-feature 1-unit fixture."""
+    with np.load(IRIS_EVAL) as data:
+        x, y = data["x"], data["y"]
+    path = tmp_path / "iris_binary.npz"
+    np.savez(path, x=x, y=(y == 0).astype("int64"))
+    return path
+
+
+def client(uri: str) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def runs_of(uri: str, experiment: str) -> list[Any]:
+    c = client(uri)
+    exp = c.get_experiment_by_name(experiment)
+    assert exp is not None, f"no experiment {experiment}"
+    return list(c.search_runs([exp.experiment_id]))
+
+
+def artifact_names(uri: str, run_id: str) -> set[str]:
+    return {Path(a.path).name for a in client(uri).list_artifacts(run_id)}
+
+
+def test_ci_pipeline_logs_one_passing_run_with_every_artifact(sqlite_store: str, tmp_path: Path) -> None:
+    pipeline = tmp_path / "ci.yaml"
+    pipeline.write_text(
+        f"""
+name: ci
+kind: audit
+out: {tmp_path / "reports"}
+log: {{experiment: ci-test}}
+thresholds: {{accuracy: 0.9}}
+audits:
+  - name: iris
+    model: {IRIS_MODEL}
+    data: {IRIS_EVAL}
+"""
+    )
+    result = lossaudit("run", str(pipeline), "--json", uri=sqlite_store)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["verdict"], doc["findings"]) == ("pass", [])
+    [entry] = doc["entries"]
+    [run] = runs_of(sqlite_store, "ci-test")
+    assert run.info.run_id == entry["run_id"]
+    assert run.data.tags["lossaudit.verdict"] == "pass"
+    assert run.data.tags["mlflow.runName"] == "audit iris"
+    assert run.data.metrics["recomputed.accuracy"] == pytest.approx(1.0)
+    assert artifact_names(sqlite_store, run.info.run_id) >= REPORT_ARTIFACTS
+    local = json.loads((tmp_path / "reports" / "iris" / "report.json").read_text())
+    assert local["verdict"] == "pass"
+    assert [s["name"] for s in local["stages"]][:2] == ["validate_labels", "check_compatibility"]
+
+
+def test_several_audits_are_nested_under_a_parent_with_the_worst_verdict(
+    sqlite_store: str, tmp_path: Path, binary_iris: Path
+) -> None:
+    pipeline = tmp_path / "two.yaml"
+    pipeline.write_text(
+        f"""
+name: two
+kind: audit
+out: {tmp_path / "reports"}
+log: {{experiment: two-test}}
+audits:
+  - name: good
+    model: {IRIS_MODEL}
+    data: {IRIS_EVAL}
+  - name: broken
+    model: {ONE_UNIT_CCE}
+    data: {binary_iris}
+"""
+    )
+    result = lossaudit("run", str(pipeline), "--json", uri=sqlite_store)
+    assert result.returncode == 1, result.stderr
+    doc = json.loads(result.stdout)
+    verdicts = {e["name"]: (e["verdict"], "LA101" in e["codes"]) for e in doc["entries"]}
+    assert verdicts == {"good": ("pass", False), "broken": ("fail", True)}
+    runs = runs_of(sqlite_store, "two-test")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 2
+    parent = parents[0]
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert parent.data.tags["lossaudit.verdict"] == "fail"
+    assert "LA101" in parent.data.tags["lossaudit.codes"].split(",")
+    assert parent.data.metrics["audits.failed"] == 1.0
+
+
+def test_a_bad_entry_exits_2_and_the_others_still_run(sqlite_store: str, tmp_path: Path) -> None:
+    pipeline = tmp_path / "bad.yaml"
+    pipeline.write_text(
+        f"""
+name: bad
+kind: audit
+out: {tmp_path / "reports"}
+log: {{experiment: bad-test}}
+audits:
+  - name: missing
+    model: {tmp_path / "nope.keras"}
+    data: {IRIS_EVAL}
+  - name: good
+    model: {IRIS_MODEL}
+    data: {IRIS_EVAL}
+"""
+    )
+    result = lossaudit("run", str(pipeline), uri=sqlite_store)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("lossaudit: error:")] == [
+        f"lossaudit: error: model file not found: {tmp_path / 'nope.keras'}"
+    ]
+    assert (tmp_path / "reports" / "good" / "report.json").is_file()
+
+
+def test_mlflow_run_check_entry_point_gates_on_findings(sqlite_store: str) -> None:
+    """`mlflow run . -e check` from the project folder, current environment, offline."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": sqlite_store}
+    mlflow = Path(sys.executable).with_name("mlflow")
+    base = [str(mlflow), "run", str(ROOT), "-e", "check", "--env-manager", "local", "-P", "units=1"]
+    broken = subprocess.run(
+        [*base, "-P", "activation=sigmoid"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert broken.returncode == 1, broken.stderr[-2000:]
+    assert "LA101" in broken.stdout
+    fine = subprocess.run(
+        [*base, "-P", "activation=sigmoid", "-P", "loss=binary_crossentropy"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert fine.returncode == 0, fine.stdout[-2000:] + fine.stderr[-2000:]
+    assert "no findings" in fine.stdout
+
+
+def test_mlflow_run_pipeline_entry_nests_audits_under_the_project_run(
+    sqlite_store: str, tmp_path: Path, binary_iris: Path
+) -> None:
+    pipeline = tmp_path / "gate.yaml"
+    pipeline.write_text(
+        f"""
+name: gate
+kind: audit
+out: {tmp_path / "reports"}
+audits:
+  - name: broken
+    model: {ONE_UNIT_CCE}
+    data: {binary_iris}
+"""
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": sqlite_store}
+    mlflow = Path(sys.executable).with_name("mlflow")
+    cmd = [
+        str(mlflow),
+        "run",
+        str(ROOT),
+        "-e",
+        "pipeline",
+        "-P",
+        f"file={pipeline}",
+        "--env-manager",
+        "local",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    runs = runs_of(sqlite_store, "Default")
+    project = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    audits = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(project) == 1 and len(audits) == 1
+    assert audits[0].data.tags["mlflow.parentRunId"] == project[0].info.run_id
+    assert audits[0].data.tags["lossaudit.verdict"] == "fail"
+    assert project[0].data.tags["lossaudit.verdict"] == "fail"
+    assert project[0].data.tags["mlflow.project.entryPoint"] == "pipeline"
+    assert REPORT_ARTIFACTS - {"confusion_matrix.png"} <= artifact_names(sqlite_store, audits[0].info.run_id)
