@@ -1,0 +1,147 @@
+"""``lossaudit registry``: scheduled audits over the MLflow Model Registry.
+
+Imports only Typer and :mod:`lossaudit.cli_common` at top level; MLflow and the audit are
+imported when the command runs.
+
+Scheduling it with cron (every night at 03:00; a version already audited with the same data and
+rules is skipped, so a nightly run costs only what is new), two lines of a crontab::
+
+    MLFLOW_TRACKING_URI=http://mlflow.internal:5000
+    0 3 * * * cd /srv/models && lossaudit registry --workers 2 --promote-alias audited >> audit.log 2>&1
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lossaudit.cli_common import FailOn, FailOnOpt, JsonOpt, LabelColumnOpt, guarded
+
+REGISTRY_EXIT_CODES = (
+    "Exit codes: 0 every version passed or was skipped; 1 a version failed; 2 a version could not "
+    "be audited (no eval data, corrupt artifact, crash: tagged lossaudit.verdict=error with the "
+    "reason) or bad options; 3 MLflow unreachable."
+)
+
+
+def registry(
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Registered model name or glob, e.g. 'digits*'. Default: every model."),
+    ] = None,
+    alias: Annotated[
+        str | None,
+        typer.Option("--alias", help="Audit only the version this alias points to, in each model."),
+    ] = None,
+    filter_: Annotated[
+        str | None,
+        typer.Option("--filter", help="Extra search_model_versions filter, e.g. \"tags.team = 'vision'\"."),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes (each imports TensorFlow once); 1 audits in this process.",
+        ),
+    ] = 1,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Audit again versions already audited with the same data and rules."),
+    ] = False,
+    promote_alias: Annotated[
+        str | None,
+        typer.Option(
+            "--promote-alias",
+            help="Point this alias of each model at its highest passing version (never a failing one).",
+        ),
+    ] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            help=(
+                "MODEL=PATH (repeat): eval data for a model name or glob. Without it: the version "
+                "tag lossaudit.data, else the dataset logged on the version's source run."
+            ),
+        ),
+    ] = None,
+    label_column: LabelColumnOpt = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Folder for one report folder per audited version."),
+    ] = Path("lossaudit-reports/registry"),
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="MLflow tracking and registry URI. Default: MLFLOW_TRACKING_URI, else ./mlflow.db.",
+        ),
+    ] = None,
+    experiment: Annotated[
+        str | None,
+        typer.Option(
+            "--experiment",
+            envvar="MLFLOW_EXPERIMENT_NAME",
+            help="Experiment of the summary run and the audit runs. Default: lossaudit.",
+        ),
+    ] = None,
+    fail_on: FailOnOpt = FailOn.error,
+    as_json: JsonOpt = False,
+) -> None:
+    """Audit registered model versions and tag each with its verdict.
+
+    Finds versions (search_model_versions), resolves each one's eval data, audits each as an
+    MLflow run nested under one summary run, and writes lossaudit.verdict, lossaudit.codes,
+    lossaudit.audit_run, lossaudit.audited_at, lossaudit.data_hash and lossaudit.rules_version
+    tags on the version.
+    """
+
+    def body() -> int:
+        from lossaudit.registry.audit import (
+            RegistryOptions,
+            parse_data_mapping,
+            render_table,
+            run_registry_audit,
+        )
+        from lossaudit.tracking import DEFAULT_EXPERIMENT
+
+        options = RegistryOptions(
+            name=name,
+            alias=alias,
+            filter=filter_,
+            workers=workers,
+            force=force,
+            promote_alias=promote_alias,
+            data=parse_data_mapping(data or ()),
+            label_columns=tuple(label_column or ()),
+            fail_on=fail_on.value,
+            tracking_uri=tracking_uri,
+            experiment=experiment or DEFAULT_EXPERIMENT,
+            out_dir=str(out),
+        )
+
+        def progress(result: object) -> None:
+            # One line per version on stderr as it finishes: a long job shows it is alive.
+            line = getattr(result, "label", "?")
+            verdict = getattr(result, "verdict", "?")
+            skipped = " (skipped)" if getattr(result, "skipped", False) else ""
+            typer.echo(f"lossaudit: {line}: {verdict}{skipped}", err=True)
+
+        summary = run_registry_audit(options, on_version=progress)
+        typer.echo(summary.to_json() if as_json else render_table(summary))
+        if summary.summary_error is not None:
+            typer.echo(f"lossaudit: error: {summary.summary_error}", err=True)
+        return summary.exit_code
+
+    guarded(body)
+
+
+registry.__doc__ = f"{registry.__doc__}\n\n    {REGISTRY_EXIT_CODES}"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``registry`` command to the ``lossaudit`` app."""
+    app.command(name="registry")(registry)

@@ -1,0 +1,630 @@
+"""``lossaudit registry`` against a real ``mlflow server`` on 127.0.0.1.
+
+The registry: 7 versions of 3 models, tiny one-layer Keras models trained for a few epochs with a
+fixed seed, logged with ``mlflow.keras.log_model`` and registered (in a subprocess, so the build
+pays for one TensorFlow import):
+
+* ``reg_bc`` (breast_cancer; eval data: the dataset logged on the source run with
+  ``mlflow.log_input``): v1 1-unit sigmoid + categorical cross-entropy (LA101), v2 1-unit sigmoid
+  + binary cross-entropy (correct), v3 1-unit softmax + binary cross-entropy (LA102);
+* ``reg_digits`` (digits; eval data: the ``--data`` mapping): v1 10-unit softmax + sparse
+  categorical cross-entropy (correct), v2 the same model whose ``model.keras`` in the server's
+  artifact store is overwritten with garbage after registering (corrupt), v3 a linear head with
+  ``from_logits=False`` (LA302);
+* ``reg_iris`` (iris; eval data: the version tag ``lossaudit.data`` naming a ``runs:/`` artifact):
+  v1 3-unit softmax + sparse categorical cross-entropy (correct).
+
+Alias ``audited`` starts on ``reg_bc`` v3 (a failing version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner, Result
+
+from lossaudit.cli import app
+from lossaudit.errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_TRACKING_UNAVAILABLE, BadInputError
+from lossaudit.registry.audit import (
+    TAG_AUDIT_RUN,
+    TAG_AUDITED_AT,
+    TAG_CODES,
+    TAG_DATA_HASH,
+    TAG_ERROR,
+    TAG_ERROR_KIND,
+    TAG_RULES_VERSION,
+    TAG_VERDICT,
+    DataResolver,
+    NoEvalDataError,
+    RegistryOptions,
+    VersionResult,
+    dataset_location,
+    find_versions,
+    parse_data_mapping,
+    plan_alias_moves,
+    version_filter,
+)
+from lossaudit.registry.workers import CRASH_REASON, ERROR_CRASH, run_tasks, threads_per_worker
+from lossaudit.tracking import rules_version
+
+from .conftest import MlflowServer, free_port
+
+pytestmark = pytest.mark.mlflow
+
+runner = CliRunner()
+EXPERIMENT = "registry-tests"
+ALIAS = "audited"
+EXPECTED_VERSIONS = [
+    ("reg_bc", "1"),
+    ("reg_bc", "2"),
+    ("reg_bc", "3"),
+    ("reg_digits", "1"),
+    ("reg_digits", "2"),
+    ("reg_digits", "3"),
+    ("reg_iris", "1"),
+]
+
+_BUILD_SCRIPT = r"""
+import json, sys
+from pathlib import Path
+import numpy as np, keras, mlflow, mlflow.keras
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris
+
+out = Path(sys.argv[1])
+mlflow.set_experiment("registry-training")
+client = mlflow.MlflowClient()
+
+def standardised(x):
+    return ((x - x.mean(axis=0)) / x.std(axis=0)).astype("float32")
+
+x_bc, y_bc = load_breast_cancer(return_X_y=True)
+x_bc = standardised(x_bc)
+x_dg, y_dg = load_digits(return_X_y=True)
+x_dg = (x_dg / 16.0).astype("float32")
+x_ir, y_ir = load_iris(return_X_y=True)
+x_ir = standardised(x_ir)
+for name, x, y in (("bc", x_bc, y_bc), ("digits", x_dg, y_dg), ("iris", x_ir, y_ir)):
+    np.savez(out / f"{name}.npz", x=x, y=y.astype("int64"))
+
+def train(x, y, units, activation, loss, epochs=5):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(units, activation=activation)])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=loss, metrics=["accuracy"])
+    model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
+    return model
+
+facts = {}
+
+def register(name, model, *, dataset=None, artifact=None):
+    with mlflow.start_run(run_name=name) as run:
+        if dataset is not None:
+            x, y, path = dataset
+            logged = mlflow.data.from_numpy(x, targets=y, source=str(path), name=Path(path).stem)
+            mlflow.log_input(logged, context="eval")
+        if artifact is not None:
+            mlflow.log_artifact(str(artifact), "eval")
+        info = mlflow.keras.log_model(
+            model, name="model", registered_model_name=name, pip_requirements=["keras"]
+        )
+    version = str(info.registered_model_version)
+    facts[f"{name}/{version}"] = {"run_id": run.info.run_id, "model_id": info.model_id}
+    return version, run.info.run_id, info.model_id
+
+bc = (x_bc, y_bc, out / "bc.npz")
+register("reg_bc", train(x_bc, y_bc, 1, "sigmoid", "categorical_crossentropy", epochs=2), dataset=bc)
+register("reg_bc", train(x_bc, y_bc, 1, "sigmoid", "binary_crossentropy"), dataset=bc)
+register("reg_bc", train(x_bc, y_bc, 1, "softmax", "binary_crossentropy", epochs=2), dataset=bc)
+client.set_registered_model_alias("reg_bc", "audited", "3")
+
+register("reg_digits", train(x_dg, y_dg, 10, "softmax", "sparse_categorical_crossentropy"))
+register("reg_digits", train(x_dg, y_dg, 10, "softmax", "sparse_categorical_crossentropy"))
+register("reg_digits", train(x_dg, y_dg, 10, "linear", "sparse_categorical_crossentropy", epochs=2))
+
+_, run_id, _ = register(
+    "reg_iris", train(x_ir, y_ir, 3, "softmax", "sparse_categorical_crossentropy"), artifact=out / "iris.npz"
+)
+client.set_model_version_tag("reg_iris", "1", "lossaudit.data", f"runs:/{run_id}/eval/iris.npz")
+print(json.dumps(facts))
+"""
+
+
+@dataclass(frozen=True)
+class Registry:
+    server: MlflowServer
+    folder: Path
+    facts: Mapping[str, Mapping[str, str]]
+
+    @property
+    def uri(self) -> str:
+        return self.server.uri
+
+    def data(self, name: str) -> Path:
+        return self.folder / f"{name}.npz"
+
+    def args(self, *extra: str) -> list[str]:
+        """The CLI arguments every run of these tests shares."""
+        return [
+            "registry",
+            "--name",
+            "reg_*",
+            "--data",
+            f"reg_digits={self.data('digits')}",
+            "--tracking-uri",
+            self.uri,
+            "--experiment",
+            EXPERIMENT,
+            "--out",
+            str(self.folder / "reports"),
+            *extra,
+        ]
+
+
+def _corrupt(server: MlflowServer, model_id: str) -> Path:
+    """Overwrite the Keras file of a logged model in the server's artifact store with garbage."""
+    files = list((server.root / "mlartifacts").rglob(f"{model_id}/artifacts/data/model.keras"))
+    assert len(files) == 1, files
+    files[0].write_bytes(b"this is not a Keras file\n" * 40)
+    return files[0]
+
+
+@pytest.fixture(scope="module")
+def registry(mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    folder = tmp_path_factory.mktemp("registry")
+    env = dict(os.environ)
+    env.update(
+        {"MLFLOW_TRACKING_URI": mlflow_server.uri, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILD_SCRIPT, str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    _corrupt(mlflow_server, facts["reg_digits/2"]["model_id"])
+    return Registry(mlflow_server, folder, facts)
+
+
+def _client(registry: Registry) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=registry.uri, registry_uri=registry.uri)
+
+
+def _tags(registry: Registry) -> dict[tuple[str, str], dict[str, str]]:
+    client = _client(registry)
+    return {
+        (name, version): dict(client.get_model_version(name, version).tags)
+        for name, version in EXPECTED_VERSIONS
+    }
+
+
+def _invoke(args: list[str]) -> Result:
+    return runner.invoke(app, args)
+
+
+@dataclass(frozen=True)
+class FirstRuns:
+    """The first audit of the registry (with --promote-alias) and the rerun right after it."""
+
+    first: Result
+    first_doc: Mapping[str, Any]
+    tags_after_first: Mapping[tuple[str, str], Mapping[str, str]]
+    rerun: Result
+    rerun_doc: Mapping[str, Any]
+    tags_after_rerun: Mapping[tuple[str, str], Mapping[str, str]]
+
+
+@pytest.fixture(scope="module")
+def first_runs(registry: Registry) -> FirstRuns:
+    first = _invoke(registry.args("--promote-alias", ALIAS, "--json"))
+    tags_first = _tags(registry)
+    rerun = _invoke(registry.args("--json"))
+    tags_rerun = _tags(registry)
+    return FirstRuns(
+        first=first,
+        first_doc=json.loads(first.stdout),
+        tags_after_first=tags_first,
+        rerun=rerun,
+        rerun_doc=json.loads(rerun.stdout),
+        tags_after_rerun=tags_rerun,
+    )
+
+
+def _by_version(doc: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    return {(v["model"], v["version"]): v for v in doc["versions"]}
+
+
+def _sha256_of_arrays(path: Path) -> str:
+    """The data hash computed here independently: sha256 over x's bytes then y's (C order)."""
+    with np.load(path) as data:
+        x, y = np.ascontiguousarray(data["x"]), np.ascontiguousarray(data["y"])
+    return hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()
+
+
+# --- the first run: tags, verdicts, errors, the alias, the summary run --------------------------
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_first_run_tags_every_version_and_exits_2_for_the_corrupt_one(
+    registry: Registry, first_runs: FirstRuns
+) -> None:
+    assert first_runs.first.exit_code == EXIT_BAD_INPUT, first_runs.first.output[-3000:]
+    doc = first_runs.first_doc
+    assert doc["verdict"] == "error"
+    assert [(v["model"], v["version"]) for v in doc["versions"]] == EXPECTED_VERSIONS
+    verdicts = {key: v["verdict"] for key, v in _by_version(doc).items()}
+    assert verdicts == {
+        ("reg_bc", "1"): "fail",
+        ("reg_bc", "2"): "pass",
+        ("reg_bc", "3"): "fail",
+        ("reg_digits", "1"): "pass",
+        ("reg_digits", "2"): "error",
+        ("reg_digits", "3"): "fail",
+        ("reg_iris", "1"): "pass",
+    }
+    assert doc["summary"] == {"n_versions": 7, "n_passed": 3, "n_failed": 3, "n_error": 1, "n_skipped": 0}
+    rules = rules_version()
+    hashes = {
+        "reg_bc": _sha256_of_arrays(registry.data("bc")),
+        "reg_digits": _sha256_of_arrays(registry.data("digits")),
+        "reg_iris": _sha256_of_arrays(registry.data("iris")),
+    }
+    for (name, version), tags in first_runs.tags_after_first.items():
+        assert tags[TAG_VERDICT] == verdicts[(name, version)]
+        assert tags[TAG_RULES_VERSION] == rules
+        assert tags[TAG_DATA_HASH] == hashes[name]
+        assert tags[TAG_AUDITED_AT].endswith("+00:00")
+    tags = first_runs.tags_after_first
+    assert {key: t[TAG_CODES] for key, t in tags.items()} == {
+        ("reg_bc", "1"): "LA101",
+        ("reg_bc", "2"): "",
+        ("reg_bc", "3"): "LA102,LA501",
+        ("reg_digits", "1"): "",
+        ("reg_digits", "2"): "",
+        ("reg_digits", "3"): "LA302",
+        ("reg_iris", "1"): "",
+    }
+    for key in [("reg_bc", "2"), ("reg_digits", "1"), ("reg_iris", "1")]:
+        assert TAG_ERROR not in tags[key]
+    data_origins = {key: (v["data_origin"], Path(v["data"]).name) for key, v in _by_version(doc).items()}
+    assert data_origins[("reg_bc", "1")] == ("source_run", "bc.npz")
+    assert data_origins[("reg_digits", "1")] == ("mapping", "digits.npz")
+    assert data_origins[("reg_iris", "1")] == ("tag", "iris.npz")
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_the_corrupt_version_is_tagged_error_with_its_reason(
+    registry: Registry, first_runs: FirstRuns
+) -> None:
+    tags = first_runs.tags_after_first[("reg_digits", "2")]
+    assert tags[TAG_VERDICT] == "error"
+    assert tags[TAG_ERROR_KIND] == "bad_input"
+    assert tags[TAG_AUDIT_RUN] == ""
+    assert tags[TAG_ERROR] == (
+        "models:/reg_digits/2 (model.keras): not a Keras model file (neither a .keras zip nor an "
+        "HDF5 .h5; it starts with b'this is ')"
+    )
+    printed = _by_version(first_runs.first_doc)[("reg_digits", "2")]
+    assert printed["error"] == tags[TAG_ERROR]
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_each_audit_is_a_run_nested_under_the_summary_run(registry: Registry, first_runs: FirstRuns) -> None:
+    client = _client(registry)
+    doc = first_runs.first_doc
+    summary = client.get_run(doc["summary_run"])
+    assert summary.data.metrics == {
+        "n_versions": 7.0,
+        "n_passed": 3.0,
+        "n_failed": 3.0,
+        "n_error": 1.0,
+        "n_skipped": 0.0,
+        "seconds": pytest.approx(doc["seconds"], abs=0.01),
+    }
+    assert summary.data.tags["lossaudit.verdict"] == "error"
+    assert summary.info.status == "FINISHED"
+    artifacts = {a.path for a in client.list_artifacts(doc["summary_run"])}
+    assert artifacts == {"summary.json", "summary.md"}
+    local = Path(client.download_artifacts(doc["summary_run"], "summary.json", str(registry.folder)))
+    assert json.loads(local.read_text())["versions"] == doc["versions"]
+    for (name, version), tags in first_runs.tags_after_first.items():
+        if tags[TAG_VERDICT] == "error":
+            continue
+        run = client.get_run(tags[TAG_AUDIT_RUN])
+        assert run.data.tags["mlflow.parentRunId"] == doc["summary_run"]
+        assert run.data.tags["lossaudit.model_name"] == name
+        assert run.data.tags["lossaudit.model_version"] == version
+        assert run.data.tags["lossaudit.verdict"] == tags[TAG_VERDICT]
+        assert run.data.tags["lossaudit.codes"] == tags[TAG_CODES]
+        assert run.data.params["data_hash"] == tags[TAG_DATA_HASH]
+        assert run.data.tags["lossaudit.source_run_id"] == registry.facts[f"{name}/{version}"]["run_id"]
+    report_dirs = sorted(p.name for p in (registry.folder / "reports").iterdir())
+    assert report_dirs == [f"{n}-v{v}" for n, v in EXPECTED_VERSIONS if (n, v) != ("reg_digits", "2")]
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_the_alias_moves_only_to_the_highest_passing_version(
+    registry: Registry, first_runs: FirstRuns
+) -> None:
+    client = _client(registry)
+    assert str(client.get_model_version_by_alias("reg_bc", ALIAS).version) == "2"  # was on failing v3
+    assert str(client.get_model_version_by_alias("reg_digits", ALIAS).version) == "1"  # v2 error, v3 fail
+    assert str(client.get_model_version_by_alias("reg_iris", ALIAS).version) == "1"
+    moves = {m["model"]: m for m in first_runs.first_doc["alias_moves"]}
+    assert moves["reg_bc"] == {
+        "model": "reg_bc",
+        "alias": ALIAS,
+        "previous": "3",
+        "target": "2",
+        "moved": True,
+        "reason": "moved to passing v2 (was v3, fail)",
+    }
+    assert moves["reg_digits"]["reason"] == "moved to passing v1 (was nowhere)"
+
+
+# --- idempotency --------------------------------------------------------------------------------
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_a_second_run_skips_every_version_and_changes_no_tag(first_runs: FirstRuns) -> None:
+    assert first_runs.rerun.exit_code == EXIT_PASS, first_runs.rerun.output[-3000:]
+    doc = first_runs.rerun_doc
+    assert doc["verdict"] == "pass"
+    assert [v["skipped"] for v in doc["versions"]] == [True] * 7
+    assert doc["summary"] == {"n_versions": 7, "n_passed": 0, "n_failed": 0, "n_error": 0, "n_skipped": 7}
+    # Skipped versions show what was recorded.
+    recorded = {key: v["verdict"] for key, v in _by_version(doc).items()}
+    assert recorded == {key: v["verdict"] for key, v in _by_version(first_runs.first_doc).items()}
+    assert first_runs.tags_after_rerun == first_runs.tags_after_first
+    assert doc["findings"] == []
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_alias_selects_one_version_per_model(registry: Registry, first_runs: FirstRuns) -> None:
+    result = _invoke(registry.args("--alias", ALIAS, "--json"))
+    assert result.exit_code == EXIT_PASS, result.output[-3000:]
+    doc = json.loads(result.stdout)
+    assert [(v["model"], v["version"], v["skipped"]) for v in doc["versions"]] == [
+        ("reg_bc", "2", True),
+        ("reg_digits", "1", True),
+        ("reg_iris", "1", True),
+    ]
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_force_reaudits_in_two_worker_processes(registry: Registry, first_runs: FirstRuns) -> None:
+    before = _tags(registry)
+    args = registry.args("--force", "--workers", "2", "--json")
+    args[args.index("reg_*")] = "reg_digits"
+    result = _invoke(args)
+    assert result.exit_code == EXIT_BAD_INPUT, result.output[-3000:]
+    doc = json.loads(result.stdout)
+    assert doc["workers"] == 2
+    assert [(v["model"], v["version"], v["skipped"]) for v in doc["versions"]] == [
+        ("reg_digits", "1", False),
+        ("reg_digits", "2", False),
+        ("reg_digits", "3", False),
+    ]
+    after = _tags(registry)
+    for version, verdict in (("1", "pass"), ("2", "error"), ("3", "fail")):
+        key = ("reg_digits", version)
+        assert after[key][TAG_VERDICT] == verdict
+        assert after[key][TAG_CODES] == before[key][TAG_CODES]
+        assert after[key][TAG_DATA_HASH] == before[key][TAG_DATA_HASH]
+    # New audit runs, nested under this job's summary run.
+    for version in ("1", "3"):
+        key = ("reg_digits", version)
+        assert after[key][TAG_AUDIT_RUN] != before[key][TAG_AUDIT_RUN]
+        run = _client(registry).get_run(after[key][TAG_AUDIT_RUN])
+        assert run.data.tags["mlflow.parentRunId"] == doc["summary_run"]
+    assert after[("reg_digits", "2")][TAG_ERROR] == before[("reg_digits", "2")][TAG_ERROR]
+    # Every worker kept one model at a time: its peak memory is reported.
+    assert all(v["peak_rss_mb"] > 0 for v in doc["versions"])
+    # The other models were not touched.
+    for key in EXPECTED_VERSIONS:
+        if key[0] != "reg_digits":
+            assert after[key] == before[key]
+
+
+# --- data resolution, options, errors -----------------------------------------------------------
+
+
+@pytest.mark.keras
+def test_a_version_without_eval_data_says_where_it_looked(registry: Registry) -> None:
+    from lossaudit.tracking.store import connect, resolve_tracking_uri
+
+    target = resolve_tracking_uri(registry.uri)
+    client = connect(target)
+    options = RegistryOptions(name="reg_digits", tracking_uri=registry.uri)
+    refs = find_versions(client, options)
+    assert [r.version for r in refs] == ["1", "2", "3"]
+    resolver = DataResolver(client, target, options)
+    with pytest.raises(NoEvalDataError) as caught:
+        resolver.resolve(refs[0])
+    run_id = registry.facts["reg_digits/1"]["run_id"]
+    assert str(caught.value) == (
+        "no eval data: no --data mapping was given, no lossaudit.data tag on reg_digits v1, and source "
+        f"run {run_id} logged no dataset input"
+    )
+
+
+def test_an_unreachable_server_exits_3_with_one_line(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(app, ["registry", "--tracking-uri", dead, "--out", str(tmp_path)])
+    assert result.exit_code == EXIT_TRACKING_UNAVAILABLE
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"lossaudit: error: MLflow tracking server at {dead} is unreachable: connection refused"
+    ]
+
+
+def test_a_pattern_that_matches_nothing_exits_2(mlflow_server: MlflowServer, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "registry",
+            "--name",
+            "no_such_model_*",
+            "--tracking-uri",
+            mlflow_server.uri,
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.stderr.splitlines() == [
+        "lossaudit: error: no registered model version matches name 'no_such_model_*'"
+    ]
+
+
+def test_version_filter_turns_globs_into_like_and_adds_the_user_filter() -> None:
+    assert version_filter(None, None) is None
+    assert version_filter("digits", None) == "name = 'digits'"
+    assert version_filter("digits*", None) == "name LIKE 'digits%'"
+    assert version_filter("d?g[0-9]*", "tags.team = 'vision'") == "name LIKE 'd_g_%' AND tags.team = 'vision'"
+    assert version_filter("o'brien", None) == "name = 'o''brien'"
+
+
+def test_dataset_source_json_gives_the_location() -> None:
+    assert dataset_location('{"uri": "/data/eval.npz"}') == "/data/eval.npz"
+    assert dataset_location('{"path": "s3://bucket/eval.npz"}') == "s3://bucket/eval.npz"
+    assert dataset_location('{"table": "x"}') is None
+    assert dataset_location("not json") is None
+
+
+def test_data_mapping_parses_and_refuses_bad_items() -> None:
+    assert parse_data_mapping(["digits*=data/d.npz", "bc = /abs/bc.npz"]) == {
+        "digits*": "data/d.npz",
+        "bc": "/abs/bc.npz",
+    }
+    with pytest.raises(BadInputError, match="--data takes MODEL=PATH"):
+        parse_data_mapping(["digits.npz"])
+
+
+def test_options_refuse_zero_workers_and_the_reserved_alias() -> None:
+    with pytest.raises(BadInputError, match="--workers must be at least 1, got 0"):
+        RegistryOptions(workers=0)
+    with pytest.raises(BadInputError, match="'latest' is reserved"):
+        RegistryOptions(promote_alias="latest")
+
+
+def test_options_from_a_registry_pipeline_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lossaudit.pipeline.config import load_pipeline
+
+    monkeypatch.setenv("REGISTRY_URI", "http://127.0.0.1:5999")
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "scheduled.yaml").write_text(
+        "kind: registry\n"
+        "fail_on: warning\n"
+        "out: reports\n"
+        "log: {tracking_uri: '${REGISTRY_URI}', experiment: nightly}\n"
+        "registry:\n"
+        "  name: 'digits*'\n"
+        "  workers: 2\n"
+        "  promote_alias: audited\n"
+        "  data: {'digits*': data/digits.npz}\n",
+        encoding="utf-8",
+    )
+    options = RegistryOptions.from_pipeline(load_pipeline(folder / "scheduled.yaml"))
+    assert options == RegistryOptions(
+        name="digits*",
+        workers=2,
+        promote_alias="audited",
+        data={"digits*": str(tmp_path.resolve() / "data" / "digits.npz")},
+        fail_on="warning",
+        tracking_uri="http://127.0.0.1:5999",
+        experiment="nightly",
+        out_dir=str(tmp_path.resolve() / "reports" / "registry"),
+    )
+
+
+def _result(model: str, version: str, verdict: str) -> VersionResult:
+    return VersionResult(model=model, version=version, verdict=verdict)
+
+
+def test_alias_plan_never_points_at_a_failing_or_newer_unaudited_version() -> None:
+    results = [
+        _result("a", "1", "pass"),
+        _result("a", "2", "pass"),
+        _result("a", "3", "fail"),
+        _result("b", "1", "fail"),
+        _result("b", "2", "error"),
+        _result("c", "4", "pass"),
+        _result("d", "1", "pass"),
+        _result("d", "2", "pass"),
+    ]
+    current = {"a": "3", "b": "1", "c": "9", "d": "2"}
+    moves = {m.model: (m.target, m.moved, m.reason) for m in plan_alias_moves(results, "ok", current)}
+    assert moves == {
+        "a": ("2", True, "moved to passing v2 (was v3, fail)"),
+        "b": ("1", False, "not moved: no passing version; stays on v1"),
+        "c": ("9", False, "not moved: stays on v9, a newer version this job did not audit"),
+        "d": ("2", False, "already on passing v2"),
+    }
+
+
+# --- the worker pool ----------------------------------------------------------------------------
+
+
+def crash_on_version_2(task: dict[str, Any]) -> dict[str, Any]:
+    """A task function for the pool test: the worker process dies on version 2."""
+    if task["version"] == "2":
+        os._exit(17)
+    time.sleep(0.2)
+    return {"model": task["model"], "version": task["version"], "verdict": "pass", "pid": os.getpid()}
+
+
+def test_a_worker_crash_marks_only_its_version_and_the_rest_complete() -> None:
+    tasks = [{"model": "m", "version": str(v)} for v in range(1, 6)]
+    seen: list[tuple[str, str]] = []
+    results: dict[str, dict[str, Any]] = {}
+
+    def on_result(task: dict[str, Any], result: dict[str, Any]) -> None:
+        seen.append((task["version"], result["verdict"]))
+        results[task["version"]] = result
+
+    run_tasks(tasks, workers=2, on_result=on_result, fn=crash_on_version_2, initializer=None)
+    assert sorted(seen) == [("1", "pass"), ("2", "error"), ("3", "pass"), ("4", "pass"), ("5", "pass")]
+    assert results["2"]["error_kind"] == ERROR_CRASH
+    assert results["2"]["error"] == CRASH_REASON
+    # Passing versions ran in worker processes, not here.
+    assert all(results[v]["pid"] != os.getpid() for v in ("1", "3", "4", "5"))
+
+
+def test_in_process_tasks_that_raise_become_internal_errors() -> None:
+    def explode(task: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("boom\nsecond line")
+
+    got: list[dict[str, Any]] = []
+    run_tasks([{"model": "m", "version": "1"}], workers=1, on_result=lambda t, r: got.append(r), fn=explode)
+    assert [(r["verdict"], r["error_kind"], r["error"]) for r in got] == [
+        ("error", "internal", "RuntimeError: boom")
+    ]
+
+
+def test_threads_are_shared_between_workers() -> None:
+    assert threads_per_worker(1, cpus=8) == 8
+    assert threads_per_worker(2, cpus=8) == 4
+    assert threads_per_worker(4, cpus=2) == 1
