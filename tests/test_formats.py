@@ -36,7 +36,7 @@ from lossaudit.formats.markdown import cell, render_markdown
 from lossaudit.formats.plots import PNG_SIGNATURE, comparison_chart_png, confusion_matrix_png
 from lossaudit.formats.sarif import DEFAULT_ARTIFACT_URI, FINGERPRINT_KEY, pascal_case, render_sarif
 from lossaudit.sinks import local
-from lossaudit.sinks.local import ALL_FILES, write_report_folder
+from lossaudit.sinks.local import ALL_FILES, GX_DOCS_DIR, GX_RESULT_JSON, write_report_folder
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -438,9 +438,10 @@ def test_comparison_bars_use_the_definition_the_task_needs(report: AuditReport) 
 def test_write_report_folder_writes_every_file(report: AuditReport, tmp_path: Path) -> None:
     out = tmp_path / "reports" / "iris"
     written = write_report_folder(report, out)
-    assert list(written) == list(ALL_FILES)
+    rendered = [name for name in ALL_FILES if name != GX_RESULT_JSON]  # no attachment given
+    assert list(written) == rendered
     assert list(written)[-1] == "report.json"  # written last: its presence means complete
-    assert sorted(p.name for p in out.iterdir()) == sorted(ALL_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(rendered)
     assert json.loads((out / "report.json").read_text(encoding="utf-8")) == report.to_dict()
     assert (out / "confusion_matrix.png").read_bytes().startswith(PNG_SIGNATURE)
     assert (out / "comparison.png").read_bytes().startswith(PNG_SIGNATURE)
@@ -448,6 +449,28 @@ def test_write_report_folder_writes_every_file(report: AuditReport, tmp_path: Pa
     _suite((out / "junit.xml").read_text(encoding="utf-8"))
     errors = list(sarif_validator().iter_errors(json.loads((out / "findings.sarif").read_text("utf-8"))))
     assert errors == []
+
+
+def test_attachments_land_before_report_json_and_are_replaced_next_time(
+    report: AuditReport, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    (docs / "validations").mkdir(parents=True)
+    (docs / "index.html").write_text("<html>data docs</html>")
+    (docs / "validations" / "v.html").write_text("<html>one validation</html>")
+    out = tmp_path / "out"
+    written = write_report_folder(
+        report, out, attachments={GX_RESULT_JSON: b'{"success": true}'}, attached_dirs={GX_DOCS_DIR: docs}
+    )
+    names = list(written)
+    assert names[-1] == "report.json"
+    assert names.index(GX_RESULT_JSON) < names.index("report.json")
+    assert (out / GX_RESULT_JSON).read_bytes() == b'{"success": true}'
+    assert (out / GX_DOCS_DIR / "validations" / "v.html").read_text() == "<html>one validation</html>"
+    # A later audit without Great Expectations leaves none of the earlier one's files behind.
+    write_report_folder(report, out)
+    assert not (out / GX_RESULT_JSON).exists()
+    assert not (out / GX_DOCS_DIR).exists()
 
 
 def test_write_report_folder_removes_files_of_an_earlier_audit(report: AuditReport, tmp_path: Path) -> None:
