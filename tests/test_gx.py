@@ -191,29 +191,25 @@ def test_data_docs_site_is_written_and_names_the_expectations(clean_index: GxVal
     assert FEATURES_OK_COLUMN in page
 
 
-def test_failed_checks_become_la601_findings(
+def test_failed_checks_become_la601_and_la602_findings(
     broken_index: GxValidation, narrow_features: GxValidation
 ) -> None:
     checks = broken_index.checks + narrow_features.checks
     findings = run_rules(RULES, AuditFacts(head=SPARSE_10, data_checks=checks))
     la601 = [f for f in findings if f.code == "LA601"]
-    assert len(la601) == 6
+    la602 = [f for f in findings if f.code == "LA602"]
+    # Critical expectations are errors (LA601); the advisory column-set check stays a warning.
+    assert len(la601) == 5 and len(la602) == 1
     assert la601[0].message.startswith(
         "expectation failed (column label): label values are class indices in range(10): 3 of 1797 rows"
     )
-    assert {f.evidence["column"] for f in la601} == {
-        "label",
-        FEATURES_OK_COLUMN,
-        "age",
-        "dose",
-        "height",
-        None,
-    }
-    assert [f.evidence["severity"] for f in la601].count("warning") == 1
+    assert {f.evidence["column"] for f in la601} == {"label", FEATURES_OK_COLUMN, "age", "dose", "height"}
+    assert {f.evidence["severity"] for f in la601} == {"error"}
+    assert (la602[0].evidence["column"], la602[0].evidence["severity"]) == (None, "warning")
     clean = run_rules(
         RULES, AuditFacts(head=SPARSE_10, data_checks=validate_with_gx([0, 9], SPARSE_10).checks)
     )
-    assert not [f for f in clean if f.code == "LA601"]
+    assert not [f for f in clean if f.code in ("LA601", "LA602")]
 
 
 def test_a_run_is_silent(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
