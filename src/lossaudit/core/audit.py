@@ -49,15 +49,30 @@ def check(
     """Static compatibility check of a head and, optionally, its labels."""
     labels = inspect_labels(y, head) if y is not None else None
     facts = AuditFacts(head=head, labels=labels, built_metrics=built_metrics)
+    return _judged(facts, command=command, fail_on=fail_on, stages=stages, context=context)
+
+
+def _judged(
+    facts: AuditFacts,
+    *,
+    command: str,
+    fail_on: Severity,
+    stages: tuple[StageResult, ...],
+    context: Mapping[str, Any] | None,
+    metrics: RecomputedMetrics | None = None,
+) -> AuditReport:
+    """Run every rule on ``facts`` and make the report."""
     findings = run_rules(RULES, facts)
     return AuditReport(
         command=command,
-        head=head,
-        labels=labels,
+        head=facts.head,
+        labels=facts.labels,
         findings=findings,
         verdict=verdict(findings, fail_on),
         fail_on=fail_on,
-        metric_resolutions=resolve_metrics(head, labels),
+        metric_resolutions=resolve_metrics(facts.head, facts.labels),
+        metrics=metrics,
+        comparisons=facts.comparisons,
         stages=stages,
         context=dict(context or {}),
     )
@@ -123,20 +138,7 @@ def audit_predictions(
         data_checks=data_checks,
         thresholds=threshold_checks(thresholds or {}, metrics),
     )
-    findings = run_rules(RULES, facts)
-    return AuditReport(
-        command=command,
-        head=head,
-        labels=labels,
-        findings=findings,
-        verdict=verdict(findings, fail_on),
-        fail_on=fail_on,
-        metric_resolutions=resolve_metrics(head, labels),
-        metrics=metrics,
-        comparisons=comparisons,
-        stages=stages,
-        context=dict(context or {}),
-    )
+    return _judged(facts, command=command, fail_on=fail_on, stages=stages, context=context, metrics=metrics)
 
 
 def head_for_predictions(

@@ -133,6 +133,17 @@ class LabelEvidence:
             return None
         return max(self.class_counts) / self.n_samples
 
+    def describe(self) -> str:
+        """One line for reports: ``one_hot, shape [540, 10], K = 10, counts [...]``."""
+        line = f"{self.encoding.value}, shape {list(self.shape)}, K = {self.n_classes}"
+        if self.class_counts:
+            line += f", counts {list(self.class_counts)}"
+        if self.classes_absent:
+            line += f", absent {list(self.classes_absent)}"
+        if self.reason:
+            line += f" ({self.reason})"
+        return line
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "encoding": self.encoding.value,

@@ -175,16 +175,8 @@ def _facts(report: AuditReport) -> str:
         if res.resolved is not None:
             assumed = " (label shape assumed from the loss)" if res.labels_assumed else ""
             rows.append((f"'{res.declared}' resolves to", f"{res.resolved}: {res.because}{assumed}"))
-    ev = report.labels
-    if ev is not None:
-        line = f"{ev.encoding.value}, shape {list(ev.shape)}, K = {ev.n_classes}"
-        if ev.class_counts:
-            line += f", counts {list(ev.class_counts)}"
-        if ev.classes_absent:
-            line += f", absent {list(ev.classes_absent)}"
-        if ev.reason:
-            line += f" ({ev.reason})"
-        rows.append(("labels", line))
+    if report.labels is not None:
+        rows.append(("labels", report.labels.describe()))
     rows += _context_rows(report.context)
     if not rows:
         return ""

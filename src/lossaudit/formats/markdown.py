@@ -75,17 +75,9 @@ def head_lines(report: AuditReport) -> list[str]:
 
 
 def labels_lines(report: AuditReport) -> list[str]:
-    ev = report.labels
-    if ev is None:
+    if report.labels is None:
         return []
-    line = f"- **Labels:** {ev.encoding.value}, shape {list(ev.shape)}, K = {ev.n_classes}"
-    if ev.class_counts:
-        line += f", counts {list(ev.class_counts)}"
-    if ev.classes_absent:
-        line += f", absent {list(ev.classes_absent)}"
-    if ev.reason:
-        line += f" ({ev.reason})"
-    return [line]
+    return [f"- **Labels:** {report.labels.describe()}"]
 
 
 def context_lines(context: Mapping[str, Any]) -> list[str]:

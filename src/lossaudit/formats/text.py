@@ -51,15 +51,7 @@ def describe_head(report: AuditReport) -> str:
 def render_report(report: AuditReport) -> str:
     out = [f"lossaudit {report.command}", describe_head(report)]
     if report.labels is not None:
-        ev = report.labels
-        line = f"labels: {ev.encoding.value}, shape {list(ev.shape)}, K = {ev.n_classes}"
-        if ev.class_counts:
-            line += f", counts {list(ev.class_counts)}"
-        if ev.classes_absent:
-            line += f", absent {list(ev.classes_absent)}"
-        if ev.reason:
-            line += f" ({ev.reason})"
-        out.append(line)
+        out.append(f"labels: {report.labels.describe()}")
     for res in report.metric_resolutions:
         if res.resolved is not None and res.declared in ("accuracy", "acc"):
             assumed = ", label shape assumed from the loss" if res.labels_assumed else ""
