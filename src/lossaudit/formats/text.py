@@ -91,6 +91,11 @@ def render_report(report: AuditReport) -> str:
         out.append("reported vs recomputed:")
         for c in report.comparisons:
             out.append(f"  [{c.status}] ({c.source}) {c.explanation}")
+    if report.stages:
+        out.append("")
+        out.append("stages:")
+        for stage in report.stages:
+            out.append(f"  {stage.name:<20} {stage.seconds:7.2f} s  {stage.status:<7} {stage.summary}")
     retrain = report.context.get("retrain")
     if isinstance(retrain, dict) and retrain.get("summary"):
         out.append("")
