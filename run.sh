@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}" TF_ENABLE_ONEDNN_OPTS=0
 export MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true PIP_DISABLE_PIP_VERSION_CHECK=1
+# `mlflow run` starts entry points (`lossaudit ...`) through the shell: the venv's scripts first.
+export PATH="$PWD/.venv/bin:$PATH"
 
 setup() {
   if [ ! -x .venv/bin/lossaudit ] || [ pyproject.toml -nt .venv/.installed ]; then
@@ -25,6 +27,8 @@ case "${1:-}" in
   demo)
     setup
     shift
+    # The embedded default: a SQLite store in this folder (artifacts in ./mlruns).
+    export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$PWD/mlflow.db}"
     exec .venv/bin/mlflow run . -e demo --env-manager local "$@"
     ;;
   test)

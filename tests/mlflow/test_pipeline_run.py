@@ -31,8 +31,19 @@ REPORT_ARTIFACTS = {
 }
 
 
+def environment(uri: str) -> dict[str, str]:
+    """The tracking URI, and this interpreter's scripts first on PATH: `mlflow run` starts the
+    entry point's `lossaudit ...` command through the shell."""
+    scripts = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": uri,
+        "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
 def lossaudit(*args: str, uri: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    env = environment(uri)
     return subprocess.run(
         [sys.executable, "-m", "lossaudit", *args],
         capture_output=True,
@@ -164,7 +175,7 @@ audits:
 
 def test_mlflow_run_check_entry_point_gates_on_findings(sqlite_store: str) -> None:
     """`mlflow run . -e check` from the project folder, current environment, offline."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": sqlite_store}
+    env = environment(sqlite_store)
     mlflow = Path(sys.executable).with_name("mlflow")
     base = [str(mlflow), "run", str(ROOT), "-e", "check", "--env-manager", "local", "-P", "units=1"]
     broken = subprocess.run(
@@ -198,7 +209,7 @@ audits:
     data: {binary_iris}
 """
     )
-    env = {**os.environ, "MLFLOW_TRACKING_URI": sqlite_store}
+    env = environment(sqlite_store)
     mlflow = Path(sys.executable).with_name("mlflow")
     cmd = [
         str(mlflow),
