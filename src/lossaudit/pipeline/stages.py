@@ -126,6 +126,11 @@ class ModelSource(Protocol):
         """Plain-JSON facts about the source for the report context (run id, registry version)."""
         ...
 
+    def reported_metrics(self) -> tuple[ReportedMetric, ...]:
+        """Numbers the source itself carries (an MLflow model's training run), compared like the
+        live evaluate's; empty for a file."""
+        ...
+
 
 @dataclass(frozen=True)
 class LocalFileSource:
@@ -151,6 +156,9 @@ class LocalFileSource:
 
     def context(self) -> dict[str, Any]:
         return {}  # the path is the report's "model" already
+
+    def reported_metrics(self) -> tuple[ReportedMetric, ...]:
+        return ()  # a file carries no record of what its training reported
 
 
 def _load_savedmodel(path: Path, static: StaticModel, *, unsafe: bool) -> Any:
@@ -527,10 +535,7 @@ def compare(
     """Attribute the live evaluate's and the user's numbers and run every rule: the findings."""
     from lossaudit.core.audit import audit_predictions
 
-    # A source may carry numbers of its own (an MLflow model's training run: source_run).
-    source_reported = getattr(source, "reported_metrics", None)
-    from_source = tuple(source_reported()) if callable(source_reported) else ()
-    reported = (*predicted.evaluation.reported(), *request.reported, *from_source)
+    reported = (*predicted.evaluation.reported(), *request.reported, *source.reported_metrics())
     report = audit_predictions(
         model.head,
         labels.y,

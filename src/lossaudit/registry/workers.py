@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from lossaudit.errors import BadInputError, LossauditError, TrackingUnavailableError
 
 if TYPE_CHECKING:
+    from lossaudit.core.compare import ReportedMetric
     from lossaudit.keras.static import StaticModel
     from lossaudit.tracking.source import FetchedModel
 
@@ -126,7 +127,7 @@ class FetchedModelSource:
     def context(self) -> dict[str, Any]:
         return self.fetched.context()
 
-    def reported_metrics(self) -> tuple[Any, ...]:
+    def reported_metrics(self) -> tuple[ReportedMetric, ...]:
         """The source run's attributable metrics, compared like the live evaluate's."""
         return self.fetched.reported_metrics()
 
