@@ -233,3 +233,38 @@ audits:
     assert project[0].data.tags["lossaudit.verdict"] == "fail"
     assert project[0].data.tags["mlflow.project.entryPoint"] == "pipeline"
     assert REPORT_ARTIFACTS - {"confusion_matrix.png"} <= artifact_names(sqlite_store, audits[0].info.run_id)
+
+
+@pytest.mark.slow
+def test_mlflow_run_demo_leaves_one_run_per_scenario_with_its_artifacts(sqlite_store: str) -> None:
+    """The README's main job: `mlflow run . -e demo --env-manager local`, offline."""
+    from lossaudit.keras.scenarios import SCENARIO_NAMES
+
+    env = environment(sqlite_store)
+    mlflow = Path(sys.executable).with_name("mlflow")
+    cmd = [str(mlflow), "run", str(ROOT), "-e", "demo", "--env-manager", "local"]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    runs = runs_of(sqlite_store, "Default")
+    [project] = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    scenarios = {r.data.tags["lossaudit.scenario"]: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert sorted(scenarios) == sorted(SCENARIO_NAMES)
+    for name, run in scenarios.items():
+        assert run.data.tags["mlflow.parentRunId"] == project.info.run_id
+        assert run.data.tags["lossaudit.reproduced"] == "true", name
+        names = artifact_names(sqlite_store, run.info.run_id)
+        assert {
+            "report.json",
+            "report.md",
+            "report.html",
+            "findings.sarif",
+            "junit.xml",
+            "scenario.json",
+        } <= names
+    # Every scenario whose model ran has its confusion matrix and Great Expectations result.
+    for name in ("one-unit-cce", "one-unit-softmax", "multi-label", "bce-softmax-multiclass"):
+        assert {"confusion_matrix.png", "gx_result.json", "gx_docs"} <= artifact_names(
+            sqlite_store, scenarios[name].info.run_id
+        )
+    assert "LA101" in scenarios["one-unit-cce"].data.tags["lossaudit.codes"].split(",")
+    assert project.data.tags["lossaudit.verdict"] == "pass"
