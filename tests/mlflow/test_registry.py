@@ -628,3 +628,29 @@ def test_threads_are_shared_between_workers() -> None:
     assert threads_per_worker(1, cpus=8) == 8
     assert threads_per_worker(2, cpus=8) == 4
     assert threads_per_worker(4, cpus=2) == 1
+
+
+def test_a_registry_pipeline_file_runs_the_same_job(registry: Registry, first_runs: FirstRuns) -> None:
+    """`lossaudit run FILE` with `kind: registry` (what the MLproject's registry entry point and
+    pipelines/scheduled.yaml run): same versions, same data mapping, so every version is skipped."""
+    assert first_runs.first.exit_code != 0  # the first audit did tag them
+    pipeline = registry.folder / "scheduled.yaml"
+    pipeline.write_text(
+        f"""
+name: scheduled-test
+kind: registry
+out: {registry.folder / "pipeline-reports"}
+log: {{tracking_uri: "{registry.uri}", experiment: {EXPERIMENT}}}
+registry:
+  name: "reg_*"
+  data:
+    reg_digits: {registry.data("digits")}
+"""
+    )
+    before = _tags(registry)
+    result = _invoke(["run", str(pipeline), "--json"])
+    assert result.exit_code == EXIT_PASS, result.output[-3000:]
+    doc = json.loads(result.stdout)
+    assert doc["summary"]["n_versions"] == 7
+    assert doc["summary"]["n_skipped"] == 7
+    assert _tags(registry) == before
