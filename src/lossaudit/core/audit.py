@@ -12,6 +12,7 @@ from typing import Any
 
 from lossaudit.core.catalogue import RULES
 from lossaudit.core.compare import ReportedMetric, compare
+from lossaudit.core.config import RuleConfig
 from lossaudit.core.findings import (
     AuditFacts,
     DataCheck,
@@ -45,11 +46,14 @@ def check(
     context: Mapping[str, Any] | None = None,
     stages: tuple[StageResult, ...] = (),
     command: str = "check",
+    config: RuleConfig | None = None,
 ) -> AuditReport:
     """Static compatibility check of a head and, optionally, its labels."""
     labels = inspect_labels(y, head) if y is not None else None
     facts = AuditFacts(head=head, labels=labels, built_metrics=built_metrics)
-    return _judged(facts, command=command, fail_on=fail_on, stages=stages, context=context)
+    return _judged(
+        facts, command=command, fail_on=fail_on, stages=stages, context=context, config=config
+    )
 
 
 def _judged(
@@ -60,16 +64,22 @@ def _judged(
     stages: tuple[StageResult, ...],
     context: Mapping[str, Any] | None,
     metrics: RecomputedMetrics | None = None,
+    config: RuleConfig | None = None,
 ) -> AuditReport:
-    """Run every rule on ``facts`` and make the report."""
-    findings = run_rules(RULES, facts)
+    """Run every rule on ``facts``, apply the configuration, and make the report.
+
+    ``config`` (when given) decides the failing severity; ``fail_on`` is used otherwise.
+    """
+    effective = config if config is not None else RuleConfig(fail_on=fail_on)
+    findings = effective.apply(run_rules(RULES, facts))
     return AuditReport(
         command=command,
         head=facts.head,
         labels=facts.labels,
         findings=findings,
-        verdict=verdict(findings, fail_on),
-        fail_on=fail_on,
+        verdict=verdict(findings, effective.fail_on),
+        fail_on=effective.fail_on,
+        config=effective.to_dict(),
         metric_resolutions=resolve_metrics(facts.head, facts.labels),
         metrics=metrics,
         comparisons=facts.comparisons,
@@ -120,6 +130,7 @@ def audit_predictions(
     context: Mapping[str, Any] | None = None,
     stages: tuple[StageResult, ...] = (),
     command: str = "compare",
+    config: RuleConfig | None = None,
 ) -> AuditReport:
     """Recompute metrics from labels and predictions, attribute reported numbers, run every rule.
 
@@ -128,7 +139,10 @@ def audit_predictions(
     """
     scored = scored if scored is not None else score(head, y, predictions)
     labels, outputs, metrics = scored.labels, scored.outputs, scored.metrics
-    comparisons = compare(tuple(reported), y, labels, outputs, head, metrics)
+    rules = config if config is not None else RuleConfig(fail_on=fail_on)
+    comparisons = compare(
+        tuple(reported), y, labels, outputs, head, metrics, alpha=rules.alpha, tolerance=rules.tolerance
+    )
     facts = AuditFacts(
         head=head,
         labels=labels,
@@ -138,7 +152,15 @@ def audit_predictions(
         data_checks=data_checks,
         thresholds=threshold_checks(thresholds or {}, metrics),
     )
-    return _judged(facts, command=command, fail_on=fail_on, stages=stages, context=context, metrics=metrics)
+    return _judged(
+        facts,
+        command=command,
+        fail_on=fail_on,
+        stages=stages,
+        context=context,
+        metrics=metrics,
+        config=rules,
+    )
 
 
 def head_for_predictions(

@@ -461,8 +461,11 @@ def _reported_metric_wrong_definition(facts: AuditFacts) -> Iterator[Hit]:
 
 def _reported_metric_unexplained(facts: AuditFacts) -> Iterator[Hit]:
     for comp in facts.comparisons:
-        if comp.status == "unexplained":
-            yield Hit(comp.explanation, None, comp.evidence())
+        if comp.status in ("unexplained", "inconsistent"):
+            # Only where every definition a framework may use is enumerated (the accuracy family)
+            # does "no definition reproduces it" prove the number wrong; elsewhere it is a doubt.
+            doubt = comp.status == "unexplained" and not comp.definitions_known
+            yield Hit(comp.explanation, None, comp.evidence(), Severity.WARNING if doubt else None)
 
 
 def _keras_built_other_metric(facts: AuditFacts) -> Iterator[Hit]:
@@ -955,15 +958,31 @@ RULES: tuple[Rule, ...] = (
     Rule(
         code="LA504",
         name="reported-metric-unexplained",
-        severity=Severity.WARNING,
-        title="a reported metric matches no known definition",
+        severity=Severity.ERROR,
+        title="a reported metric differs from the recomputed one beyond precision or sampling error",
         why=(
-            "No definition lossaudit knows (argmax, sparse, elementwise binary at 0.5 or 0, subset, "
-            "Hamming, top-k, balanced) reproduces the reported number on these labels and "
-            "predictions. The model, the data or the number are not the ones that produced it: "
-            "a different eval split, preprocessing, or a stale model."
+            "Measured on this eval set (a live evaluate, or a number the user states, which is "
+            "taken to be on this eval set unless said otherwise), a reported number must equal "
+            "one definition of the metric to within half a unit of its last written digit. When "
+            "no definition lossaudit knows (argmax, sparse, elementwise binary at 0.5 or 0, subset, "
+            "Hamming, top-k, balanced) reproduces it, the number is not the model's: it is "
+            "inflated (or deflated) by the difference, and the finding is an error.\n\n"
+            "Measured on other data (a training run's validation split), a number differs from "
+            "this eval set's by sampling error. With p the task's accuracy here on n samples and "
+            "m the other data's size, the difference has standard deviation "
+            "sqrt(pi(1 - pi)(1/n + 1/m)); when m is unknown the Wilson score interval of p on n "
+            "is used. A number outside the 1 - alpha interval (alpha = 0.001 by default, "
+            "configurable) is an error that names the interval and the direction; inside it, "
+            "the number passes as consistent with sampling error.\n\n"
+            "For metrics whose framework definitions lossaudit cannot all reproduce (precision, "
+            "recall, AUC, F1 as Keras computes them), an unexplained number on this eval set is "
+            "a warning: lossaudit cannot tell that it is wrong. Numbers measured on the training "
+            "data are listed and never judged (the generalisation gap is expected)."
         ),
-        fix="# re-run evaluate on the same data and model; check the data hash and model version",
+        fix=(
+            "# re-run evaluate on the same data and model; check the data hash and model version\n"
+            "# a number from another split: lossaudit compare ... --reported-on other"
+        ),
         families=ALL_FAMILIES,
         check=_reported_metric_unexplained,
         stage="comparison",

@@ -99,6 +99,9 @@ class Hit:
     message: str
     head_fix: HeadFix | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    severity: Severity | None = None
+    """Set when the evidence measured here raises (or, for a setting where the rule is right
+    in some uses, lowers) the rule's default severity; the message says why."""
 
 
 Check = Callable[[AuditFacts], Iterable[Hit]]
@@ -177,7 +180,7 @@ def run_rules(rules: Iterable[Rule], facts: AuditFacts) -> tuple[Finding, ...]:
                 Finding(
                     code=rule.code,
                     name=rule.name,
-                    severity=rule.severity,
+                    severity=hit.severity if hit.severity is not None else rule.severity,
                     title=rule.title,
                     message=hit.message,
                     fix=rule.fix,

@@ -58,6 +58,9 @@ class AuditReport:
     stages: tuple[StageResult, ...] = ()
     context: Mapping[str, Any] = field(default_factory=dict)
     """Where the audit came from: model, data, Keras version, retrain results, MLflow run, ..."""
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """The effective rule configuration (``RuleConfig.to_dict()``): select, ignore, severities,
+    fail_on, alpha, tolerance and where they came from."""
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     tool_version: str = __version__
     schema_version: str = SCHEMA_VERSION
@@ -66,6 +69,20 @@ class AuditReport:
     def codes(self) -> tuple[str, ...]:
         """Distinct finding codes, in catalogue order of first appearance."""
         return tuple(dict.fromkeys(f.code for f in self.findings))
+
+    def finding_for(self, comparison: Comparison) -> Finding | None:
+        """The finding a comparison raised (LA503 / LA504), with its effective severity; None when it
+        raised none (it agrees, is consistent, was not compared, or its rule is ignored)."""
+        for finding in self.findings:
+            ev = finding.evidence
+            if (
+                finding.code in ("LA503", "LA504")
+                and ev.get("metric") == comparison.metric
+                and ev.get("source") == comparison.source
+                and ev.get("reported") == comparison.reported
+            ):
+                return finding
+        return None
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity is severity)
@@ -89,6 +106,7 @@ class AuditReport:
                 "metrics": None if self.metrics is None else self.metrics.to_dict(),
                 "comparisons": [c.to_dict() for c in self.comparisons],
                 "stages": [s.to_dict() for s in self.stages],
+                "config": dict(self.config),
                 "context": dict(self.context),
             }
         )

@@ -89,6 +89,8 @@ _STATUS_TEXT = {
     "agrees": "agrees",
     "wrong_definition": "wrong definition",
     "unexplained": "unexplained",
+    "consistent": "within sampling error",
+    "inconsistent": "beyond sampling error",
     "not_compared": "not compared",
 }
 MAX_TABLE_CLASSES = 60

@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from lossaudit.core.catalogue import RULES, RULES_BY_CODE
+from lossaudit.core.catalogue import RULES
 from lossaudit.core.findings import Finding, Severity
 from lossaudit.core.report import AuditReport
 
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from lossaudit.core.compare import Comparison
 
 SUITE_NAME = "lossaudit"
-COMPARISON_RULES = {"wrong_definition": "LA503", "unexplained": "LA504"}
-"""The rule that judges each comparison status (its severity decides failure)."""
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -69,11 +67,10 @@ def _comparison_case(suite: ET.Element, report: AuditReport, comp: Comparison) -
     if comp.status == "not_compared":
         ET.SubElement(case, "skipped", {"message": clean(comp.explanation)})
         return "skipped"
-    code = COMPARISON_RULES.get(comp.status)
-    rule = RULES_BY_CODE.get(code) if code else None
-    if rule is not None and _fails(report, rule.severity):
-        failure = ET.SubElement(case, "failure", {"message": clean(comp.explanation), "type": rule.code})
-        failure.text = clean(f"{rule.code} {rule.name}: {comp.explanation}")
+    finding = report.finding_for(comp)
+    if finding is not None and _fails(report, finding.severity):
+        failure = ET.SubElement(case, "failure", {"message": clean(comp.explanation), "type": finding.code})
+        failure.text = clean(f"{finding.code} {finding.name}: {comp.explanation}")
         return "failed"
     ET.SubElement(case, "system-out").text = clean(f"[{comp.status}] {comp.explanation}")
     return "passed"

@@ -20,7 +20,9 @@ _SEVERITY_MARK = {Severity.ERROR: "🔴 error", Severity.WARNING: "🟠 warning"
 _STATUS_MARK = {
     "agrees": "✅ agrees",
     "wrong_definition": "❌ wrong definition",
-    "unexplained": "⚠️ unexplained",
+    "unexplained": "❌ unexplained",
+    "consistent": "✅ within sampling error",
+    "inconsistent": "❌ beyond sampling error",
     "not_compared": "➖ not compared",
 }
 

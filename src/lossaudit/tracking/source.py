@@ -142,9 +142,14 @@ class FetchedModel:
 
     def reported_metrics(self) -> tuple[ReportedMetric, ...]:
         """The source run's numbers as reported metrics with source ``source_run``."""
-        from lossaudit.core.compare import reported_from_mapping
+        from lossaudit.core.compare import ReportedMetric, measured_on_for_run_metric
 
-        return reported_from_mapping(dict(self.reported), SOURCE_RUN)
+        # The run measured its numbers on its own data (its validation split, or the training
+        # data), never on the eval set being audited: they are judged against sampling error.
+        return tuple(
+            ReportedMetric.from_value(k, v, SOURCE_RUN, measured_on=measured_on_for_run_metric(k))
+            for k, v in self.reported.items()
+        )
 
     def context(self) -> dict[str, Any]:
         """The report context entry (under :data:`lossaudit.tracking.CONTEXT_KEY`) for this model."""
