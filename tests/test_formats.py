@@ -202,7 +202,7 @@ def test_sarif_driver_rules_and_results(report: AuditReport, tmp_path: Path) -> 
     assert la101["defaultConfiguration"]["level"] == "error"
     assert la101["properties"]["families"] == ["keras3", "tf_keras", "legacy"]
     levels = {r["id"]: r["defaultConfiguration"]["level"] for r in driver["rules"]}
-    assert levels["LA103"] == "warning" and levels["LA305"] == "note"
+    assert levels["LA103"] == "warning" and levels["LA305"] == "error"
 
     results = log["runs"][0]["results"]
     assert [(r["ruleId"], r["level"]) for r in results] == [

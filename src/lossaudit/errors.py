@@ -28,6 +28,10 @@ class BadInputError(LossauditError):
     exit_code = EXIT_BAD_INPUT
 
 
+class RefusedError(BadInputError):
+    """lossaudit refuses to do what the input asks without an explicit flag (Lambda code)."""
+
+
 class TrackingUnavailableError(LossauditError):
     """The MLflow tracking server could not be reached."""
 

@@ -7,23 +7,32 @@ MLflow adapters, the pipeline and the CLI all end here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lossaudit.core.catalogue import RULES
-from lossaudit.core.compare import ReportedMetric, compare
+from lossaudit.core.compare import Comparison, ReportedMetric, compare
 from lossaudit.core.config import RuleConfig
 from lossaudit.core.findings import (
     AuditFacts,
     DataCheck,
+    OutputFacts,
     Severity,
+    StageFailure,
     ThresholdCheck,
     run_rules,
     verdict,
 )
 from lossaudit.core.head import HeadSpec
 from lossaudit.core.labels import LabelEvidence, detect_labels
-from lossaudit.core.metrics import ModelOutputs, RecomputedMetrics, read_outputs, recompute
+from lossaudit.core.metrics import (
+    ModelOutputs,
+    RecomputedMetrics,
+    non_finite_rows,
+    prediction_matrix,
+    read_outputs,
+    recompute,
+)
 from lossaudit.core.report import AuditReport, StageResult
 from lossaudit.core.resolution import resolve_metrics
 from lossaudit.errors import BadInputError
@@ -47,13 +56,23 @@ def check(
     stages: tuple[StageResult, ...] = (),
     command: str = "check",
     config: RuleConfig | None = None,
+    failed_stages: tuple[StageFailure, ...] = (),
+    data_checks: tuple[DataCheck, ...] = (),
 ) -> AuditReport:
-    """Static compatibility check of a head and, optionally, its labels."""
+    """Static compatibility check of a head and, optionally, its labels.
+
+    ``failed_stages`` are audit stages that could not run after this check (finding LA701); the
+    report then stands on what was found before them.
+    """
     labels = inspect_labels(y, head) if y is not None else None
-    facts = AuditFacts(head=head, labels=labels, built_metrics=built_metrics)
-    return _judged(
-        facts, command=command, fail_on=fail_on, stages=stages, context=context, config=config
+    facts = AuditFacts(
+        head=head,
+        labels=labels,
+        built_metrics=built_metrics,
+        failed_stages=failed_stages,
+        data_checks=data_checks,
     )
+    return _judged(facts, command=command, fail_on=fail_on, stages=stages, context=context, config=config)
 
 
 def _judged(
@@ -107,13 +126,46 @@ def score(head: HeadSpec, y: Any, predictions: Any) -> Scored:
     return Scored(labels, outputs, recompute(y, labels, outputs, head))
 
 
+def output_facts_of(raw: Any, head: HeadSpec) -> OutputFacts:
+    """What the raw outputs show before any metric (finite rows, row sums of multi-unit heads)."""
+    import numpy as np
+
+    finite = np.isfinite(raw).all(axis=1)
+    row_sums = None
+    if head.units > 1 and finite.any():
+        sums = raw[finite].sum(axis=1)
+        row_sums = (float(sums.min()), float(sums.max()))
+    return OutputFacts(n_rows=int(raw.shape[0]), non_finite_rows=non_finite_rows(raw), row_sums=row_sums)
+
+
+def unscorable_reason(labels: LabelEvidence, outputs: OutputFacts) -> str | None:
+    """Why no metric can be computed on these labels and outputs, or None when they can."""
+    if not labels.is_valid:
+        return f"labels cannot be scored against this head: {labels.reason}"
+    if outputs.non_finite_rows:
+        return f"{outputs.non_finite_rows} of {outputs.n_rows} prediction rows contain NaN or infinite values"
+    return None
+
+
+def not_scored(rep: ReportedMetric, reason: str) -> Comparison:
+    """A reported number that could not be compared because nothing was recomputed."""
+    return Comparison(
+        rep.name,
+        rep.value,
+        rep.source,
+        "not_compared",
+        f"{rep.name} {rep.value:.4f}: not compared, no metric was recomputed ({reason})",
+        rep.tolerance,
+        measured_on=rep.measured_on,
+    )
+
+
 def threshold_checks(
-    thresholds: Mapping[str, float], metrics: RecomputedMetrics
+    thresholds: Mapping[str, float], metrics: RecomputedMetrics | None
 ) -> tuple[ThresholdCheck, ...]:
     """Each ``metric: floor`` of a pipeline against the recomputed value (None: not computed)."""
-    return tuple(
-        ThresholdCheck(name, float(floor), metrics.values.get(name)) for name, floor in thresholds.items()
-    )
+    values = metrics.values if metrics is not None else {}
+    return tuple(ThresholdCheck(name, float(floor), values.get(name)) for name, floor in thresholds.items())
 
 
 def audit_predictions(
@@ -131,26 +183,47 @@ def audit_predictions(
     stages: tuple[StageResult, ...] = (),
     command: str = "compare",
     config: RuleConfig | None = None,
+    failed_stages: tuple[StageFailure, ...] = (),
 ) -> AuditReport:
     """Recompute metrics from labels and predictions, attribute reported numbers, run every rule.
 
     ``scored`` is :func:`score`'s result for the same head, labels and predictions, when a caller
     (the audit pipeline's recompute stage) already has it; it is computed here otherwise.
+
+    Labels the head cannot score (out of range, invalid) and predictions holding NaN are findings
+    (LA204, LA206, LA507...), not errors: the report is complete without metrics, and every
+    reported number is listed as not compared, with the reason.
     """
-    scored = scored if scored is not None else score(head, y, predictions)
-    labels, outputs, metrics = scored.labels, scored.outputs, scored.metrics
     rules = config if config is not None else RuleConfig(fail_on=fail_on)
-    comparisons = compare(
-        tuple(reported), y, labels, outputs, head, metrics, alpha=rules.alpha, tolerance=rules.tolerance
-    )
+    labels = scored.labels if scored is not None else inspect_labels(y, head)
+    raw = scored.outputs.raw if scored is not None else prediction_matrix(predictions, head)
+    if labels.n_samples != raw.shape[0]:
+        raise BadInputError(f"labels have {labels.n_samples} rows but predictions have {raw.shape[0]}")
+    output_facts = output_facts_of(raw, head)
+    unscored = unscorable_reason(labels, output_facts)
+    metrics: RecomputedMetrics | None = None
+    prediction_facts = None
+    if unscored is None:
+        scored = scored if scored is not None else score(head, y, predictions)
+        labels, outputs, metrics = scored.labels, scored.outputs, scored.metrics
+        output_facts = replace(output_facts, not_probabilities=outputs.problem)
+        comparisons = compare(
+            tuple(reported), y, labels, outputs, head, metrics, alpha=rules.alpha, tolerance=rules.tolerance
+        )
+        prediction_facts = metrics.facts()
+    else:
+        comparisons = tuple(not_scored(rep, unscored) for rep in reported)
     facts = AuditFacts(
         head=head,
         labels=labels,
-        predictions=metrics.facts(),
+        predictions=prediction_facts,
         comparisons=comparisons,
         built_metrics=built_metrics,
         data_checks=data_checks,
         thresholds=threshold_checks(thresholds or {}, metrics),
+        outputs=output_facts,
+        failed_stages=failed_stages,
+        unscored=unscored,
     )
     return _judged(
         facts,

@@ -121,13 +121,67 @@ def _sigmoid_with_categorical_loss(facts: AuditFacts) -> Iterator[Hit]:
         and kind in (LossKind.CATEGORICAL_CE, LossKind.SPARSE_CE)
         and _single_label(facts)
     ):
+        evidence: dict[str, object] = {"units": head.units}
+        measured = ""
+        sums = facts.outputs.row_sums if facts.outputs is not None else None
+        if sums is not None:
+            evidence["row_sum_min"], evidence["row_sum_max"] = sums
+            measured = (
+                f" Measured: the served outputs' rows sum to between {sums[0]:.3f} and {sums[1]:.3f}"
+                + (
+                    "; argmax accuracy is unharmed (the TensorFlow backend trains a softmax of the "
+                    "logits), but every probability the model serves is wrong."
+                    if facts.predictions is not None
+                    else "."
+                )
+            )
         yield Hit(
             f"{head.units} independent sigmoids trained with {head.loss.name if head.loss else ''}: "
             "the loss scores a softmax of the logits (or the outputs divided by their sum), not "
             "the sigmoid outputs, so the 'probabilities' the model returns are not the ones it "
-            "was trained to produce and do not sum to 1.",
+            "was trained to produce and do not sum to 1." + measured,
             HeadFix(activation="softmax"),
-            {"units": head.units},
+            evidence,
+        )
+
+
+def _sigmoid_bce_on_single_label(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    labels = facts.labels
+    if (
+        labels is None
+        or not labels.is_valid
+        # Index labels against K sigmoids are a shape mismatch first (LA203).
+        or labels.encoding is not LabelEncoding.ONE_HOT
+        or head.units <= 2
+        or head.activation != "sigmoid"
+        or _loss_kind(facts) is not LossKind.BINARY_CE
+    ):
+        return
+    categorical = labels.is_dense
+    yield Hit(
+        f"{head.units} independent sigmoids with binary_crossentropy on single-label data "
+        f"({labels.encoding.value} labels, one class per sample): each output is trained as its "
+        "own yes/no, so the outputs do not sum to 1 and are not a distribution over the classes. "
+        "Argmax still picks a class; log loss, Brier score and calibration need a distribution, "
+        "so lossaudit scores this as single-label with the outputs renormalised to sum to 1.",
+        HeadFix(
+            activation="softmax",
+            loss="categorical_crossentropy" if categorical else "sparse_categorical_crossentropy",
+        ),
+        {"units": head.units, "encoding": labels.encoding.value},
+    )
+
+
+def _no_loss(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    if head.loss is None and head.from_model:
+        yield Hit(
+            "the model carries no loss (it was saved uncompiled, or compiled without one): the "
+            "rules on the loss, from_logits, label encoding against the loss and what 'accuracy' "
+            "resolves to could not be checked. Only the output layer and the predictions were.",
+            None,
+            {"units": head.units, "activation": head.activation},
         )
 
 
@@ -343,16 +397,38 @@ def _regression_loss_on_classifier(facts: AuditFacts) -> Iterator[Hit]:
         # A cross-entropy needs probabilities: give a linear/relu head the matching activation too,
         # or the fix would trade this finding for LA302/LA304.
         activation = None if head.outputs_probabilities else ("sigmoid" if independent else "softmax")
+        # MSE/MAE on softmax/sigmoid class outputs is what answers to real questions call the bug;
+        # a hinge loss (an SVM-style margin on scores) or a regression loss on unbounded scores is
+        # right in some settings (ordinal targets, margins).
+        right_somewhere = head.loss.kind is LossKind.HINGE or not head.outputs_probabilities
         yield Hit(
             f"{head.loss.name} on a classification head: it trains, but its gradient "
             "vanishes as p saturates and it is not a proper likelihood, so probabilities are "
-            "poorly calibrated.",
+            "poorly calibrated."
+            + (
+                ""
+                if right_somewhere
+                else f" On {head.activation} outputs fed class labels this is the bug: use a cross-entropy."
+            ),
             HeadFix(
                 activation=activation,
                 loss="binary_crossentropy" if independent else "categorical_crossentropy",
                 from_logits=False,
             ),
             {"loss": head.loss.name},
+            Severity.INFO if right_somewhere else None,
+        )
+
+
+def _outputs_not_probabilities(facts: AuditFacts) -> Iterator[Hit]:
+    outputs = facts.outputs
+    if outputs is not None and outputs.not_probabilities:
+        yield Hit(
+            f"{outputs.not_probabilities}: these are scores or logits, not probabilities. No "
+            "metric is computed on them as probabilities (log loss, Brier score and ROC-AUC are "
+            "skipped); thresholds at 0.5 mean nothing on them.",
+            None,
+            {"problem": outputs.not_probabilities},
         )
 
 
@@ -450,6 +526,28 @@ def _not_better_than_majority(facts: AuditFacts) -> Iterator[Hit]:
             "as well.",
             None,
             {"accuracy": preds.accuracy, "majority_baseline": preds.majority_baseline},
+        )
+
+
+def _non_finite_predictions(facts: AuditFacts) -> Iterator[Hit]:
+    outputs = facts.outputs
+    if outputs is not None and outputs.non_finite_rows:
+        yield Hit(
+            f"{outputs.non_finite_rows} of {outputs.n_rows} prediction rows contain NaN or an "
+            "infinity: the model diverged (exploding loss or weights), and no metric can be "
+            "computed on its outputs.",
+            None,
+            {"non_finite_rows": outputs.non_finite_rows, "n_rows": outputs.n_rows},
+        )
+
+
+def _stage_failed(facts: AuditFacts) -> Iterator[Hit]:
+    for failure in facts.failed_stages:
+        yield Hit(
+            f"stage {failure.stage} failed: {failure.reason}. Not checked: {failure.unchecked}. "
+            "Everything found before it is in this report.",
+            None,
+            {"stage": failure.stage, "reason": failure.reason, "unchecked": failure.unchecked},
         )
 
 
@@ -608,7 +706,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         code="LA104",
         name="sigmoid-with-categorical-loss",
-        severity=Severity.WARNING,
+        severity=Severity.ERROR,
         title="a sigmoid head with a categorical loss on single-label data",
         why=(
             "Sigmoid outputs are K independent probabilities; they do not sum to 1. Categorical "
@@ -616,7 +714,12 @@ RULES: tuple[Rule, ...] = (
             "TensorFlow takes the logits z cached on the sigmoid output and computes "
             "softmax(z) cross-entropy; other backends and older Keras divide the sigmoid outputs "
             "by their sum. Either way the model is trained on a distribution it never outputs: "
-            "the sigmoid outputs, which users read as class probabilities, are not."
+            "the sigmoid outputs, which users read as class probabilities, are not.\n\n"
+            "Why an error: answers to the real questions with this head call it the bug. On the "
+            "TensorFlow backend argmax accuracy can come out unharmed (the loss trains softmax(z), "
+            "and argmax of sigmoid(z) is argmax of z); the finding then shows the measured row "
+            "sums of the served outputs, and stays an error, because every probability the model "
+            "serves (to a threshold, a calibration, a log loss) is wrong."
         ),
         fix="model.add(keras.layers.Dense(K, activation='softmax'))",
         families=ALL_FAMILIES,
@@ -641,6 +744,52 @@ RULES: tuple[Rule, ...] = (
         ),
         families=ALL_FAMILIES,
         check=_single_label_head_on_multi_hot,
+        references=(KERAS_LOSSES_DOC,),
+    ),
+    Rule(
+        code="LA106",
+        name="sigmoid-binary-crossentropy-on-single-label",
+        severity=Severity.WARNING,
+        title="K > 2 sigmoids with binary cross-entropy on single-label data",
+        why=(
+            "Each sample belongs to exactly one of K > 2 classes (one-hot or index labels), but "
+            "the head is K independent sigmoids trained with binary_crossentropy, "
+            "-sum_k [y_k log p_k + (1 - y_k) log(1 - p_k)] / K. Nothing ties the outputs together: "
+            "they need not sum to 1, two classes can both score 0.9, and p_k is not P(class k). "
+            "Argmax still picks a class, so accuracy is usually fine; log loss, Brier score and "
+            "calibration are not. lossaudit scores such a model as single-label and renormalises "
+            "the outputs to sum to 1 for the probability metrics, and says so.\n\n"
+            "A warning: this head trains and can rank well; it is only wrong as soon as its outputs "
+            "are read as class probabilities."
+        ),
+        fix=(
+            "model.add(keras.layers.Dense(K, activation='softmax'))\n"
+            "model.compile(loss='categorical_crossentropy',  # or sparse_ with indices\n"
+            "              metrics=['categorical_accuracy'])"
+        ),
+        families=ALL_FAMILIES,
+        check=_sigmoid_bce_on_single_label,
+        references=(KERAS_LOSSES_DOC,),
+        stage="labels",
+    ),
+    Rule(
+        code="LA107",
+        name="model-without-loss",
+        severity=Severity.WARNING,
+        title="the model carries no loss: the loss rules could not be checked",
+        why=(
+            "A model saved before compile (or compiled without a loss) keeps its layers but no "
+            "loss, from_logits or metrics. Every rule that pairs the loss with the output layer "
+            "or the labels (LA101, LA103, LA104, LA201, LA202, LA3xx, LA4xx) needs them: "
+            "lossaudit cannot say the head is right, only that nothing it could see is wrong. "
+            "Whoever evaluates this model compiles it anew, and that compile is what to check."
+        ),
+        fix=(
+            "model.compile(loss=..., metrics=[...])  # before model.save(...)\n"
+            "# or: lossaudit check --units K --activation ... --loss ... for the compile you use"
+        ),
+        families=ALL_FAMILIES,
+        check=_no_loss,
         references=(KERAS_LOSSES_DOC,),
     ),
     Rule(
@@ -835,17 +984,41 @@ RULES: tuple[Rule, ...] = (
     Rule(
         code="LA305",
         name="regression-loss-on-classifier",
-        severity=Severity.INFO,
+        severity=Severity.ERROR,
         title="MSE/MAE (or hinge) on a classification head",
         why=(
             "Mean squared error (p - y)^2 on a sigmoid/softmax output has gradient "
             "2(p - y) p(1 - p), which vanishes when p saturates at the wrong end; MAE is flat "
-            "almost everywhere. Both train, slowly, and do not yield calibrated probabilities."
+            "almost everywhere. Both train, slowly, and do not yield calibrated probabilities.\n\n"
+            "Severity: an error on a softmax or sigmoid head fed class labels (what answers to "
+            "real questions call the bug); info for a hinge loss or a regression loss on unbounded "
+            "scores, which are right in some settings (margins, ordinal targets)."
         ),
         fix="model.compile(loss='binary_crossentropy' or 'categorical_crossentropy', ...)",
         families=ALL_FAMILIES,
         check=_regression_loss_on_classifier,
         references=(KERAS_LOSSES_DOC,),
+    ),
+    Rule(
+        code="LA306",
+        name="outputs-not-probabilities",
+        severity=Severity.ERROR,
+        title="outputs outside [0, 1] where probabilities are expected",
+        why=(
+            "A softmax or sigmoid head outputs probabilities in [0, 1]. Outputs outside that range "
+            "are scores or logits (the predictions were saved before the activation, or the head "
+            "is not what its config says, or a predictions file holds logits without "
+            "--from-logits). Reading them as probabilities makes log loss, Brier score, "
+            "thresholds at 0.5 and calibration meaningless, so lossaudit computes none of those on "
+            "them."
+        ),
+        fix=(
+            "lossaudit compare ... --from-logits  # the predictions are logits\n"
+            "# or export model.predict(x) after the softmax/sigmoid"
+        ),
+        families=ALL_FAMILIES,
+        check=_outputs_not_probabilities,
+        stage="metrics",
     ),
     Rule(
         code="LA401",
@@ -1019,6 +1192,26 @@ RULES: tuple[Rule, ...] = (
         check=_metric_below_threshold,
         stage="comparison",
     ),
+    Rule(
+        code="LA507",
+        name="non-finite-predictions",
+        severity=Severity.ERROR,
+        title="the model predicts NaN or infinite values",
+        why=(
+            "Outputs that hold NaN or an infinity come from a model whose training diverged "
+            "(a learning rate too high, a log of 0 in a custom loss, labels out of range under a "
+            "sparse loss) or whose weights are NaN. No metric is defined on them; Keras's own "
+            "accuracy counts NaN rows as wrong and its loss reads nan."
+        ),
+        fix=(
+            "# lower the learning rate, clip gradients, check labels against the units:\n"
+            "keras.optimizers.Adam(learning_rate=1e-4, clipnorm=1.0)\n"
+            "keras.callbacks.TerminateOnNaN()"
+        ),
+        families=ALL_FAMILIES,
+        check=_non_finite_predictions,
+        stage="metrics",
+    ),
 )
 
 RULES = (
@@ -1056,6 +1249,28 @@ RULES = (
         check=_data_expectation_warning,
         references=("https://docs.greatexpectations.io/docs/reference/learn/terms/expectation/",),
         stage="labels",
+    ),
+)
+
+RULES = (
+    *RULES,
+    Rule(
+        code="LA701",
+        name="audit-stage-failed",
+        severity=Severity.WARNING,
+        title="an audit stage could not complete: part of the model was not checked",
+        why=(
+            "A stage of the audit (loading the model, predicting, scoring the labels) failed on "
+            "this model or data. The report holds every finding made before it, and the verdict "
+            "stands on them; what the failed stage would have checked is named in the finding. "
+            "A warning by default, because lossaudit cannot tell that the model is wrong, only "
+            'that it could not check all of it: set severity = {LA701 = "error"} in '
+            "[tool.lossaudit] to fail a gate on any incomplete audit."
+        ),
+        fix="# read the stage's reason; a model Keras 3 cannot load may load with tf_keras installed",
+        families=ALL_FAMILIES,
+        check=_stage_failed,
+        stage="introspection",
     ),
 )
 

@@ -644,7 +644,11 @@ def _attribute(
             "unexplained",
             f"{shown} on this eval set is {_direction_text(rep, correct)}, beyond its precision "
             f"({rep.tolerance:g}), and no other definition reproduces it"
-            + (f" (nearest: {nearest.label}, {nearest.value:.4f})" if nearest is not correct else ""),
+            + (
+                f" (nearest: {nearest.label}, {nearest.value:.4f})"
+                if nearest is not None and nearest is not correct
+                else ""
+            ),
         )
     near = f"; nearest: {nearest.label} ({nearest.value:.4f})" if nearest is not None else ""
     return made(

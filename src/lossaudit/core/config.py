@@ -36,7 +36,7 @@ def _check_selectors(selectors: Iterable[str], key: str) -> tuple[str, ...]:
     unknown: list[str] = []
     for raw in selectors:
         sel = str(raw).strip().upper()
-        if sel == "ALL" or any(code.startswith(sel) for code in codes) and sel.startswith("LA"):
+        if sel == "ALL" or (any(code.startswith(sel) for code in codes) and sel.startswith("LA")):
             out.append(sel)
         else:
             unknown.append(str(raw))
@@ -153,7 +153,7 @@ class RuleConfig:
                 kwargs[key] = tuple(value)
         if "severity" in data:
             if not isinstance(data["severity"], Mapping):
-                raise BadInputError(f"{source}: severity must be a table of CODE = \"error\"|...")
+                raise BadInputError(f'{source}: severity must be a table of CODE = "error"|...')
             kwargs["severity"] = dict(data["severity"])
         for key in ("fail_on", "alpha", "tolerance"):
             if key in data:

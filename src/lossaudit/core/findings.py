@@ -51,6 +51,30 @@ class PredictionFacts:
 
 
 @dataclass(frozen=True)
+class OutputFacts:
+    """What the raw outputs showed before any metric: rows that diverged, a range that is not a
+    probability's. Present even when no metric could be computed."""
+
+    n_rows: int
+    non_finite_rows: int = 0
+    """Rows holding NaN or an infinity."""
+    not_probabilities: str | None = None
+    """Why outputs the head promises as probabilities are not (e.g. a range beyond [0, 1])."""
+    row_sums: tuple[float, float] | None = None
+    """(min, max) over rows of the sum of the outputs, for heads of more than one unit."""
+
+
+@dataclass(frozen=True)
+class StageFailure:
+    """A pipeline stage that could not complete; what it would have checked is named."""
+
+    stage: str
+    reason: str
+    unchecked: str
+    """What the audit could therefore not check (e.g. "predictions and reported numbers")."""
+
+
+@dataclass(frozen=True)
 class DataCheck:
     """One data expectation (from the Great Expectations adapter or a plain check) and its outcome."""
 
@@ -90,6 +114,10 @@ class AuditFacts:
     """(declared name, Keras class it built) pairs read from a live model after one evaluate."""
     data_checks: tuple[DataCheck, ...] = ()
     thresholds: tuple[ThresholdCheck, ...] = ()
+    outputs: OutputFacts | None = None
+    failed_stages: tuple[StageFailure, ...] = ()
+    unscored: str | None = None
+    """Why no metric was recomputed although predictions were at hand (invalid labels, NaN)."""
 
 
 @dataclass(frozen=True)

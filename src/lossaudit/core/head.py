@@ -1,19 +1,24 @@
 """The head spec: what a classifier's output layer, loss and metrics are, framework-neutral.
 
 A :class:`HeadSpec` is built from plain values (CLI flags, a dict, a YAML or JSON file) or, by the
-Keras adapter, from a saved or live model. Names are normalised here once, so rules compare
-canonical strings: ``"CategoricalCrossentropy"``, ``"cce"`` and ``"categorical_crossentropy"`` are
-one loss.
+Keras adapter, from a saved or live model. Names are normalised here once (by
+:mod:`lossaudit.core.names`), so rules compare canonical strings: ``"CategoricalCrossentropy"``,
+``"cce"``, ``"keras.losses.categorical_crossentropy"`` and ``"categorical_crossentropy"`` are one
+loss; ``"tf.nn.softmax"``, ``"softmax_v2"`` and ``"softmax"`` one activation.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+# The name normalisers live in lossaudit.core.names (with the names Keras knows); re-exported here.
+from lossaudit.core.names import normalise_activation as normalise_activation
+from lossaudit.core.names import normalise_loss_name as normalise_loss_name
+from lossaudit.core.names import normalise_metric_name as normalise_metric_name
+from lossaudit.core.names import snake_case as snake_case
 from lossaudit.errors import BadInputError
 
 
@@ -58,72 +63,8 @@ _LOSS_KINDS: dict[str, LossKind] = {
     "cosine_similarity": LossKind.OTHER,
 }
 
-_LOSS_ALIASES: dict[str, str] = {
-    "bce": "binary_crossentropy",
-    "cce": "categorical_crossentropy",
-    "scce": "sparse_categorical_crossentropy",
-    "mse": "mean_squared_error",
-    "mae": "mean_absolute_error",
-    "mape": "mean_absolute_percentage_error",
-    "msle": "mean_squared_logarithmic_error",
-    "kld": "kl_divergence",
-    "kullback_leibler_divergence": "kl_divergence",
-    "logcosh": "log_cosh",
-    "huber_loss": "huber",
-    "cosine_proximity": "cosine_similarity",
-}
-
-_ACTIVATION_ALIASES: dict[str, str] = {
-    "": "linear",
-    "none": "linear",
-    "identity": "linear",
-    "silu": "swish",
-    "logsoftmax": "log_softmax",
-    "leakyrelu": "leaky_relu",
-    "hardsigmoid": "hard_sigmoid",
-}
-
 PROBABILITY_ACTIVATIONS = frozenset({"softmax", "sigmoid"})
 """Activations whose output is a probability (softmax over classes, sigmoid per unit)."""
-
-_METRIC_ALIASES: dict[str, str] = {
-    "acc": "accuracy",
-    "binaryaccuracy": "binary_accuracy",
-    "categoricalaccuracy": "categorical_accuracy",
-    "sparsecategoricalaccuracy": "sparse_categorical_accuracy",
-    "topkcategoricalaccuracy": "top_k_categorical_accuracy",
-    "sparsetopkcategoricalaccuracy": "sparse_top_k_categorical_accuracy",
-    "top_k_accuracy": "top_k_categorical_accuracy",
-    "auroc": "auc",
-}
-
-
-def snake_case(name: str) -> str:
-    """``"CategoricalCrossentropy"`` -> ``"categorical_crossentropy"``; snake names pass through."""
-    name = name.strip()
-    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
-    return name.replace("-", "_").replace(" ", "_").lower()
-
-
-def normalise_loss_name(name: str) -> str:
-    key = snake_case(name)
-    squashed = key.replace("_", "")
-    for canonical in _LOSS_KINDS:
-        if squashed == canonical.replace("_", ""):
-            return canonical
-    return _LOSS_ALIASES.get(key, _LOSS_ALIASES.get(squashed, key))
-
-
-def normalise_activation(name: str | None) -> str:
-    if name is None:
-        return "linear"
-    key = snake_case(name)
-    return _ACTIVATION_ALIASES.get(key.replace("_", ""), _ACTIVATION_ALIASES.get(key, key))
-
-
-def normalise_metric_name(name: str) -> str:
-    key = snake_case(name)
-    return _METRIC_ALIASES.get(key.replace("_", ""), key)
 
 
 @dataclass(frozen=True)
@@ -187,6 +128,12 @@ class HeadSpec:
     def outputs_probabilities(self) -> bool:
         """True when the model's outputs are probabilities rather than logits or scores."""
         return self.activation in PROBABILITY_ACTIVATIONS
+
+    @property
+    def from_model(self) -> bool:
+        """Read from a saved or live model (not given as flags or a spec): a missing loss then
+        means the model was never compiled."""
+        return self.source.startswith(("static:", "live:"))
 
     @property
     def softmax_count(self) -> int:

@@ -38,6 +38,8 @@ class ModelOutputs:
     raw: np.ndarray
     probabilities: np.ndarray | None
     are_logits: bool
+    problem: str | None = None
+    """Why outputs that the head promises as probabilities are not read as such (rule LA306)."""
 
 
 @dataclass(frozen=True)
@@ -118,16 +120,14 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return out
 
 
-def read_outputs(predictions: Any, head: HeadSpec, labels: LabelEvidence | None = None) -> ModelOutputs:
-    """Validate predictions against the head and derive probabilities.
-
-    Raises :class:`BadInputError` for non-numeric, NaN/inf or wrongly shaped predictions.
-    """
+def prediction_matrix(predictions: Any, head: HeadSpec) -> np.ndarray:
+    """Predictions as a float64 (n, units) matrix; non-finite values are kept (see
+    :func:`non_finite_rows`). Raises :class:`BadInputError` for non-numeric or misshapen input."""
     import numpy as np
 
     try:
         raw = np.asarray(predictions, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise BadInputError("predictions are not a numeric array") from None
     if raw.ndim == 1:
         raw = raw.reshape(-1, 1)
@@ -137,19 +137,50 @@ def read_outputs(predictions: Any, head: HeadSpec, labels: LabelEvidence | None 
         raise BadInputError(
             f"predictions have {raw.shape[1]} column(s) but the head has {head.units} unit(s)"
         )
-    if not np.isfinite(raw).all():
-        bad = int((~np.isfinite(raw)).any(axis=1).sum())
+    return raw
+
+
+def non_finite_rows(raw: np.ndarray) -> int:
+    """Rows of a prediction matrix holding NaN or an infinity (a diverged model)."""
+    import numpy as np
+
+    return int((~np.isfinite(raw)).any(axis=1).sum())
+
+
+def read_outputs(predictions: Any, head: HeadSpec, labels: LabelEvidence | None = None) -> ModelOutputs:
+    """Validate predictions against the head and derive probabilities.
+
+    Raises :class:`BadInputError` for non-numeric, NaN/inf or wrongly shaped predictions. Outputs
+    that the head's activation promises as probabilities but that leave [0, 1] are kept as scores
+    (``probabilities`` None) with ``problem`` saying so: no metric treats them as probabilities.
+    """
+    import numpy as np
+
+    raw = prediction_matrix(predictions, head)
+    bad = non_finite_rows(raw)
+    if bad:
         raise BadInputError(f"predictions contain NaN or infinite values in {bad} row(s)")
     multilabel = task_kind(head, labels) == "multilabel"
     activation = head.activation
     if activation == "linear":
         probs = _sigmoid(raw) if head.units == 1 or multilabel else _softmax(raw)
         return ModelOutputs(raw, probs, are_logits=True)
+    low, high = float(raw.min()), float(raw.max())
+    in_range = low >= -PROBABILITY_TOLERANCE and high <= 1.0 + PROBABILITY_TOLERANCE
     if activation in ("softmax", "sigmoid"):
+        if not in_range:
+            return ModelOutputs(
+                raw,
+                None,
+                are_logits=False,
+                problem=(
+                    f"the head's {activation} promises probabilities, but the outputs range over "
+                    f"[{low:.4g}, {high:.4g}]"
+                ),
+            )
         return ModelOutputs(raw, raw, are_logits=False)
     # Non-probability activations (relu, tanh, ...): use the values when they happen to be valid
     # probabilities, else report no probability metrics.
-    in_range = bool(((raw >= 0) & (raw <= 1)).all())
     if in_range and (head.units == 1 or multilabel):
         return ModelOutputs(raw, raw, are_logits=False)
     if in_range and np.allclose(raw.sum(axis=1), 1.0, atol=PROBABILITY_TOLERANCE):
@@ -210,11 +241,16 @@ def recompute(y_true: Any, labels: LabelEvidence, outputs: ModelOutputs, head: H
         y_idx = to_class_indices(y_true, labels)
         if task == "binary":
             return _recompute_single_label(y_idx, outputs, 2, task, binary=True)
-        return _recompute_single_label(y_idx, outputs, head.units, task, binary=False)
+        # K sigmoids on single-label data (LA104, LA106): scored as single-label, their outputs
+        # renormalised into a distribution for the probability metrics.
+        renormalise = head.activation == "sigmoid"
+        return _recompute_single_label(
+            y_idx, outputs, head.units, task, binary=False, renormalise=renormalise
+        )
 
 
 def _recompute_single_label(
-    y: np.ndarray, outputs: ModelOutputs, k: int, task: str, *, binary: bool
+    y: np.ndarray, outputs: ModelOutputs, k: int, task: str, *, binary: bool, renormalise: bool = False
 ) -> RecomputedMetrics:
     import numpy as np
     from sklearn import metrics as skm
@@ -267,7 +303,17 @@ def _recompute_single_label(
     if probs is not None:
         p1 = probs[:, 0] if binary else None
         full = np.column_stack([1.0 - p1, p1]) if p1 is not None else probs
-        if not binary and not np.allclose(full.sum(axis=1), 1.0, atol=PROBABILITY_TOLERANCE):
+        sums_to_one = np.allclose(full.sum(axis=1), 1.0, atol=PROBABILITY_TOLERANCE)
+        if not binary and not sums_to_one and renormalise:
+            notes.append(
+                "independent sigmoid outputs on single-label data do not sum to 1: scored as "
+                "single-label, renormalised per row for log loss, Brier score and ROC-AUC"
+            )
+            full = np.clip(full, 1e-15, None)
+            full = full / full.sum(axis=1, keepdims=True)
+            probs = full
+            sums_to_one = True
+        if not binary and not sums_to_one:
             notes.append("outputs do not sum to 1 per row: log loss and Brier score skipped")
         else:
             full = np.clip(full, 1e-15, 1.0)

@@ -26,17 +26,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from lossaudit.core.compare import ReportedMetric
-from lossaudit.core.findings import Severity
+from lossaudit.core.config import RuleConfig
+from lossaudit.core.findings import Severity, StageFailure
 from lossaudit.core.head import HeadSpec
 from lossaudit.core.report import AuditReport, StageResult
-from lossaudit.errors import BadInputError, LossauditError
+from lossaudit.errors import BadInputError, LossauditError, RefusedError, TrackingUnavailableError
 
 if TYPE_CHECKING:
     import numpy as np
 
     from lossaudit.core.audit import Scored
     from lossaudit.core.labels import LabelEvidence
-    from lossaudit.core.metrics import ModelOutputs, RecomputedMetrics
+    from lossaudit.core.metrics import RecomputedMetrics
     from lossaudit.keras.predict import LiveEvaluation
     from lossaudit.keras.static import StaticModel
     from lossaudit.validation.gx import GxValidation
@@ -88,6 +89,8 @@ class AuditRequest:
     """Floors on recomputed metrics (``accuracy: 0.9``); a miss is finding LA506."""
     gx: bool = True
     """Validate labels and features with Great Expectations (its result and Data Docs are kept)."""
+    config: RuleConfig | None = None
+    """select / ignore / severities / alpha / tolerance; its ``fail_on`` wins over ``fail_on``."""
 
     def __post_init__(self) -> None:
         if self.retrain and not self.train:
@@ -99,6 +102,15 @@ class AuditRequest:
         if self.train_batch_size < 1:
             raise BadInputError(f"the retrain batch size must be at least 1, got {self.train_batch_size}")
         object.__setattr__(self, "fail_on", Severity(self.fail_on))
+        if self.config is None:
+            object.__setattr__(self, "config", RuleConfig(fail_on=self.fail_on, source="request"))
+        else:
+            object.__setattr__(self, "fail_on", self.config.fail_on)
+
+    @property
+    def rules(self) -> RuleConfig:
+        assert self.config is not None  # set in __post_init__
+        return self.config
 
 
 # --- where the model comes from ---------------------------------------------------------------
@@ -323,29 +335,29 @@ class PredictStage:
 
 @dataclass(frozen=True)
 class RecomputeStage:
-    """recompute: metrics recomputed with scikit-learn from the labels and the predictions."""
+    """recompute: metrics recomputed with scikit-learn from the labels and the predictions; or, for
+    labels the head cannot score or diverged predictions, why not (findings in compare)."""
 
-    scored: Scored
-
-    @property
-    def metrics(self) -> RecomputedMetrics:
-        return self.scored.metrics
+    scored: Scored | None
+    unscored: str | None = None
 
     @property
-    def labels(self) -> LabelEvidence:
-        return self.scored.labels
+    def status(self) -> str:
+        return "skipped" if self.scored is None else "ok"
 
     @property
-    def outputs(self) -> ModelOutputs:
-        return self.scored.outputs
+    def metrics(self) -> RecomputedMetrics | None:
+        return None if self.scored is None else self.scored.metrics
 
     @property
     def summary(self) -> str:
-        values = self.metrics.values
+        if self.scored is None:
+            return f"no metrics: {self.unscored}"
+        values = self.scored.metrics.values
         shown = [
             f"{k} {values[k]:.4f}" for k in ("accuracy", "majority_baseline") if values.get(k) is not None
         ]
-        return f"{self.metrics.task}: " + ", ".join(shown)
+        return f"{self.scored.metrics.task}: " + ", ".join(shown)
 
 
 @dataclass(frozen=True)
@@ -463,7 +475,7 @@ def check_compatibility(request: AuditRequest, labels: LabelsStage) -> Compatibi
     head = labels.static.head
     if head is None:
         return CompatibilityStage(report=None)
-    return CompatibilityStage(report=check(head, labels.y, fail_on=request.fail_on, command=COMMAND))
+    return CompatibilityStage(report=check(head, labels.y, command=COMMAND, config=request.rules))
 
 
 def obtain_model(request: AuditRequest, source: ModelSource, labels: LabelsStage) -> ModelStage:
@@ -519,8 +531,13 @@ def predict(request: AuditRequest, labels: LabelsStage, model: ModelStage) -> Pr
 
 def recompute(labels: LabelsStage, model: ModelStage, predicted: PredictStage) -> RecomputeStage:
     """Recompute every metric of the task from the labels and predictions with scikit-learn."""
-    from lossaudit.core.audit import score
+    from lossaudit.core.audit import inspect_labels, output_facts_of, score, unscorable_reason
+    from lossaudit.core.metrics import prediction_matrix
 
+    raw = prediction_matrix(predicted.predictions, model.head)
+    reason = unscorable_reason(inspect_labels(labels.y, model.head), output_facts_of(raw, model.head))
+    if reason is not None:
+        return RecomputeStage(scored=None, unscored=reason)
     return RecomputeStage(scored=score(model.head, labels.y, predicted.predictions))
 
 
@@ -548,8 +565,54 @@ def compare(
         built_metrics=_comparable_built_metrics(model.head, predicted.built_metrics),
         context=audit_context(request, source, labels, model, predicted, recomputed),
         command=COMMAND,
+        config=request.rules,
     )
     return CompareStage(report=report)
+
+
+def compare_static(
+    request: AuditRequest,
+    source: ModelSource,
+    labels: LabelsStage,
+    failures: tuple[StageFailure, ...],
+) -> CompareStage:
+    """The findings when the live model could not be loaded or run: the rules on the saved head
+    and the labels, the data expectations, and a finding (LA701) per failed stage.
+
+    Without a saved head there is nothing to judge: the first failure ends the audit (exit 2).
+    """
+    from lossaudit.core.audit import check
+
+    head = labels.static.head
+    if head is None:
+        raise BadInputError(failures[0].reason if failures else "the model could not be read")
+    static = labels.static.context()
+    context: dict[str, Any] = {
+        "model": source.uri,
+        **{k: v for k, v in source.context().items() if k != "model"},
+        "model_format": static.get("model_format"),
+        "read_mode": static.get("read_mode"),
+        "saved_keras_version": static.get("keras_version"),
+        "saved_keras_family": static.get("keras_family"),
+        "head_layers": static.get("head_layers"),
+        "lambda_layers": static.get("lambda_layers", []),
+        "data_file": request.data,
+        "label_columns": list(request.label_columns),
+        "data_sha256": labels.data_sha256,
+        "n_samples": labels.n_samples,
+        "failed_stages": [f.stage for f in failures],
+        "notes": list(static.get("model_notes", [])),
+    }
+    report_ = check(
+        head,
+        labels.y,
+        command=COMMAND,
+        config=request.rules,
+        failed_stages=failures,
+        data_checks=labels.gx.checks if labels.gx is not None else (),
+        context=context,
+    )
+    return CompareStage(report=report_)
 
 
 def report(
@@ -596,6 +659,12 @@ def log(report_: AuditReport, written: ReportStage, sinks: Sequence[ReportSink])
 
 
 # --- helpers of the stages --------------------------------------------------------------------
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line[:limit]
 
 
 def _head_shape(head: HeadSpec) -> dict[str, Any]:
@@ -734,6 +803,37 @@ class _Timer:
         self.clock = clock
         self.results: list[StageResult] = []
 
+    def attempt(
+        self, name: str, fn: Callable[[], T], failures: list[StageFailure], *, unchecked: str
+    ) -> T | None:
+        """Run a stage whose failure is a finding (LA701), not the end of the audit: on failure
+        the stage is recorded as failed, ``failures`` gets why, and None is returned.
+
+        A refusal (Lambda code without --unsafe) and an unreachable MLflow still end the command
+        with their own exit codes: they are the user's call or the infrastructure, not the model.
+        """
+        start = self.clock()
+        try:
+            result = fn()
+        except (RefusedError, TrackingUnavailableError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            reason = _one_line(exc)
+            failures.append(StageFailure(stage=name, reason=reason, unchecked=unchecked))
+            self.results.append(
+                StageResult(name=name, seconds=self.clock() - start, status="failed", summary=reason)
+            )
+            return None
+        self.results.append(
+            StageResult(
+                name=name,
+                seconds=self.clock() - start,
+                status=str(getattr(result, "status", "ok")),
+                summary=str(getattr(result, "summary", "")),
+            )
+        )
+        return result
+
     def run(self, name: str, fn: Callable[[], T]) -> T:
         start = self.clock()
         result = fn()
@@ -774,12 +874,32 @@ def run_audit(
     labels = timer.run("validate_labels", lambda: validate_labels(request, model_source))
     try:
         timer.run("check_compatibility", lambda: check_compatibility(request, labels))
-        model = timer.run("obtain_model", lambda: obtain_model(request, model_source, labels))
-        predicted = timer.run("predict", lambda: predict(request, labels, model))
-        recomputed = timer.run("recompute", lambda: recompute(labels, model, predicted))
-        compared = timer.run(
-            "compare", lambda: compare(request, model_source, labels, model, predicted, recomputed)
+        failures: list[StageFailure] = []
+        model = timer.attempt(
+            "obtain_model",
+            lambda: obtain_model(request, model_source, labels),
+            failures,
+            unchecked="the live model: its predictions, metrics and reported numbers",
         )
+        predicted = (
+            timer.attempt(
+                "predict",
+                lambda: predict(request, labels, model),
+                failures,
+                unchecked="predictions, metrics and reported numbers",
+            )
+            if model is not None
+            else None
+        )
+        if model is not None and predicted is not None:
+            recomputed = timer.run("recompute", lambda: recompute(labels, model, predicted))
+            compared = timer.run(
+                "compare", lambda: compare(request, model_source, labels, model, predicted, recomputed)
+            )
+        else:
+            compared = timer.run(
+                "compare", lambda: compare_static(request, model_source, labels, tuple(failures))
+            )
         written = timer.run("report", lambda: report(request, labels, compared, tuple(timer.results)))
     finally:
         if labels.scratch is not None:
