@@ -148,6 +148,11 @@ FIRING: dict[str, list[tuple[str, Case, set[str]]]] = {
         ("uncompiled-static", Case(3, "softmax", source="static:m.keras"), {"LA107"}),
         ("uncompiled-live", Case(1, "sigmoid", source="live:m.keras"), {"LA107"}),
     ],
+    "LA108": [
+        ("activation-typo", Case(3, "softmx", "categorical_crossentropy"), {"LA108"}),
+        ("loss-unknown", Case(3, "softmax", "nonsense_loss"), {"LA108"}),
+        ("metric-typo", softmax_cce(metrics=("acuracy",)), {"LA108"}),
+    ],
     "LA201": [
         ("index", softmax_cce(y=[0, 1, 2, 1]), {"LA201"}),
         ("index-column", softmax_cce(y=[[0], [2]]), {"LA201"}),
@@ -315,6 +320,11 @@ QUIET: dict[str, list[tuple[str, Case]]] = {
     "LA107": [
         ("flags-without-loss", Case(3, "softmax")),
         ("compiled", Case(3, "softmax", "categorical_crossentropy", source="static:m.keras")),
+    ],
+    "LA108": [
+        ("tf-nn-softmax", Case(3, "tf.nn.softmax", "categorical_crossentropy")),
+        ("class-names", Case(3, "softmax", "CategoricalCrossentropy", metrics=("CategoricalAccuracy",))),
+        ("custom-from-model", Case(3, "my_act", "my_loss", source="static:m.keras")),
     ],
     "LA201": [
         ("one-hot", softmax_cce(y=ONE_HOT_3)),

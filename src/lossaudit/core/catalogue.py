@@ -20,6 +20,7 @@ from lossaudit.core.findings import (
 )
 from lossaudit.core.head import HeadFix, KerasFamily, LossKind
 from lossaudit.core.labels import MAX_INFERRED_CLASSES, LabelEncoding, LabelProblem
+from lossaudit.core.names import nearest_known, unknown_name
 from lossaudit.core.resolution import (
     ACCURACY_ALIASES,
     BINARY_ACCURACY,
@@ -171,6 +172,29 @@ def _sigmoid_bce_on_single_label(facts: AuditFacts) -> Iterator[Hit]:
         ),
         {"units": head.units, "encoding": labels.encoding.value},
     )
+
+
+def _unknown_names(facts: AuditFacts) -> Iterator[Hit]:
+    head = facts.head
+    # A model that was saved or loaded compiled with these names: Keras accepted them, so an
+    # unknown one is a custom object or a metric's own name=, never a typo. Only heads a person
+    # typed (flags, a spec file) can hold a name Keras would refuse.
+    if head.from_model:
+        return
+    named: list[tuple[str, str]] = [("activation", a) for a in dict.fromkeys(head.activation_chain)]
+    if head.loss is not None:
+        named.append(("loss", head.loss.name))
+    named.extend(("metric", m) for m in head.metrics)
+    for kind, name in named:
+        problem = unknown_name(kind, name)
+        if problem is not None:
+            suggestion = nearest_known(kind, name)
+            yield Hit(
+                f"{problem}: Keras refuses an unknown {kind} name at compile time, and the rules "
+                f"that depend on the {kind} were judged as if it were none of the known ones.",
+                None,
+                {"kind": kind, "name": name, "suggestion": suggestion},
+            )
 
 
 def _no_loss(facts: AuditFacts) -> Iterator[Hit]:
@@ -370,6 +394,8 @@ def _non_probability_activation(facts: AuditFacts) -> Iterator[Hit]:
         return
     if head.activation in ("softmax", "sigmoid", "linear"):
         return
+    if unknown_name("activation", head.activation) is not None:
+        return  # a typo (LA108) or a custom activation: lossaudit cannot tell what it outputs
     target = "sigmoid" if head.units == 1 or _multi_hot(facts) else "softmax"
     if head.from_logits:
         why = (
@@ -447,6 +473,40 @@ def _accuracy_resolutions(
             yield res.declared, res.resolved, res.threshold
 
 
+def _measured_effect(
+    facts: AuditFacts, predicted_keys: frozenset[str]
+) -> tuple[str, Severity | None, dict[str, object]]:
+    """(text, severity, evidence) of what the reported accuracy shows about a metric rule.
+
+    A reported accuracy that one of ``predicted_keys`` (the definition the rule says Keras used)
+    reproduces, and that differs from the task's definition, is the rule's harm measured: the
+    finding becomes an error. A reported accuracy equal to the task's definition shows no effect on
+    this data; that is said, and the severity stays.
+    """
+    from lossaudit.core.compare import ACCURACY_NAMES, base_metric_name
+
+    for comp in facts.comparisons:
+        if base_metric_name(comp.metric) not in ACCURACY_NAMES or comp.correct is None:
+            continue
+        matched = {d.key for d in comp.matches}
+        if comp.status == "wrong_definition" and matched & predicted_keys:
+            diff = comp.difference or 0.0
+            return (
+                f" Measured: the reported {comp.metric} {comp.reported:.4f} ({comp.source}) is this "
+                f"definition; {comp.correct.label} is {comp.correct.value:.4f} ({diff:+.4f}).",
+                Severity.ERROR,
+                {"measured_reported": comp.reported, "measured_correct": comp.correct.value},
+            )
+        if comp.status == "agrees":
+            return (
+                f" Measured: the reported {comp.metric} equals {comp.correct.label} on this data "
+                f"({comp.correct.value:.4f}): no effect here, though the definition is still wrong.",
+                None,
+                {"measured_effect": 0.0},
+            )
+    return "", None, {}
+
+
 def _legacy_binary_accuracy(facts: AuditFacts) -> Iterator[Hit]:
     head = facts.head
     if head.units <= 1 or task_kind(head, facts.labels) != "multiclass":
@@ -454,13 +514,14 @@ def _legacy_binary_accuracy(facts: AuditFacts) -> Iterator[Hit]:
     for declared, resolved, _ in _accuracy_resolutions(facts):
         if resolved == BINARY_ACCURACY:
             k = head.units
+            measured, _, extra = _measured_effect(facts, frozenset({"elementwise_binary_0.5"}))
             yield Hit(
                 f"'{declared}' with binary_crossentropy resolves to binary_accuracy in this Keras: "
                 f"it thresholds each of the {k} outputs at 0.5 and averages over all n*{k} "
                 f"entries, so even a model that always outputs zeros scores 1 - 1/{k} = "
-                f"{1 - 1 / k:.3f}. The task needs argmax (categorical) accuracy.",
+                f"{1 - 1 / k:.3f}. The task needs argmax (categorical) accuracy." + measured,
                 HeadFix(metrics=("categorical_accuracy",)),
-                {"declared": declared, "resolved": resolved, "floor": round(1 - 1 / k, 6)},
+                {"declared": declared, "resolved": resolved, "floor": round(1 - 1 / k, 6), **extra},
             )
 
 
@@ -469,12 +530,14 @@ def _argmax_accuracy_on_multi_label(facts: AuditFacts) -> Iterator[Hit]:
         return
     for declared, resolved, _ in _accuracy_resolutions(facts):
         if resolved in (CATEGORICAL_ACCURACY, SPARSE_CATEGORICAL_ACCURACY):
+            measured, severity, extra = _measured_effect(facts, frozenset({"argmax"}))
             yield Hit(
                 f"'{declared}' on multi-label targets resolves to {resolved}: it asks whether the "
                 "single highest output is one of the positives, which is neither subset accuracy "
-                "nor 1 - Hamming loss.",
+                "nor 1 - Hamming loss." + measured,
                 HeadFix(metrics=("binary_accuracy",)),
-                {"declared": declared, "resolved": resolved},
+                {"declared": declared, "resolved": resolved, **extra},
+                severity,
             )
 
 
@@ -486,12 +549,16 @@ def _binary_accuracy_threshold_on_logits(facts: AuditFacts) -> Iterator[Hit]:
         return
     for declared, resolved, threshold in _accuracy_resolutions(facts, explicit=True):
         if resolved == BINARY_ACCURACY and threshold is not None:
+            measured, severity, extra = _measured_effect(
+                facts, frozenset({"binary_0.5", "elementwise_binary_0.5"})
+            )
             yield Hit(
                 f"'{declared}' resolves to BinaryAccuracy(threshold={threshold}) but the outputs "
                 "are logits: sigmoid(z) > 0.5 means z > 0, so the threshold should be 0.0. "
-                f"Logits between 0 and {threshold} are counted as the wrong class.",
+                f"Logits between 0 and {threshold} are counted as the wrong class." + measured,
                 None,  # the fix is a metric object (threshold=0.0), not a head change
-                {"declared": declared, "resolved": resolved, "threshold": threshold},
+                {"declared": declared, "resolved": resolved, "threshold": threshold, **extra},
+                severity,
             )
 
 
@@ -791,6 +858,25 @@ RULES: tuple[Rule, ...] = (
         families=ALL_FAMILIES,
         check=_no_loss,
         references=(KERAS_LOSSES_DOC,),
+    ),
+    Rule(
+        code="LA108",
+        name="unknown-name",
+        severity=Severity.ERROR,
+        title="an activation, loss or metric name Keras does not know",
+        why=(
+            "Keras resolves string identifiers at compile time and refuses the ones it does not "
+            "know ('Could not interpret activation/loss identifier'). A head given by flags or a "
+            "spec file with such a name is a typo: the rules would judge a head that cannot "
+            "exist (an unknown activation reads as a non-probability one, an unknown loss as "
+            "no known kind), so lossaudit names the nearest known name instead. Names read from "
+            "a saved or live model are never flagged: Keras accepted them, so they are custom "
+            "objects."
+        ),
+        fix="--activation softmax  # the nearest known name, as the finding says",
+        families=ALL_FAMILIES,
+        check=_unknown_names,
+        references=("https://keras.io/api/layers/activations/", KERAS_LOSSES_DOC),
     ),
     Rule(
         code="LA201",
