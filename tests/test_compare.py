@@ -283,3 +283,33 @@ def test_check_stops_on_unreadable_labels() -> None:
         check(head, np.array([0.0, np.nan, 1.0]))
     # Readable but wrong labels are findings, not errors.
     assert check(head, [0, 1, 5]).codes == ("LA204",)
+
+
+def test_where_a_run_metric_was_measured() -> None:
+    from lossaudit.core.compare import OTHER_DATA, TRAINING_DATA, measured_on_for_run_metric
+
+    for name in ("val_accuracy", "validation_acc", "eval_accuracy", "test_accuracy"):
+        assert measured_on_for_run_metric(name) == OTHER_DATA
+    for name in ("accuracy", "train_accuracy", "acc"):
+        assert measured_on_for_run_metric(name) == TRAINING_DATA
+
+
+def test_sampling_interval_is_wilson_without_the_other_size_and_two_sample_with_it() -> None:
+    import math
+    from statistics import NormalDist
+
+    from lossaudit.core.compare import sampling_interval
+
+    z = NormalDist().inv_cdf(0.975)
+    p, n = 0.893, 360
+    alone = sampling_interval(p, n, None, 0.05)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert (alone.low, alone.high) == pytest.approx((centre - half, centre + half), abs=1e-12)
+    assert (alone.low_95, alone.high_95) == (alone.low, alone.high)
+    both = sampling_interval(p, n, 500, 0.001)
+    pi = (p * n + 1) / (n + 2)
+    half = NormalDist().inv_cdf(1 - 0.0005) * math.sqrt(pi * (1 - pi) * (1 / n + 1 / 500))
+    assert (both.low, both.high) == pytest.approx((p - half, p + half), abs=1e-12)
+    assert both.level == pytest.approx(0.999)
+    assert "99.9% interval" in both.describe() and "95%:" in both.describe()

@@ -206,3 +206,59 @@ def test_gate(name: str, files: dict[str, Any]) -> None:
     )
     for phrase in gate.says:
         assert phrase in text, text
+
+
+# --- evidence beside severity ---------------------------------------------------------------------
+
+
+def _findings(code: str, severity: str) -> Any:
+    from lossaudit.core.findings import Finding, Severity
+    from lossaudit.core.head import HeadFix
+
+    return Finding(code, "x", Severity(severity), "t", "message.", "fix", HeadFix(activation="softmax"))
+
+
+@pytest.mark.parametrize(
+    ("proven", "gain", "before", "after"),
+    [
+        pytest.param(True, 0.31, "warning", "error", id="beyond-spread-raises-a-warning"),
+        pytest.param(True, 0.31, "error", "error", id="error-stays-error"),
+        pytest.param(True, -0.01, "warning", "warning", id="within-spread-keeps-it"),
+        pytest.param(False, None, "error", "error", id="nil-effect-never-lowers"),
+    ],
+)
+def test_retrain_evidence_sets_severity(proven: bool, gain: float | None, before: str, after: str) -> None:
+    from lossaudit.core.findings import FixEvidence, weigh_fix_evidence
+
+    evidence = FixEvidence(proven=proven, summary="accuracy 0.6 -> 0.9", seeds=3, gain_beyond_spread=gain)
+    (weighed,) = weigh_fix_evidence([_findings("LA103", before)], evidence)
+    assert weighed.severity.value == after
+    assert weighed.evidence["retrain_proven"] is proven
+    assert "accuracy 0.6 -> 0.9" in weighed.message
+    if not (proven and gain is not None and gain > 0):
+        assert "no measured gain; severity kept" in weighed.message
+
+
+def test_reported_definition_the_rule_predicts_makes_la402_an_error() -> None:
+    """Multi-hot labels, a sigmoid head, 'accuracy' (Keras 3: argmax): a reported number that is
+    the argmax definition, different from per-label accuracy, is LA402's harm measured."""
+    from lossaudit.core.audit import audit_predictions
+    from lossaudit.core.compare import ReportedMetric
+    from lossaudit.core.head import HeadSpec
+
+    rng = np.random.default_rng(1)
+    y = (rng.uniform(size=(200, 5)) < 0.4).astype(int)
+    y[y.sum(axis=1) == 0, 0] = 1
+    scores = np.clip(y * 0.6 + rng.uniform(size=y.shape) * 0.5, 0, 1)
+    argmax = float(np.mean(y[np.arange(200), scores.argmax(axis=1)] == 1))
+    argmax_first = float(np.mean(scores.argmax(axis=1) == y.argmax(axis=1)))
+    head = HeadSpec.from_values(
+        units=5, activation="sigmoid", loss="binary_crossentropy", metrics=("accuracy",)
+    )
+    report = audit_predictions(
+        head, y, scores, [ReportedMetric.from_value("accuracy", argmax_first, "keras")]
+    )
+    la402 = next(f for f in report.findings if f.code == "LA402")
+    assert la402.severity.value == "error"
+    assert "Measured: the reported accuracy" in la402.message
+    assert argmax >= 0  # the top-scored label is a true one this often; not the reported number

@@ -77,7 +77,7 @@ audits:
     [
         ("kind: audit\naudits: []\n", "needs a non-empty 'audits' list"),
         ("kind: nonsense\n", "'kind' must be one of audit, demo, registry"),
-        ("kind: audit\nfail_on: fatal\naudits: [{model: m, data: d}]\n", "'fail_on' must be one of"),
+        ("kind: audit\nfail_on: fatal\naudits: [{model: m, data: d}]\n", "fail_on: 'fatal' is not one of"),
         ("kind: audit\naudits: [{model: m}]\n", "audits[0] needs 'data'"),
         ("kind: audit\naudits: [{model: m, data: d, colour: red}]\n", "unknown key(s) in audits[0]: colour"),
         ("kind: audit\nthresholds: {accuracy: high}\naudits: [{model: m, data: d}]\n", "must be a number"),

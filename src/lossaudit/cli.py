@@ -15,15 +15,21 @@ import typer
 
 from lossaudit import __version__
 from lossaudit.cli_common import (
-    FailOn,
-    FailOnOpt,
+    ConfigOpt,
     Family,
+    IgnoreOpt,
     JsonOpt,
     LabelColumnOpt,
+    MeasuredOn,
+    ReportedNOpt,
+    ReportedOnOpt,
+    RuleFailOnOpt,
+    SelectOpt,
     bad_input,
     emit,
     guarded,
-    severity,
+    parse_reported,
+    rule_config,
 )
 from lossaudit.errors import EXIT_PASS
 
@@ -88,7 +94,10 @@ def check(
     ] = None,
     labels: Annotated[Path | None, typer.Option(help="Labels: .npy, .npz (key y), .csv, .parquet.")] = None,
     label_column: LabelColumnOpt = None,
-    fail_on: FailOnOpt = FailOn.error,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
+    config: ConfigOpt = None,
+    fail_on: RuleFailOnOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a head (and optionally its labels) against the rule catalogue, without a model run."""
@@ -96,6 +105,7 @@ def check(
     def body() -> int:
         from lossaudit.core.audit import check as run_check
 
+        rules = rule_config(config, select, ignore, fail_on)
         head, context = _head_from_options(
             units, activation, loss, from_logits, label_smoothing, metric, keras_family, spec, model
         )
@@ -105,7 +115,10 @@ def check(
 
             y = load_labels(labels, label_column or ())
             context["labels_file"] = str(labels)
-        report = run_check(head, y, fail_on=severity(fail_on), context=context)
+        report = run_check(head, y, context=context, config=rules)
+        from lossaudit.tracking.project import record_report
+
+        record_report(report)  # under `mlflow run`: the project run's verdict and report
         return emit(report, as_json)
 
     guarded(body)
@@ -171,6 +184,8 @@ def compare(
         list[str] | None,
         typer.Option("--reported", help="A reported metric NAME=VALUE (repeat), e.g. accuracy=0.9979."),
     ] = None,
+    reported_on: ReportedOnOpt = MeasuredOn.this,
+    reported_n: ReportedNOpt = None,
     units: Annotated[int | None, typer.Option(help="Output units (default: the predictions' width).")] = None,
     from_logits: Annotated[
         bool, typer.Option("--from-logits", help="Predictions are logits, not probabilities.")
@@ -185,14 +200,18 @@ def compare(
     prediction_column: Annotated[
         list[str] | None, typer.Option("--prediction-column", help="Prediction column(s) of a table.")
     ] = None,
-    fail_on: FailOnOpt = FailOn.error,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
+    config: ConfigOpt = None,
+    fail_on: RuleFailOnOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Recompute metrics from labels and predictions and attribute each reported number."""
 
     def body() -> int:
+        rules = rule_config(config, select, ignore, fail_on)
+        parsed = parse_reported(reported, reported_on, reported_n)
         from lossaudit.core.audit import audit_predictions, head_for_predictions
-        from lossaudit.core.compare import ReportedMetric
         from lossaudit.core.labels import LabelEncoding, detect_labels
         from lossaudit.files import load_labels, load_predictions
 
@@ -210,14 +229,13 @@ def compare(
             metrics=tuple(metric or ()),
             keras_family=keras_family.value,
         )
-        parsed = tuple(ReportedMetric.parse(r) for r in reported or ())
         report = audit_predictions(
             head,
             y,
             preds,
             parsed,
-            fail_on=severity(fail_on),
             context={"labels_file": str(labels), "predictions_file": str(predictions)},
+            config=rules,
         )
         return emit(report, as_json)
 
@@ -285,7 +303,11 @@ def main() -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
-    app(prog_name="lossaudit")
+    from lossaudit.tracking.project import project_run_verdict
+
+    # Under `mlflow run`, the project run is tagged with the verdict and the real exit code.
+    with project_run_verdict():
+        app(prog_name="lossaudit")
 
 
 if __name__ == "__main__":

@@ -8,13 +8,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from lossaudit.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_PASS, LossauditError
 
 if TYPE_CHECKING:
+    from lossaudit.core.config import RuleConfig
     from lossaudit.core.findings import Severity
     from lossaudit.core.report import AuditReport
 
@@ -35,6 +37,38 @@ class Family(StrEnum):
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 FailOnOpt = Annotated[FailOn, typer.Option("--fail-on", help="Lowest finding severity that fails (exit 1).")]
+RuleFailOnOpt = Annotated[
+    FailOn | None,
+    typer.Option(
+        "--fail-on",
+        help="Lowest finding severity that fails (exit 1). Default: fail_on of the configuration, "
+        "else error.",
+    ),
+]
+SelectOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--select",
+        help="Rule codes or prefixes to run, e.g. LA1,LA501 (comma list or repeat; ALL for every "
+        "rule). Replaces the configuration's select and ignore.",
+    ),
+]
+IgnoreOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ignore",
+        help="Rule codes or prefixes to silence, e.g. LA103 (comma list or repeat), on top of the "
+        "configuration.",
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="A lossaudit.toml, or a pyproject.toml with [tool.lossaudit]. Default: the first one "
+        "found from the working folder upwards.",
+    ),
+]
 LabelColumnOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -42,6 +76,39 @@ LabelColumnOpt = Annotated[
         help="Label column(s) of a CSV/Parquet file; repeat or use a glob for one-hot columns.",
     ),
 ]
+
+
+class MeasuredOn(StrEnum):
+    this = "this"
+    other = "other"
+
+
+ReportedOnOpt = Annotated[
+    MeasuredOn,
+    typer.Option(
+        "--reported-on",
+        help="Where the --reported numbers were measured: 'this' eval set (judged to their last "
+        "digit) or 'other' data, e.g. a validation split (judged against sampling error).",
+    ),
+]
+ReportedNOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--reported-n",
+        min=1,
+        help="Samples the --reported numbers were measured on, with --reported-on other "
+        "(unknown: the interval comes from this eval set alone).",
+    ),
+]
+
+
+def parse_reported(texts: list[str] | None, measured_on: MeasuredOn, n: int | None) -> tuple[Any, ...]:
+    """``--reported NAME=VALUE`` options as reported metrics, stated by the user."""
+    from lossaudit.core.compare import ReportedMetric
+
+    if n is not None and measured_on is MeasuredOn.this:
+        raise bad_input("--reported-n goes with --reported-on other (this eval set's size is known)")
+    return tuple(ReportedMetric.parse(t, measured_on=measured_on.value, n=n) for t in texts or ())
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -75,6 +142,35 @@ def severity(fail_on: FailOn) -> Severity:
     from lossaudit.core.findings import Severity
 
     return Severity(fail_on.value)
+
+
+def rule_config(
+    config: Path | None,
+    select: list[str] | None,
+    ignore: list[str] | None,
+    fail_on: FailOn | None,
+) -> RuleConfig:
+    """The effective rule configuration of a command: the configuration file (``--config``, else
+    discovered from the working folder upwards) under ``--select``, ``--ignore`` and
+    ``--fail-on``. Bad values raise a one-line :class:`~lossaudit.errors.BadInputError`."""
+    from lossaudit.config_file import resolve_config
+
+    return resolve_config(
+        config_path=config,
+        select=select,
+        ignore=ignore,
+        fail_on=None if fail_on is None else fail_on.value,
+    )
+
+
+def rule_overrides(
+    select: list[str] | None, ignore: list[str] | None, fail_on: FailOn | None
+) -> dict[str, object]:
+    """The command line's rule keys alone (for pipeline files, which sit between the
+    configuration file and the flags)."""
+    from lossaudit.config_file import command_line_layer
+
+    return command_line_layer(select, ignore, None if fail_on is None else fail_on.value)
 
 
 def emit(report: AuditReport, as_json: bool) -> int:

@@ -12,14 +12,20 @@ from typing import Annotated
 import typer
 
 from lossaudit.cli_common import (
-    FailOn,
-    FailOnOpt,
+    ConfigOpt,
+    IgnoreOpt,
     JsonOpt,
     LabelColumnOpt,
+    MeasuredOn,
+    ReportedNOpt,
+    ReportedOnOpt,
+    RuleFailOnOpt,
+    SelectOpt,
     emit,
     guarded,
+    parse_reported,
     parse_threshold,
-    severity,
+    rule_config,
 )
 from lossaudit.cli_mlflow import ExperimentOpt, NoLogOpt, TrackingUriOpt
 
@@ -46,6 +52,17 @@ def audit(
             "--reported", help="A metric a past run reported, NAME=VALUE (repeat), e.g. accuracy=0.9979."
         ),
     ] = None,
+    reported_on: ReportedOnOpt = MeasuredOn.this,
+    reported_n: ReportedNOpt = None,
+    retrain_seeds: Annotated[
+        int,
+        typer.Option(
+            "--retrain-seeds",
+            min=1,
+            max=10,
+            help="Seeds each head is retrained with; the fix is proven only beyond their spread.",
+        ),
+    ] = 3,
     out: Annotated[
         Path | None,
         typer.Option("--out", help=f"Report folder (default {DEFAULT_REPORTS_DIR}/<model name>)."),
@@ -73,7 +90,10 @@ def audit(
             "--threshold", help="Floor on a recomputed metric, NAME=VALUE (repeat), e.g. accuracy=0.9."
         ),
     ] = None,
-    fail_on: FailOnOpt = FailOn.error,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
+    config: ConfigOpt = None,
+    fail_on: RuleFailOnOpt = None,
     tracking_uri: TrackingUriOpt = None,
     experiment: ExperimentOpt = None,
     no_log: NoLogOpt = False,
@@ -86,9 +106,10 @@ def audit(
 
     def body() -> int:
         from lossaudit.cli_mlflow import audit_source_and_sink, logged_line, report_name
-        from lossaudit.core.compare import ReportedMetric
         from lossaudit.pipeline.stages import AuditRequest, run_audit
 
+        rules = rule_config(config, select, ignore, fail_on)
+        reported_metrics = parse_reported(reported, reported_on, reported_n)
         out_dir = out if out is not None else Path(DEFAULT_REPORTS_DIR) / report_name(model)
         request = AuditRequest(
             model=model,
@@ -96,18 +117,22 @@ def audit(
             label_columns=tuple(label_column or ()),
             train=None if train is None else str(train),
             retrain=retrain,
-            reported=tuple(ReportedMetric.parse(r) for r in reported or ()),
+            reported=reported_metrics,
             out_dir=str(out_dir),
-            fail_on=severity(fail_on),
+            config=rules,
             unsafe=unsafe,
             batch_size=batch_size,
             epochs=epochs,
             seed=seed,
+            retrain_seeds=retrain_seeds,
             gx=gx,
             thresholds=dict(parse_threshold(t) for t in threshold or ()),
         )
         source, mlflow_sink = audit_source_and_sink(model, tracking_uri, experiment, no_log)
         outcome = run_audit(request, source=source, sinks=() if mlflow_sink is None else (mlflow_sink,))
+        from lossaudit.tracking.project import record_audit
+
+        record_audit(outcome, mlflow_sink)  # under `mlflow run`: the project run's verdict and folder
         code = emit(outcome.report, as_json)
         # With MLflow down the error line names the folder; stderr keeps that one line.
         if outcome.folder is not None and outcome.sink_error is None:

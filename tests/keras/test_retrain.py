@@ -151,6 +151,25 @@ def test_prove_fix_one_unit_softmax_is_proven_and_deterministic(cancer: Any) -> 
 
 
 @pytest.mark.keras
+def test_prove_fix_over_seeds_needs_a_gain_beyond_their_spread(cancer: Any) -> None:
+    from lossaudit.keras.retrain import prove_fix
+
+    x_train, y_train, x_eval, y_eval = cancer
+    model = _sequential(1, "softmax", "binary_crossentropy")
+    fix = HeadFix(activation="sigmoid", loss="binary_crossentropy", from_logits=False)
+    result = prove_fix(model, fix, x_train, y_train, x_eval, y_eval, epochs=2, seed=SEED, seeds=2)
+    positive_rate = float(np.mean(y_eval == 1))
+    # A 1-unit softmax is constant whatever the seed; the fixed sigmoid learns with each seed.
+    assert result.before_seeds == pytest.approx((positive_rate, positive_rate), abs=1e-12)
+    assert len(result.after_seeds) == 2 and all(a is not None and a > 0.9 for a in result.after_seeds)
+    assert result.after_seeds[0] == result.after_accuracy
+    after = [a for a in result.after_seeds if a is not None]
+    assert result.gain_beyond_spread == pytest.approx(min(after) - positive_rate, abs=1e-12)
+    assert result.proven and "over 2 seeds" in result.summary and "beyond the spread" in result.summary
+    assert result.to_dict()["seeds"] == 2
+
+
+@pytest.mark.keras
 def test_prove_fix_drops_a_trailing_softmax_layer_of_a_functional_model(cancer: Any) -> None:
     import keras
     from lossaudit.keras.retrain import prove_fix

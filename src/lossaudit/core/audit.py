@@ -16,12 +16,14 @@ from lossaudit.core.config import RuleConfig
 from lossaudit.core.findings import (
     AuditFacts,
     DataCheck,
+    FixEvidence,
     OutputFacts,
     Severity,
     StageFailure,
     ThresholdCheck,
     run_rules,
     verdict,
+    weigh_fix_evidence,
 )
 from lossaudit.core.head import HeadSpec
 from lossaudit.core.labels import LabelEvidence, detect_labels
@@ -90,7 +92,7 @@ def _judged(
     ``config`` (when given) decides the failing severity; ``fail_on`` is used otherwise.
     """
     effective = config if config is not None else RuleConfig(fail_on=fail_on)
-    findings = effective.apply(run_rules(RULES, facts))
+    findings = effective.apply(weigh_fix_evidence(run_rules(RULES, facts), facts.fix_evidence))
     return AuditReport(
         command=command,
         head=facts.head,
@@ -184,6 +186,7 @@ def audit_predictions(
     command: str = "compare",
     config: RuleConfig | None = None,
     failed_stages: tuple[StageFailure, ...] = (),
+    fix_evidence: FixEvidence | None = None,
 ) -> AuditReport:
     """Recompute metrics from labels and predictions, attribute reported numbers, run every rule.
 
@@ -224,6 +227,7 @@ def audit_predictions(
         outputs=output_facts,
         failed_stages=failed_stages,
         unscored=unscored,
+        fix_evidence=fix_evidence,
     )
     return _judged(
         facts,

@@ -37,6 +37,8 @@ ACCURACY_NAMES = frozenset(
         "compile_metrics",
     }
 )
+KERAS_ACCURACY_RESOLUTIONS = frozenset({"elementwise_binary_0.5", "binary_0.5", "argmax", "argmax_one_unit"})
+"""Definitions that some Keras family's metrics=['accuracy'] computes (besides the right one)."""
 _PREFIXES = ("val_", "validation_", "eval_", "test_", "train_", "training_")
 _GENERIC = {"precision": "precision", "recall": "recall", "f1": "f1", "auc": "roc_auc"}
 _NOT_COMPARED = frozenset({"loss"})
@@ -492,7 +494,8 @@ def compare(
                 accuracy_defs = accuracy_definitions(y_true, labels, outputs, head)
             correct, others = accuracy_defs[0], accuracy_defs[1:]
             if rep.measured_on == OTHER_DATA:
-                results.append(_judge_sampling(rep, correct, others, recomputed.n_samples, alpha))
+                plausible = _resolvable(head, labels, others)
+                results.append(_judge_sampling(rep, correct, plausible, recomputed.n_samples, alpha))
             else:
                 results.append(_attribute(rep, correct, others, definitions_known=True))
             continue
@@ -530,6 +533,30 @@ def compare(
     return tuple(results)
 
 
+_CLASS_TO_KERAS_NAME = {
+    "BinaryAccuracy": "binary_accuracy",
+    "CategoricalAccuracy": "categorical_accuracy",
+    "SparseCategoricalAccuracy": "sparse_categorical_accuracy",
+}
+
+
+def _resolvable(
+    head: HeadSpec, labels: LabelEvidence, others: tuple[Definition, ...]
+) -> tuple[Definition, ...]:
+    """The other definitions this head's Keras family could have computed for 'accuracy'.
+
+    On other data the sampling intervals are wide, so a number near a top-k or balanced accuracy
+    is a coincidence, not an explanation: only what metrics=['accuracy'] resolves to here counts.
+    """
+    from lossaudit.core.resolution import resolve_metrics
+
+    resolved = {
+        _CLASS_TO_KERAS_NAME.get(r.resolved or "")
+        for r in resolve_metrics(head.with_changes(metrics=("accuracy",)), labels)
+    }
+    return tuple(d for d in others if d.key in KERAS_ACCURACY_RESOLUTIONS and d.keras in resolved)
+
+
 def _direction_text(rep: ReportedMetric, correct: Definition) -> str:
     diff = rep.value - correct.value
     word = "inflated" if diff > 0 else "deflated"
@@ -561,10 +588,13 @@ def _judge_sampling(
             measured_on=OTHER_DATA,
             interval=interval,
         )
+    # Intervals on other data are wide: only the definitions a Keras 'accuracy' really resolves
+    # to may explain a number there (a top-k or balanced accuracy nearby is a coincidence).
     held = tuple(
         d
         for d in sorted(others, key=lambda d: abs(d.value - rep.value))
-        if sampling_interval(d.value, n, rep.n, alpha).contains(rep.value)
+        if d.key in KERAS_ACCURACY_RESOLUTIONS
+        and sampling_interval(d.value, n, rep.n, alpha).contains(rep.value)
     )
     if held:
         best = held[0]

@@ -75,6 +75,21 @@ class StageFailure:
 
 
 @dataclass(frozen=True)
+class FixEvidence:
+    """What retraining with the findings' merged fix measured (``lossaudit audit --retrain``)."""
+
+    proven: bool
+    summary: str
+    seeds: int = 1
+    gain_beyond_spread: float | None = None
+    """Worst fixed run minus best original run over the seeds (None with one seed)."""
+
+    @property
+    def beyond_spread(self) -> bool:
+        return self.proven and (self.seeds < 2 or (self.gain_beyond_spread or 0.0) > 0.0)
+
+
+@dataclass(frozen=True)
 class DataCheck:
     """One data expectation (from the Great Expectations adapter or a plain check) and its outcome."""
 
@@ -118,6 +133,7 @@ class AuditFacts:
     failed_stages: tuple[StageFailure, ...] = ()
     unscored: str | None = None
     """Why no metric was recomputed although predictions were at hand (invalid labels, NaN)."""
+    fix_evidence: FixEvidence | None = None
 
 
 @dataclass(frozen=True)
@@ -217,6 +233,40 @@ def run_rules(rules: Iterable[Rule], facts: AuditFacts) -> tuple[Finding, ...]:
                 )
             )
     return tuple(findings)
+
+
+def weigh_fix_evidence(findings: Iterable[Finding], evidence: FixEvidence | None) -> tuple[Finding, ...]:
+    """Put the retrain's measurement beside every finding whose head fix it applied.
+
+    A proven gain beyond the spread of the seeds is measured harm: a warning that proposed the fix
+    becomes an error. A fix that changed nothing measurable is said, and no severity is lowered.
+    """
+    from dataclasses import replace
+
+    out: list[Finding] = []
+    for finding in findings:
+        if evidence is None or finding.head_fix is None or finding.head_fix.is_empty():
+            out.append(finding)
+            continue
+        measured: dict[str, Any] = {"retrain_proven": evidence.proven, "retrain_summary": evidence.summary}
+        if evidence.gain_beyond_spread is not None:
+            measured["retrain_gain_beyond_spread"] = evidence.gain_beyond_spread
+        severity: Severity = finding.severity
+        if evidence.beyond_spread:
+            note = f" Measured by retraining with the fix: {evidence.summary}."
+            if severity is Severity.WARNING:
+                severity = Severity.ERROR
+        else:
+            note = f" Retrained with the fix: {evidence.summary} (no measured gain; severity kept)."
+        out.append(
+            replace(
+                finding,
+                severity=severity,
+                message=finding.message + note,
+                evidence={**finding.evidence, **measured},
+            )
+        )
+    return tuple(out)
 
 
 def verdict(findings: Iterable[Finding], fail_on: Severity = Severity.ERROR) -> str:

@@ -20,7 +20,8 @@ tf-keras built-in (aliases Keras accepts as they are, like the metric ``mse``, i
 A custom object is kept as it was written, never guessed at: a registered name
 (``"Custom>my_loss"``, Keras's ``package>name``) or a module-qualified name from a module outside
 Keras and TensorFlow (``"my_project.losses.focal"``, ``"__main__.MyLoss"``). :func:`is_custom` tells
-them apart; :func:`unknown_name` does not judge them.
+them apart, so a caller can skip them: :func:`unknown_name` says they are custom (not built-ins),
+and :func:`nearest_known` suggests nothing for them.
 
 Standard library only: the static reader imports this module and must stay free of TensorFlow.
 """
@@ -375,15 +376,20 @@ def nearest_known(kind: str, name: str) -> str | None:
 
 
 def unknown_name(kind: str, name: str) -> str | None:
-    """None when ``name`` is a Keras built-in ``kind`` (in any spelling) or a custom object's name
-    (see :func:`is_custom`); else one line saying so, with the nearest known name.
+    """None when ``name`` is a Keras built-in ``kind`` (in any spelling); else one line saying so,
+    with the nearest known name. A custom object's name (:func:`is_custom`) is not a built-in
+    either: its line says it is custom, and a caller that trusts custom objects skips it.
 
     >>> unknown_name("activation", "softmx")
     "unknown activation 'softmx' (did you mean softmax?)"
+    >>> unknown_name("loss", "Custom>focal")
+    "custom loss 'Custom>focal': not a Keras built-in, so what it computes is unknown"
     """
     table = _get_table(kind)
     canonical = normalise(kind, name)
-    if is_custom(canonical) or canonical in table.known:
+    if is_custom(canonical):
+        return f"custom {kind} {name!r}: not a Keras built-in, so what it computes is unknown"
+    if canonical in table.known:
         return None
     nearest = nearest_known(kind, name)
     if nearest is not None:

@@ -59,6 +59,10 @@ def render_report(report: AuditReport) -> str:
     for key, value in report.context.items():
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             out.append(f"{key}: {value}")
+    # Where the rule configuration came from (a file, a pipeline, flags), unless all defaults.
+    config_source = report.config.get("source")
+    if isinstance(config_source, str) and config_source not in ("defaults", "request"):
+        out.append(f"config: {config_source}")
     # Notes from reading and loading the model (Lambda layers, graph mode, nested models).
     for key in _NOTE_KEYS:
         notes = report.context.get(key)

@@ -169,6 +169,23 @@ class RetrainResult:
     summary: str
     """``"fix proven: accuracy 0.374 -> 0.953"`` or ``"not proven: ..."``."""
     seconds: float = 0.0
+    before_seeds: tuple[float | None, ...] = ()
+    """Accuracy of the original head retrained with each seed (``seed``, ``seed + 1``, ...)."""
+    after_seeds: tuple[float | None, ...] = ()
+    """Accuracy of the fixed head retrained with each seed."""
+
+    @property
+    def gain_beyond_spread(self) -> float | None:
+        """Worst fixed run minus best original run over the seeds: positive when every fixed run
+        beats every original one (the gain is beyond the spread of the seeds); None with fewer
+        than two seeds or a run without an accuracy."""
+        if len(self.after_seeds) < 2 or None in self.after_seeds:
+            return None
+        after = [a for a in self.after_seeds if a is not None]
+        before = [b for b in self.before_seeds if b is not None]
+        if len(before) < len(self.before_seeds):  # the original could not even train
+            return min(after) - (self.after.majority_baseline or 0.0)
+        return min(after) - max(before)
 
     @property
     def before_accuracy(self) -> float | None:
@@ -200,6 +217,10 @@ class RetrainResult:
             "learning_rate": self.learning_rate,
             "min_gain": self.min_gain,
             "seconds": round(self.seconds, 3),
+            "seeds": len(self.after_seeds) or 1,
+            "before_seeds": list(self.before_seeds),
+            "after_seeds": list(self.after_seeds),
+            "gain_beyond_spread": self.gain_beyond_spread,
         }
 
 
@@ -253,6 +274,7 @@ def prove_fix(
     optimizer: Any = None,
     learning_rate: float | None = None,
     min_gain: float = DEFAULT_MIN_GAIN,
+    seeds: int = 1,
 ) -> RetrainResult:
     """Rebuild the model twice from its config (as it is, and fixed), train both alike, compare.
 
@@ -278,6 +300,10 @@ def prove_fix(
         Overrides the optimizer's learning rate.
     min_gain : float
         See :func:`judge`.
+    seeds : int
+        How many seeds (``seed``, ``seed + 1``, ...) each head is trained with. With two or more,
+        the fix is proven only when every fixed run beats every original run by ``min_gain``
+        (the gain is beyond the spread of the seeds), and the result keeps each run's accuracy.
 
     Raises
     ------
@@ -291,6 +317,8 @@ def prove_fix(
         raise BadInputError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not 0.0 <= min_gain < 1.0:
         raise BadInputError(f"min_gain must be in [0, 1), got {min_gain}")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 10:
+        raise BadInputError(f"seeds must be an integer in 1..10, got {seeds!r}")
     xt, yt = _checked_pair(x_train, y_train, "training")
     xe, ye = _checked_pair(x_eval, y_eval, "eval")
     if xt.shape[1:] != xe.shape[1:]:
@@ -313,36 +341,50 @@ def prove_fix(
     def fresh_optimizer() -> Any:
         return opt_class.from_config(dict(opt_config))
 
-    with keras.device("cpu:0"):
-        keras.utils.set_random_seed(seed)
-        before_model = _rebuild(original, HeadFix())
-        before_model.compile(
-            optimizer=fresh_optimizer(),
-            loss=_deserialize_loss(compile_config["loss"]),
-            metrics=_deserialize_metrics(compile_config.get("metrics")),
-        )
-        before = train_and_evaluate(
-            before_model, xt, yt, xe, ye, epochs=epochs, batch_size=batch_size, seed=seed
-        )
+    transform = _label_transform(fix, fixed_head, yt)
+    yt_fixed = _transform_labels(yt, transform, fixed_head.units)
+    ye_fixed = _transform_labels(ye, transform, fixed_head.units)
+    loss_changed = fix.loss is not None or fix.from_logits is not None
 
-        transform = _label_transform(fix, fixed_head, yt)
-        yt_fixed = _transform_labels(yt, transform, fixed_head.units)
-        ye_fixed = _transform_labels(ye, transform, fixed_head.units)
-        keras.utils.set_random_seed(seed)
-        after_model = _rebuild(original, fix)
-        loss_changed = fix.loss is not None or fix.from_logits is not None
-        after_model.compile(
-            optimizer=fresh_optimizer(),
-            loss=_loss_for(fixed_head.loss) if loss_changed else _deserialize_loss(compile_config["loss"]),
-            metrics=list(fix.metrics)
-            if fix.metrics is not None
-            else _deserialize_metrics(compile_config.get("metrics")),
-        )
-        after = train_and_evaluate(
-            after_model, xt, yt_fixed, xe, ye_fixed, epochs=epochs, batch_size=batch_size, seed=seed
-        )
+    def train_pair(run_seed: int) -> tuple[TrainedRun, TrainedRun]:
+        with keras.device("cpu:0"):
+            keras.utils.set_random_seed(run_seed)
+            before_model = _rebuild(original, HeadFix())
+            before_model.compile(
+                optimizer=fresh_optimizer(),
+                loss=_deserialize_loss(compile_config["loss"]),
+                metrics=_deserialize_metrics(compile_config.get("metrics")),
+            )
+            before_run = train_and_evaluate(
+                before_model, xt, yt, xe, ye, epochs=epochs, batch_size=batch_size, seed=run_seed
+            )
+            keras.utils.set_random_seed(run_seed)
+            after_model = _rebuild(original, fix)
+            after_model.compile(
+                optimizer=fresh_optimizer(),
+                loss=_loss_for(fixed_head.loss)
+                if loss_changed
+                else _deserialize_loss(compile_config["loss"]),
+                metrics=list(fix.metrics)
+                if fix.metrics is not None
+                else _deserialize_metrics(compile_config.get("metrics")),
+            )
+            after_run = train_and_evaluate(
+                after_model, xt, yt_fixed, xe, ye_fixed, epochs=epochs, batch_size=batch_size, seed=run_seed
+            )
+        return before_run, after_run
+
+    before, after = train_pair(seed)
+    before_seeds: list[float | None] = [before.accuracy]
+    after_seeds: list[float | None] = [after.accuracy]
+    for extra in range(1, seeds):
+        more_before, more_after = train_pair(seed + extra)
+        before_seeds.append(more_before.accuracy)
+        after_seeds.append(more_after.accuracy)
     after = replace(after, label_transform=transform)
     proven, summary = judge(before, after, min_gain)
+    if seeds > 1:
+        proven, summary = _judge_seeds(proven, summary, tuple(before_seeds), tuple(after_seeds), min_gain)
     return RetrainResult(
         fix=fix,
         before=before,
@@ -356,7 +398,40 @@ def prove_fix(
         proven=proven,
         summary=summary,
         seconds=time.perf_counter() - started,
+        before_seeds=tuple(before_seeds) if seeds > 1 else (),
+        after_seeds=tuple(after_seeds) if seeds > 1 else (),
     )
+
+
+def _judge_seeds(
+    proven: bool,
+    summary: str,
+    before: tuple[float | None, ...],
+    after: tuple[float | None, ...],
+    min_gain: float,
+) -> tuple[bool, str]:
+    """Over several seeds the fix is proven only when every fixed run beats every original run by
+    ``min_gain``: a gain within the seeds' own spread is not evidence."""
+
+    def span(values: tuple[float | None, ...]) -> str:
+        got = [v for v in values if v is not None]
+        if not got:
+            return "not trained"
+        return f"{min(got):.3f}-{max(got):.3f}" if len(got) > 1 else f"{got[0]:.3f}"
+
+    arrow = f"over {len(after)} seeds, accuracy {span(before)} -> {span(after)}"
+    if not proven:
+        return False, f"{summary}; {arrow}"
+    fixed = [a for a in after if a is not None]
+    original = [b for b in before if b is not None]
+    if len(fixed) < len(after):
+        return False, f"not proven: a fixed run did not train; {arrow}"
+    if original and min(fixed) - max(original) < min_gain:
+        return False, (
+            f"not proven: {arrow}: the gain is within the spread of the seeds "
+            f"(worst fixed {min(fixed):.3f} - best original {max(original):.3f} < {min_gain:.3f})"
+        )
+    return True, f"fix proven {arrow}, beyond the spread of the seeds"
 
 
 def train_and_evaluate(

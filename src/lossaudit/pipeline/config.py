@@ -5,7 +5,9 @@ A file has one ``kind``:
 * ``audit`` -- audit one or more models (nested MLflow runs when several)::
 
       kind: audit
-      fail_on: error
+      fail_on: error                           # rule configuration keys, as in [tool.lossaudit]:
+      ignore: [LA103]                          #   select, ignore, severity, fail_on, alpha,
+      severity: {LA104: error}                 #   tolerance (top level; they override the file)
       log: {experiment: lossaudit-ci}          # tracking_uri defaults to MLFLOW_TRACKING_URI,
                                                # else ./mlflow.db
       thresholds: {accuracy: 0.90}             # recomputed metric floors
@@ -18,6 +20,12 @@ A file has one ``kind``:
 
 * ``demo`` -- the seed scenarios (``scenarios: all`` or a list of names).
 * ``registry`` -- scheduled audits over the MLflow Model Registry (see ``lossaudit registry``).
+
+The rule configuration keys (``select``, ``ignore``, ``severity``, ``fail_on``, ``alpha``,
+``tolerance``) sit at the top level of any kind and mean what they mean in ``[tool.lossaudit]``:
+they are applied over the configuration file found from the working folder upwards (or named by
+``--config``), and ``lossaudit run``'s ``--select``/``--ignore``/``--fail-on`` are applied over
+them (:mod:`lossaudit.config_file`). The result is :attr:`PipelineConfig.rules`.
 
 ``${VAR}`` and ``${VAR:-default}`` in string values are expanded from the environment, so one file
 serves CI and local runs. Relative paths are relative to the pipeline file's folder's parent when
@@ -33,11 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lossaudit.core.config import CONFIG_KEYS, RuleConfig
 from lossaudit.errors import BadInputError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 KINDS = ("audit", "demo", "registry")
-SEVERITIES = ("error", "warning", "info")
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,9 @@ class PipelineConfig:
     scenarios: tuple[str, ...] = ()
     """For ``kind: demo``: scenario names; empty means all."""
     registry: RegistryConfig | None = None
+    rules: RuleConfig = field(default_factory=RuleConfig)
+    """The effective rule configuration: configuration file < this file's keys < command line
+    (``fail_on`` above is its ``fail_on``)."""
 
     def resolve(self, path: str) -> str:
         """A path from the file, made absolute against the pipeline root; URIs pass through."""
@@ -187,9 +198,21 @@ def _audit_entry(raw: Any, index: int) -> AuditEntry:
     )
 
 
-def load_pipeline(path: str | Path) -> PipelineConfig:
-    """Read and validate a pipeline file; every problem is one :class:`BadInputError` line."""
+def load_pipeline(
+    path: str | Path,
+    *,
+    base: RuleConfig | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> PipelineConfig:
+    """Read and validate a pipeline file; every problem is one :class:`BadInputError` line.
+
+    ``base`` is the configuration file's layer (default: discovered from the working folder
+    upwards); the file's rule keys go over it, then ``overrides`` (the command line's keys, from
+    :func:`lossaudit.config_file.command_line_layer`).
+    """
     import yaml
+
+    from lossaudit.config_file import apply_layer, describe_flags, discover_config, pipeline_keys
 
     p = Path(path)
     if not p.is_file():
@@ -200,14 +223,15 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BadInputError(f"pipeline file {p} is not valid YAML: {first}") from None
     data = expand(_mapping(raw, "the file"))
-    allowed = {"name", "kind", "fail_on", "out", "thresholds", "log", "audits", "scenarios", "registry"}
-    _unknown(data, allowed, str(p))
+    allowed = {"name", "kind", "out", "thresholds", "log", "audits", "scenarios", "registry"}
+    _unknown(data, allowed | set(CONFIG_KEYS), str(p))
     kind = data.get("kind")
     if kind not in KINDS:
         raise BadInputError(f"pipeline {p}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
-    fail_on = str(data.get("fail_on", "error"))
-    if fail_on not in SEVERITIES:
-        raise BadInputError(f"pipeline {p}: 'fail_on' must be one of {', '.join(SEVERITIES)}")
+    rules = discover_config() if base is None else base
+    rules = apply_layer(rules, pipeline_keys(data), source=f"pipeline {p}")
+    if overrides:
+        rules = apply_layer(rules, overrides, source=describe_flags(overrides))
     log_raw = _mapping(data.get("log"), "log")
     _unknown(log_raw, {"enabled", "tracking_uri", "experiment"}, "log")
     log = LogConfig(
@@ -251,11 +275,12 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
         kind=str(kind),
         path=p,
         root=root,
-        fail_on=fail_on,
+        fail_on=rules.fail_on.value,
         out=str(data.get("out", "lossaudit-reports")),
         thresholds=_floats(_mapping(data.get("thresholds"), "thresholds"), "thresholds"),
         log=log,
         audits=audits,
         scenarios=scenarios,
         registry=registry,
+        rules=rules,
     )

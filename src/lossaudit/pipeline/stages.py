@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from lossaudit.core.compare import ReportedMetric
 from lossaudit.core.config import RuleConfig
-from lossaudit.core.findings import Severity, StageFailure
+from lossaudit.core.findings import FixEvidence, Severity, StageFailure
 from lossaudit.core.head import HeadSpec
 from lossaudit.core.report import AuditReport, StageResult
 from lossaudit.errors import BadInputError, LossauditError, RefusedError, TrackingUnavailableError
@@ -85,6 +85,8 @@ class AuditRequest:
     """Retrain seed (``keras.utils.set_random_seed``)."""
     train_batch_size: int = 32
     """Retrain batch size."""
+    retrain_seeds: int = 3
+    """Seeds each head is retrained with: the fix is proven only beyond their spread."""
     thresholds: Mapping[str, float] = field(default_factory=dict)
     """Floors on recomputed metrics (``accuracy: 0.9``); a miss is finding LA506."""
     gx: bool = True
@@ -566,6 +568,7 @@ def compare(
         context=audit_context(request, source, labels, model, predicted, recomputed),
         command=COMMAND,
         config=request.rules,
+        fix_evidence=_fix_evidence(model.retrain),
     )
     return CompareStage(report=report)
 
@@ -661,6 +664,19 @@ def log(report_: AuditReport, written: ReportStage, sinks: Sequence[ReportSink])
 # --- helpers of the stages --------------------------------------------------------------------
 
 
+def _fix_evidence(retrain: Mapping[str, Any] | None) -> FixEvidence | None:
+    """The retrain's result as evidence for the findings whose fix it applied."""
+    if retrain is None or "fix" not in retrain:
+        return None  # no retrain, or nothing to prove
+    gain = retrain.get("gain_beyond_spread")
+    return FixEvidence(
+        proven=bool(retrain.get("proven")),
+        summary=str(retrain.get("summary", "")),
+        seeds=int(retrain.get("seeds", 1)),
+        gain_beyond_spread=None if gain is None else float(gain),
+    )
+
+
 def _one_line(exc: BaseException, limit: int = 300) -> str:
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
@@ -728,6 +744,7 @@ def _retrain(request: AuditRequest, model: Any, head: HeadSpec, labels: LabelsSt
         epochs=request.epochs,
         batch_size=request.train_batch_size,
         seed=request.seed,
+        seeds=request.retrain_seeds,
     )
     return {**result.to_dict(), "fix_applied": describe_fix(fix)}
 
