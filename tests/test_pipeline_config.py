@@ -56,11 +56,12 @@ audits:
   - model: m.keras
     data: d.npz
     reported: {accuracy: 0.9979, from_source_run: false}
-    retrain: {train: t.npz, epochs: 3, seed: 7}
+    retrain: {train: t.npz, epochs: 3, seed: 7, seeds: 2}
   - name: second
     model: /abs/m2.keras
     data: d.npz
     label_columns: [y0, y1]
+    reported: {val_accuracy: 0.91, measured_on: other, n: 1200}
 """,
     )
     config = load_pipeline(path)
@@ -70,6 +71,8 @@ audits:
     assert config.resolve(first.model) == str(tmp_path / "m.keras")
     assert config.resolve(second.model) == "/abs/m2.keras"
     assert second.label_columns == ("y0", "y1")
+    assert (first.reported_on, first.reported_n, first.seeds) == ("this", None, 2)
+    assert (second.reported, second.reported_on, second.reported_n) == ({"val_accuracy": 0.91}, "other", 1200)
 
 
 @pytest.mark.parametrize(
@@ -83,6 +86,11 @@ audits:
         ("kind: audit\nthresholds: {accuracy: high}\naudits: [{model: m, data: d}]\n", "must be a number"),
         ("kind: audit\naudits: [{model: m, data: d}, {model: m, data: e}]\n", "audit names must be unique"),
         ("kind: audit\naudits: [{model: m, data: d, retrain: true}]\n", "needs at least 'train: PATH'"),
+        (
+            "kind: audit\naudits: [{model: m, data: d, reported: {measured_on: far}}]\n",
+            "must be this or other",
+        ),
+        ("kind: audit\naudits: [{model: m, data: d, reported: {n: 5}}]\n", "with measured_on: other"),
         ("kind: [unclosed\n", "is not valid YAML"),
         ("- a list\n", "'the file' must be a mapping"),
     ],

@@ -15,8 +15,10 @@ A file has one ``kind``:
         - name: digits
           model: models/digits.keras           # a file, models:/name/1, models:/name@alias, runs:/id/path
           data: data/eval.npz                  # .npz with x and y, or a table + label_columns
-          reported: {accuracy: 0.9979}         # numbers a past run stated (optional)
-          retrain: {train: data/train.npz, epochs: 10}
+          reported: {accuracy: 0.9979}         # numbers a past run stated (optional); add
+                                               # measured_on: other (and n: 1200) when they
+                                               # come from other data than this eval set
+          retrain: {train: data/train.npz, epochs: 10, seeds: 3}
 
 * ``demo`` -- the seed scenarios (``scenarios: all`` or a list of names).
 * ``registry`` -- scheduled audits over the MLflow Model Registry (see ``lossaudit registry``).
@@ -63,11 +65,16 @@ class AuditEntry:
     label_columns: tuple[str, ...] = ()
     reported: Mapping[str, float] = field(default_factory=dict)
     reported_from_source_run: bool = True
+    reported_on: str = "this"
+    """Where ``reported`` was measured: this eval set, or ``other`` data (judged by sampling)."""
+    reported_n: int | None = None
+    """Samples ``reported`` was measured on, when ``reported_on`` is ``other``."""
     train: str | None = None
     retrain: bool = False
     epochs: int = 10
     batch_size: int = 32
     seed: int = 0
+    seeds: int = 3
     unsafe: bool = False
 
 
@@ -177,11 +184,26 @@ def _audit_entry(raw: Any, index: int) -> AuditEntry:
             raise BadInputError(f"pipeline: audits[{index}] needs '{key}'")
     reported = _mapping(data.get("reported"), f"audits[{index}].reported")
     from_source = bool(reported.pop("from_source_run", True))
+    reported_on = reported.pop("measured_on", "this")
+    if reported_on not in ("this", "other"):
+        raise BadInputError(
+            f"pipeline: audits[{index}].reported.measured_on must be this or other, got {reported_on!r}"
+        )
+    reported_n = reported.pop("n", None)
+    if reported_n is not None and (
+        isinstance(reported_n, bool)
+        or not isinstance(reported_n, int)
+        or reported_n < 1
+        or reported_on != "other"
+    ):
+        raise BadInputError(
+            f"pipeline: audits[{index}].reported.n must be a positive integer, with measured_on: other"
+        )
     retrain_raw = data.get("retrain") or {}
     if retrain_raw is True:
         raise BadInputError(f"pipeline: audits[{index}].retrain needs at least 'train: PATH'")
     retrain = _mapping(retrain_raw, f"audits[{index}].retrain")
-    _unknown(retrain, {"train", "epochs", "batch_size", "seed"}, f"audits[{index}].retrain")
+    _unknown(retrain, {"train", "epochs", "batch_size", "seed", "seeds"}, f"audits[{index}].retrain")
     return AuditEntry(
         name=str(data.get("name") or Path(str(data["model"])).stem or f"audit-{index}"),
         model=str(data["model"]),
@@ -189,11 +211,14 @@ def _audit_entry(raw: Any, index: int) -> AuditEntry:
         label_columns=_columns(data.get("label_columns")),
         reported=_floats(reported, f"audits[{index}].reported"),
         reported_from_source_run=from_source,
+        reported_on=str(reported_on),
+        reported_n=reported_n,
         train=str(retrain["train"]) if retrain.get("train") else None,
         retrain=bool(retrain),
         epochs=int(retrain.get("epochs", 10)),
         batch_size=int(retrain.get("batch_size", 32)),
         seed=int(retrain.get("seed", 0)),
+        seeds=int(retrain.get("seeds", 3)),
         unsafe=bool(data.get("unsafe", False)),
     )
 
