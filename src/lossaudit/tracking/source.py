@@ -19,6 +19,7 @@ precision, recall, f1, auc, and losses, which are listed but not recomputed).
 from __future__ import annotations
 
 import atexit
+import json
 import shutil
 import tempfile
 import urllib.parse
@@ -138,18 +139,22 @@ class FetchedModel:
     logged_model_id: str | None = None
     reported: Mapping[str, float] = field(default_factory=dict)
     """Latest values of the source run's attributable metrics (empty without a source run)."""
+    reported_n: int | None = None
+    """Rows of the held-out data the run logged as a dataset input, where its profile says."""
     flavors: tuple[str, ...] = ()
 
     def reported_metrics(self) -> tuple[ReportedMetric, ...]:
         """The source run's numbers as reported metrics with source ``source_run``."""
-        from lossaudit.core.compare import ReportedMetric, measured_on_for_run_metric
+        from lossaudit.core.compare import OTHER_DATA, ReportedMetric, measured_on_for_run_metric
 
         # The run measured its numbers on its own data (its validation split, or the training
         # data), never on the eval set being audited: they are judged against sampling error.
-        return tuple(
-            ReportedMetric.from_value(k, v, SOURCE_RUN, measured_on=measured_on_for_run_metric(k))
-            for k, v in self.reported.items()
-        )
+        out = []
+        for name, value in self.reported.items():
+            where = measured_on_for_run_metric(name)
+            n = self.reported_n if where == OTHER_DATA else None
+            out.append(ReportedMetric.from_value(name, value, SOURCE_RUN, measured_on=where, n=n))
+        return tuple(out)
 
     def context(self) -> dict[str, Any]:
         """The report context entry (under :data:`lossaudit.tracking.CONTEXT_KEY`) for this model."""
@@ -169,6 +174,39 @@ class FetchedModel:
     def cleanup(self) -> None:
         """Remove the downloaded folder."""
         shutil.rmtree(self.model_dir, ignore_errors=True)
+
+
+_HELD_OUT_CONTEXTS = frozenset({"validation", "val", "eval", "evaluation", "test", "testing"})
+
+
+def held_out_size(run: Any) -> int | None:
+    """Rows of the held-out data a run logged (``mlflow.log_input(dataset, context="validation")``),
+    read from the dataset's profile (``num_rows`` for pandas, ``targets_shape``/``features_shape``
+    for numpy); None when the run logged none, or several of different sizes."""
+    sizes: set[int] = set()
+    inputs = getattr(getattr(run, "inputs", None), "dataset_inputs", None) or []
+    for item in inputs:
+        contexts = {
+            str(tag.value).strip().lower()
+            for tag in getattr(item, "tags", None) or []
+            if getattr(tag, "key", "") == "mlflow.data.context"
+        }
+        if not contexts & _HELD_OUT_CONTEXTS:
+            continue
+        try:
+            profile = json.loads(getattr(item.dataset, "profile", None) or "{}")
+        except (json.JSONDecodeError, TypeError):
+            continue
+        if not isinstance(profile, dict):
+            continue
+        rows = profile.get("num_rows")
+        for key in ("targets_shape", "features_shape"):
+            shape = profile.get(key)
+            if rows is None and isinstance(shape, list) and shape and isinstance(shape[0], int):
+                rows = shape[0]
+        if isinstance(rows, int) and not isinstance(rows, bool) and rows > 0:
+            sizes.add(rows)
+    return sizes.pop() if len(sizes) == 1 else None
 
 
 def attributable_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
@@ -354,8 +392,11 @@ def fetch_model(
         storage, found_model_id = _storage_uri(client, ref, version, model_id)
         model_id = model_id or found_model_id
         reported: dict[str, float] = {}
+        reported_n: int | None = None
         if read_reported and run_id is not None:
-            reported = attributable_metrics(client.get_run(run_id).data.metrics)
+            source_run = client.get_run(run_id)
+            reported = attributable_metrics(source_run.data.metrics)
+            reported_n = held_out_size(source_run)
     except LossauditError:
         raise
     except MlflowException as exc:
@@ -399,6 +440,7 @@ def fetch_model(
         model_version=version,
         logged_model_id=model_id,
         reported=reported,
+        reported_n=reported_n,
         flavors=flavors,
     )
 
