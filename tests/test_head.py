@@ -62,10 +62,28 @@ def test_cross_entropy_kinds() -> None:
         ("None", "linear"),
         ("Softmax", "softmax"),
         ("LeakyReLU", "leaky_relu"),
+        ("ReLU", "relu"),
+        ("tf.nn.softmax", "softmax"),
+        ("softmax_v2", "softmax"),
+        ("tf.math.sigmoid", "sigmoid"),
+        ("keras.activations.softmax", "softmax"),
     ],
 )
 def test_activation_names_normalise(given: str | None, canonical: str) -> None:
     assert normalise_activation(given) == canonical
+
+
+def test_a_tf_function_name_is_the_activation_it_applies() -> None:
+    """tf.nn.softmax on one unit is a 1-unit softmax (LA102), not "another activation" (LA304)."""
+    head = HeadSpec.from_values(units=1, activation="softmax_v2", loss="binary_crossentropy")
+    assert head.activation == "softmax" and head.outputs_probabilities
+    chain = HeadSpec.from_values(units=1, activation_chain=["linear", "tf.nn.softmax"])
+    assert chain.activation_chain == ("linear", "softmax") and chain.softmax_count == 1
+    assert LossSpec("keras.losses.binary_crossentropy").kind is LossKind.BINARY_CE
+    custom = HeadSpec.from_values(units=3, activation="Custom>my_act", loss="__main__.MyLoss")
+    assert custom.activation == "Custom>my_act"
+    assert custom.loss is not None and custom.loss.name == "__main__.MyLoss"
+    assert custom.loss.kind is LossKind.OTHER
 
 
 @pytest.mark.parametrize(
@@ -76,7 +94,10 @@ def test_activation_names_normalise(given: str | None, canonical: str) -> None:
         ("BinaryAccuracy", "binary_accuracy"),
         ("SparseCategoricalAccuracy", "sparse_categorical_accuracy"),
         ("TopKCategoricalAccuracy", "top_k_categorical_accuracy"),
+        ("top_k_accuracy", "top_k_categorical_accuracy"),
         ("AUC", "auc"),
+        ("MeanIoU", "mean_io_u"),
+        ("keras.metrics.F1Score", "f1_score"),
     ],
 )
 def test_metric_names_normalise(given: str, canonical: str) -> None:

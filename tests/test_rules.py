@@ -325,6 +325,7 @@ QUIET: dict[str, list[tuple[str, Case]]] = {
         ("tf-nn-softmax", Case(3, "tf.nn.softmax", "categorical_crossentropy")),
         ("class-names", Case(3, "softmax", "CategoricalCrossentropy", metrics=("CategoricalAccuracy",))),
         ("custom-from-model", Case(3, "my_act", "my_loss", source="static:m.keras")),
+        ("custom-typed", Case(3, "softmax", "my_pkg.losses.focal")),
     ],
     "LA201": [
         ("one-hot", softmax_cce(y=ONE_HOT_3)),

@@ -3,7 +3,8 @@
 Run from the repository root, in the project's venv (Keras 3 and tf-keras installed; run.sh setup
 installs tf-keras with ``pip install --no-deps "tf-keras>=2.20,<2.22"``)::
 
-    python tests/data/make_models.py
+    python tests/data/make_models.py            # every fixture
+    python tests/data/make_models.py tf_nn      # only some groups: keras3, tf_keras, keras224, tf_nn
 
 What it writes (every model takes 4 input features; each file is 7-25 KB, most of
 it HDF5 bookkeeping; weights are untrained, from a fixed seed: the static reader only reads
@@ -33,6 +34,34 @@ tf_keras_tfop_softmax.h5           tf-keras 2.21 .h5: Dense(10) -> tf.nn.softmax
 keras224_bce_softmax.h5            tf_keras_bce_softmax.h5 relabelled as standalone Keras 2.2.4
 =================================  ===========================================================
 
+The ``tf_nn`` group: TensorFlow functions as activations (``activation=tf.nn.softmax``), saved as
+each Keras serialises them (read by tests/keras/test_static.py and tests/keras/test_live.py):
+
+=================================  ===========================================================
+tf_keras_tfnn_softmax1.h5          tf-keras: Dense(1, activation=tf.nn.softmax)
+                                   + binary_crossentropy (a function object) + 'accuracy' (LA102);
+                                   tf-keras writes the activation as "softmax"
+tf_keras_tfnn_softmax1.keras       the same, in tf-keras's .keras format
+tf_keras_tfnn_softmax10.h5         tf-keras: Dense(10, activation=tf.nn.softmax)
+                                   + categorical_crossentropy + 'accuracy' (a correct head)
+tf_keras_tfnn_softmax10.keras      the same, in tf-keras's .keras format
+tf_keras_tfop_softmax1.h5          tf-keras functional: Dense(1) -> tf.nn.softmax (a TFOpLambda
+                                   "nn.softmax") + binary_crossentropy + 'accuracy' (LA102).
+                                   Keras 3 cannot load it ("Unknown layer: 'TFOpLambda'"); tf_keras can
+tf_keras_tfop_softmax1.keras       the same, in tf-keras's .keras format (Keras 3: "Could not locate
+                                   class 'Functional'"); tf_keras loads it
+tf_keras_log_softmax_v2.h5         tf-keras: Dense(3, activation=tf.nn.log_softmax), saved as the
+                                   function "log_softmax_v2" + categorical_crossentropy. Neither
+                                   Keras 3 nor tf_keras can load it back
+keras3_tfnn_softmax1.keras         Keras 3: Dense(1, activation=tf.nn.softmax) + binary_crossentropy
+                                   and binary_accuracy as function objects (LA102); saved as
+                                   {"module": "builtins", "class_name": "function", "config":
+                                   "softmax_v2"}, which Keras 3 cannot load back
+keras3_tfnn_softmax1.h5            the same, in Keras 3's legacy .h5 format
+keras3_tfnn_softmax10.keras        Keras 3: Dense(10, activation=tf.nn.softmax)
+                                   + categorical_crossentropy + 'accuracy' (a correct head)
+=================================  ===========================================================
+
 keras224_bce_softmax.h5 is not written by Keras 2.2.4 (it does not install on Python 3.11): it is
 a copy of tf_keras_bce_softmax.h5 whose root attributes are rewritten with h5py to what Keras 2.2.4
 stored: ``keras_version`` b"2.2.4" as fixed-length bytes (as h5py 2.x wrote it) and a
@@ -53,6 +82,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -204,6 +234,57 @@ def make_tf_keras() -> None:
     print("wrote tf_keras_tfop_softmax.h5")
 
 
+def make_tf_nn() -> None:
+    """TensorFlow functions as activations, as tf-keras and Keras 3 save them."""
+    import tensorflow as tf
+    import tf_keras
+
+    import keras
+
+    def tf_keras_save(model: tf_keras.Model, stem: str, *suffixes: str) -> None:
+        for suffix in suffixes:
+            model.save(OUT / f"{stem}{suffix}")
+            print(f"wrote {stem}{suffix} ({(OUT / f'{stem}{suffix}').stat().st_size} bytes)")
+
+    tf_keras.utils.set_random_seed(SEED)
+    model = tf_keras.Sequential(
+        [tf_keras.Input((N_FEATURES,)), tf_keras.layers.Dense(1, activation=tf.nn.softmax)]
+    )
+    model.compile(optimizer="adam", loss=tf_keras.losses.binary_crossentropy, metrics=["accuracy"])
+    tf_keras_save(model, "tf_keras_tfnn_softmax1", ".h5", ".keras")
+
+    model = tf_keras.Sequential(
+        [tf_keras.Input((N_FEATURES,)), tf_keras.layers.Dense(10, activation=tf.nn.softmax)]
+    )
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    tf_keras_save(model, "tf_keras_tfnn_softmax10", ".h5", ".keras")
+
+    inputs = tf_keras.Input((N_FEATURES,))
+    logit = tf_keras.layers.Dense(1, name="logit")(inputs)
+    model = tf_keras.Model(inputs, tf.nn.softmax(logit))  # a TFOpLambda layer, "nn.softmax"
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    tf_keras_save(model, "tf_keras_tfop_softmax1", ".h5", ".keras")
+
+    model = tf_keras.Sequential(
+        [tf_keras.Input((N_FEATURES,)), tf_keras.layers.Dense(3, activation=tf.nn.log_softmax)]
+    )
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    tf_keras_save(model, "tf_keras_log_softmax_v2", ".h5")
+
+    keras.utils.set_random_seed(SEED)
+    k3 = keras.Sequential([keras.Input((N_FEATURES,)), keras.layers.Dense(1, activation=tf.nn.softmax)])
+    k3.compile(
+        optimizer="adam", loss=keras.losses.binary_crossentropy, metrics=[keras.metrics.binary_accuracy]
+    )
+    for name in ("keras3_tfnn_softmax1.keras", "keras3_tfnn_softmax1.h5"):
+        k3.save(OUT / name)
+        print(f"wrote {name} ({(OUT / name).stat().st_size} bytes)")
+    k3 = keras.Sequential([keras.Input((N_FEATURES,)), keras.layers.Dense(10, activation=tf.nn.softmax)])
+    k3.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    k3.save(OUT / "keras3_tfnn_softmax10.keras")
+    print(f"wrote keras3_tfnn_softmax10.keras ({(OUT / 'keras3_tfnn_softmax10.keras').stat().st_size} bytes)")
+
+
 def make_keras224_copy() -> None:
     import h5py
     import numpy as np
@@ -216,11 +297,23 @@ def make_keras224_copy() -> None:
     print("wrote keras224_bce_softmax.h5 (tf_keras_bce_softmax.h5 relabelled as Keras 2.2.4)")
 
 
-def main() -> None:
+GROUPS = {
+    "keras3": make_keras3,
+    "tf_keras": make_tf_keras,
+    "keras224": make_keras224_copy,
+    "tf_nn": make_tf_nn,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    groups = list(sys.argv[1:] if argv is None else argv) or list(GROUPS)
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown:
+        raise SystemExit(f"unknown group(s) {', '.join(unknown)}; use {', '.join(GROUPS)}")
     OUT.mkdir(parents=True, exist_ok=True)
-    make_keras3()
-    make_tf_keras()
-    make_keras224_copy()
+    for group in GROUPS:  # keras224 copies a tf_keras fixture: keep the order
+        if group in groups:
+            GROUPS[group]()
 
 
 if __name__ == "__main__":

@@ -145,7 +145,95 @@ EXPECTED: dict[
         KerasFamily.LEGACY,
         ("Dense",),
     ),
+    # activation=tf.nn.softmax (and tf.nn.log_softmax), as tf-keras and Keras 3 save it.
+    "tf_keras_tfnn_softmax1.h5": (
+        "h5",
+        1,
+        ("softmax",),
+        BCE,
+        ("accuracy",),
+        KerasFamily.TF_KERAS,
+        ("Dense",),
+    ),
+    "tf_keras_tfnn_softmax1.keras": (
+        "keras_zip",
+        1,
+        ("softmax",),
+        BCE,
+        ("accuracy",),
+        KerasFamily.TF_KERAS,
+        ("Dense",),
+    ),
+    "tf_keras_tfnn_softmax10.h5": (
+        "h5",
+        10,
+        ("softmax",),
+        CCE,
+        ("accuracy",),
+        KerasFamily.TF_KERAS,
+        ("Dense",),
+    ),
+    "tf_keras_tfnn_softmax10.keras": (
+        "keras_zip",
+        10,
+        ("softmax",),
+        CCE,
+        ("accuracy",),
+        KerasFamily.TF_KERAS,
+        ("Dense",),
+    ),
+    "tf_keras_tfop_softmax1.h5": (
+        "h5",
+        1,
+        ("linear", "softmax"),
+        BCE,
+        ("accuracy",),
+        KerasFamily.TF_KERAS,
+        ("Dense", "TFOpLambda"),
+    ),
+    "tf_keras_tfop_softmax1.keras": (
+        "keras_zip",
+        1,
+        ("linear", "softmax"),
+        BCE,
+        ("accuracy",),
+        KerasFamily.TF_KERAS,
+        ("Dense", "TFOpLambda"),
+    ),
+    "tf_keras_log_softmax_v2.h5": ("h5", 3, ("log_softmax",), CCE, (), KerasFamily.TF_KERAS, ("Dense",)),
+    "keras3_tfnn_softmax1.keras": (
+        "keras_zip",
+        1,
+        ("softmax",),
+        BCE,
+        ("binary_accuracy",),
+        KerasFamily.KERAS3,
+        ("Dense",),
+    ),
+    "keras3_tfnn_softmax1.h5": (
+        "h5",
+        1,
+        ("softmax",),
+        BCE,
+        ("binary_accuracy",),
+        KerasFamily.KERAS3,
+        ("Dense",),
+    ),
+    "keras3_tfnn_softmax10.keras": (
+        "keras_zip",
+        10,
+        ("softmax",),
+        CCE,
+        ("accuracy",),
+        KerasFamily.KERAS3,
+        ("Dense",),
+    ),
 }
+# Keras 3 wrote these (activation=tf.nn.softmax, saved as the function "softmax_v2") and cannot
+# load them back: only the static read can audit them.
+KERAS3_CANNOT_LOAD = frozenset(
+    {"keras3_tfnn_softmax1.keras", "keras3_tfnn_softmax1.h5", "keras3_tfnn_softmax10.keras"}
+)
 VERSION_PREFIX = {KerasFamily.KERAS3: "3.", KerasFamily.TF_KERAS: "2.", KerasFamily.LEGACY: "2.2.4"}
 
 
@@ -322,6 +410,238 @@ def test_zip_without_metadata_is_keras3_with_a_note(tmp_path: Path) -> None:
     assert model.keras_version is None and model.keras_family is KerasFamily.KERAS3
     assert "the archive has no metadata.json: the Keras version is unknown" in model.notes
     assert "unknown Keras version: assuming Keras 3" in model.notes
+
+
+# --- activation, loss and metric names as every Keras version serialises them ----------------------
+
+
+@pytest.mark.parametrize(
+    ("activation", "expected"),
+    [
+        ("softmax_v2", "softmax"),  # tf.nn.softmax.__name__
+        ("tf.nn.softmax", "softmax"),
+        ("tensorflow.nn.softmax", "softmax"),
+        ("tf.math.sigmoid", "sigmoid"),
+        ("keras.activations.softmax", "softmax"),
+        ("keras.src.activations.activations.softmax", "softmax"),
+        # Keras 3 and tf-keras .keras: a function object.
+        (
+            {
+                "module": "builtins",
+                "class_name": "function",
+                "config": "softmax_v2",
+                "registered_name": "function",
+            },
+            "softmax",
+        ),
+        (
+            {
+                "module": "keras.activations",
+                "class_name": "function",
+                "config": "softmax",
+                "registered_name": "function",
+            },
+            "softmax",
+        ),
+        (
+            {
+                "module": "keras.src.activations.activations",
+                "class_name": "function",
+                "config": "softmax",
+                "registered_name": "softmax",
+            },
+            "softmax",
+        ),
+        (
+            {
+                "module": "tensorflow.python.ops.nn_ops",
+                "class_name": "function",
+                "config": "softmax_v2",
+                "registered_name": None,
+            },
+            "softmax",
+        ),
+        (
+            {
+                "module": "builtins",
+                "class_name": "function",
+                "config": "log_softmax_v2",
+                "registered_name": "function",
+            },
+            "log_softmax",
+        ),
+        ({"module": "keras.layers", "class_name": "ReLU", "config": {}, "registered_name": None}, "relu"),
+        # Custom functions keep their registered name or their module.
+        (
+            {
+                "module": "builtins",
+                "class_name": "function",
+                "config": "Custom>my_act",
+                "registered_name": "function",
+            },
+            "Custom>my_act",
+        ),
+        (
+            {
+                "module": "my_project.acts",
+                "class_name": "function",
+                "config": "my_act",
+                "registered_name": "my_act",
+            },
+            "my_project.acts.my_act",
+        ),
+    ],
+)
+def test_activation_as_every_keras_saves_it(activation: Any, expected: str, tmp_path: Path) -> None:
+    config = fixture_config("sigmoid1_cce.keras")
+    config["config"]["layers"][-1]["config"]["activation"] = activation
+    head = read_model_file(write_keras_zip(tmp_path / "m.keras", config)).require_head()
+    assert head.activation_chain == (expected,)
+
+
+@pytest.mark.parametrize(
+    ("function", "chain"),
+    [
+        ("nn.softmax", ("linear", "softmax")),
+        ("math.softmax", ("linear", "softmax")),
+        ("math.sigmoid", ("linear", "sigmoid")),
+        ("nn.sigmoid", ("linear", "sigmoid")),
+        ("nn.log_softmax", ("linear", "log_softmax")),
+        ("nn.relu", ("linear", "relu")),
+        ("math.exp", ("linear", "exponential")),
+    ],
+)
+def test_tf_op_lambda_activations(function: str, chain: tuple[str, ...], tmp_path: Path) -> None:
+    config = fixture_config("tf_keras_tfop_softmax1.keras")
+    config["config"]["layers"][-1]["config"]["function"] = function
+    model = read_model_file(write_keras_zip(tmp_path / "m.keras", config, version="2.21.0"))
+    assert model.require_head().activation_chain == chain
+    assert model.output_layers == ("Dense", "TFOpLambda")
+
+
+def test_a_tf_op_lambda_that_is_no_activation_is_not_read_as_one(tmp_path: Path) -> None:
+    config = fixture_config("tf_keras_tfop_softmax1.keras")
+    config["config"]["layers"][-1]["config"]["function"] = "math.multiply"
+    path = write_keras_zip(tmp_path / "m.keras", config, version="2.21.0")
+    assert "cannot interpret the output layer 'tf.nn.softmax' (TFOpLambda)" in bad_input(path)
+
+
+@pytest.mark.parametrize(
+    ("loss", "expected"),
+    [
+        (
+            {
+                "module": "keras.losses",
+                "class_name": "function",
+                "config": "binary_crossentropy",
+                "registered_name": "binary_crossentropy",
+            },
+            "binary_crossentropy",
+        ),
+        (
+            {
+                "module": "builtins",
+                "class_name": "function",
+                "config": "categorical_crossentropy",
+                "registered_name": "function",
+            },
+            "categorical_crossentropy",
+        ),
+        ("keras.losses.categorical_crossentropy", "categorical_crossentropy"),
+        (
+            {
+                "module": "keras.losses",
+                "class_name": "LossFunctionWrapper",
+                "config": {
+                    "fn": {
+                        "module": "builtins",
+                        "class_name": "function",
+                        "config": "binary_crossentropy",
+                        "registered_name": "function",
+                    },
+                    "name": "wrapped",
+                },
+                "registered_name": None,
+            },
+            "binary_crossentropy",
+        ),
+        # Custom loss classes: Keras 3 writes module None for __main__, else the module.
+        (
+            {
+                "module": None,
+                "class_name": "MyLoss",
+                "config": {"name": "my_loss"},
+                "registered_name": "MyLoss",
+            },
+            "__main__.MyLoss",
+        ),
+        (
+            {"module": "my_project.losses", "class_name": "Focal", "config": {}, "registered_name": "Focal"},
+            "my_project.losses.Focal",
+        ),
+        (
+            {
+                "module": "my_project.losses",
+                "class_name": "Focal",
+                "config": {},
+                "registered_name": "Custom>Focal",
+            },
+            "Custom>Focal",
+        ),
+        (
+            {"class_name": "Custom>Focal", "config": {"reduction": "auto", "name": None}},
+            "Custom>Focal",
+        ),  # tf-keras .h5
+    ],
+)
+def test_loss_as_every_keras_saves_it(loss: Any, expected: str, tmp_path: Path) -> None:
+    config = fixture_config("softmax10_cce_accuracy.keras")
+    config["compile_config"]["loss"] = loss
+    head = read_model_file(write_keras_zip(tmp_path / "m.keras", config)).require_head()
+    assert head.loss is not None and head.loss.name == expected
+
+
+def test_metrics_as_every_keras_saves_them(tmp_path: Path) -> None:
+    config = fixture_config("softmax10_cce_accuracy.keras")
+    config["compile_config"]["metrics"] = [
+        {
+            "module": "keras.metrics",
+            "class_name": "function",
+            "config": "categorical_accuracy",
+            "registered_name": "categorical_accuracy",
+        },
+        {
+            "module": "builtins",
+            "class_name": "function",
+            "config": "top_k_categorical_accuracy",
+            "registered_name": "function",
+        },
+        {"module": None, "class_name": "MyMetric", "config": {"name": "mm"}, "registered_name": "MyMetric"},
+        {
+            "module": "my_project.metrics",
+            "class_name": "Gini",
+            "config": {"name": "gini"},
+            "registered_name": "Custom>Gini",
+        },
+        {"class_name": "Custom>Kappa", "config": {"name": "kappa"}},
+        {
+            "module": "keras.metrics",
+            "class_name": "MeanIoU",
+            "config": {"name": "miou", "num_classes": 10},
+            "registered_name": None,
+        },
+        "keras.metrics.AUC",
+    ]
+    head = read_model_file(write_keras_zip(tmp_path / "m.keras", config)).require_head()
+    assert head.metrics == (
+        "categorical_accuracy",
+        "top_k_categorical_accuracy",
+        "__main__.MyMetric",
+        "Custom>Gini",
+        "Custom>Kappa",
+        "mean_io_u",
+        "auc",
+    )
 
 
 # --- config layouts the fixtures do not cover -----------------------------------------------------
@@ -665,6 +985,8 @@ print(model.head.units, ','.join(model.head.activation_chain), ','.join(model.la
         ("double_softmax.keras", "10 softmax,softmax "),
         ("keras224_bce_softmax.h5", "10 softmax "),
         ("lambda_head.keras", "3 softmax rescale"),
+        ("keras3_tfnn_softmax1.keras", "1 softmax "),
+        ("tf_keras_tfop_softmax1.keras", "1 linear,softmax "),
     ],
 )
 def test_static_read_imports_no_framework_and_runs_no_code(name: str, printed: str, tmp_path: Path) -> None:
@@ -742,6 +1064,36 @@ def test_check_legacy_h5_resolves_accuracy_to_binary() -> None:
     assert report["context"]["keras_family"] == "legacy"
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "keras3_tfnn_softmax1.keras",
+        "keras3_tfnn_softmax1.h5",
+        "tf_keras_tfnn_softmax1.h5",
+        "tf_keras_tfnn_softmax1.keras",
+        "tf_keras_tfop_softmax1.h5",
+        "tf_keras_tfop_softmax1.keras",
+    ],
+)
+def test_check_tf_nn_softmax_on_one_unit_fails_with_la102(name: str) -> None:
+    """activation=tf.nn.softmax on Dense(1), however it was saved, is a 1-unit softmax (LA102),
+    never "relu or another non-probability activation" (LA304)."""
+    result = CliRunner().invoke(app, ["check", "--model", str(MODELS / name), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["codes"] == ["LA102"]
+    assert report["head"]["activation"] == "softmax" and report["head"]["units"] == 1
+
+
+@pytest.mark.parametrize(
+    "name", ["keras3_tfnn_softmax10.keras", "tf_keras_tfnn_softmax10.h5", "tf_keras_tfnn_softmax10.keras"]
+)
+def test_check_tf_nn_softmax_on_ten_units_passes(name: str) -> None:
+    result = CliRunner().invoke(app, ["check", "--model", str(MODELS / name), "--json"])
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout)["codes"] == []
+
+
 @pytest.mark.parametrize("case", ["truncated", "random", "missing"])
 def test_check_bad_model_file_exits_2_with_one_line(case: str, tmp_path: Path) -> None:
     if case == "truncated":
@@ -766,7 +1118,13 @@ def test_check_bad_model_file_exits_2_with_one_line(case: str, tmp_path: Path) -
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")  # saved before any fit
 @pytest.mark.parametrize(
     "name",
-    sorted(n for n in EXPECTED if n != "lambda_head.keras" and not n.startswith(("tf_keras", "keras224"))),
+    sorted(
+        n
+        for n in EXPECTED
+        if n != "lambda_head.keras"
+        and n not in KERAS3_CANNOT_LOAD
+        and not n.startswith(("tf_keras", "keras224"))
+    ),
 )
 def test_static_head_agrees_with_keras_load(name: str) -> None:
     import keras

@@ -20,7 +20,7 @@ from lossaudit.core.findings import (
 )
 from lossaudit.core.head import HeadFix, KerasFamily, LossKind
 from lossaudit.core.labels import MAX_INFERRED_CLASSES, LabelEncoding, LabelProblem
-from lossaudit.core.names import nearest_known, unknown_name
+from lossaudit.core.names import is_custom, nearest_known, unknown_name
 from lossaudit.core.resolution import (
     ACCURACY_ALIASES,
     BINARY_ACCURACY,
@@ -187,7 +187,7 @@ def _unknown_names(facts: AuditFacts) -> Iterator[Hit]:
     named.extend(("metric", m) for m in head.metrics)
     for kind, name in named:
         problem = unknown_name(kind, name)
-        if problem is not None:
+        if problem is not None and not is_custom(name):
             suggestion = nearest_known(kind, name)
             yield Hit(
                 f"{problem}: Keras refuses an unknown {kind} name at compile time, and the rules "

@@ -63,6 +63,12 @@ _LOSS_KINDS: dict[str, LossKind] = {
     "cosine_similarity": LossKind.OTHER,
 }
 
+MAX_UNITS = 100_000
+"""The most output units (classes) a head may have. Larger heads are refused as bad input (exit 2):
+per-class counts, confusion matrices and one-hot labels grow with K, and beyond this K the values
+are ids rather than classes. :data:`lossaudit.core.labels.MAX_INFERRED_CLASSES` is the same cap
+for K inferred from index labels."""
+
 PROBABILITY_ACTIVATIONS = frozenset({"softmax", "sigmoid"})
 """Activations whose output is a probability (softmax over classes, sigmoid per unit)."""
 
@@ -107,6 +113,10 @@ class HeadSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.units, int) or isinstance(self.units, bool) or self.units < 1:
             raise BadInputError(f"output units must be a positive integer, got {self.units!r}")
+        if self.units > MAX_UNITS:
+            raise BadInputError(
+                f"output units must be at most {MAX_UNITS} (classes), got {_int_text(self.units)}"
+            )
         chain = tuple(normalise_activation(a) for a in self.activation_chain) or ("linear",)
         object.__setattr__(self, "activation_chain", chain)
         object.__setattr__(self, "metrics", tuple(normalise_metric_name(m) for m in self.metrics))
@@ -234,6 +244,11 @@ class HeadSpec:
             activation_chain=_names(data.get("activation_chain", ()), "activation_chain") or None,
             source=source,
         )
+
+
+def _int_text(value: int) -> str:
+    """An integer for a message; one too long for ``str`` (4300 digits) is given by magnitude."""
+    return str(value) if value.bit_length() <= 1000 else f"about 10^{int(value.bit_length() * 0.30103)}"
 
 
 def _flag(value: Any, key: str) -> bool:

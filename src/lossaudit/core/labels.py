@@ -13,13 +13,24 @@ where the two overlap:
 ``one_hot``, ``multi_hot``     ``multilabel-indicator``
 ``soft``                       ``continuous-multioutput``
 ============================  ==========================
+
+:func:`detect_labels` takes any input: what cannot be read as labels (strings, bytes, complex
+numbers, ragged or nested lists, integers too large for a float, arrays of rank 0 or 3) comes back
+as ``invalid`` evidence, and a bad ``units`` raises :class:`~lossaudit.errors.BadInputError`. No
+array it allocates grows with a label's value: K is capped at :data:`MAX_INFERRED_CLASSES` (the
+head's :data:`~lossaudit.core.head.MAX_UNITS`).
 """
 
 from __future__ import annotations
 
+import numbers
+import warnings
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+from lossaudit.core.head import MAX_UNITS
+from lossaudit.errors import BadInputError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -78,9 +89,14 @@ SOFT_ROW_TOLERANCE = 1e-4
 
 _MAX_VALUES_REPORTED = 12
 
-MAX_INFERRED_CLASSES = 100_000
+MAX_INFERRED_CLASSES = MAX_UNITS
 """Largest K inferred from index labels when the head's units are not given. Beyond it the values
 are ids, not class indices, and counting K classes would exhaust memory."""
+
+MAX_ONE_HOT_CELLS = 1 << 28
+"""Largest one-hot matrix (samples x classes) :func:`to_one_hot` builds: 1 GiB of float32."""
+
+_LOG10_2 = 0.30103
 
 
 @dataclass(frozen=True)
@@ -188,51 +204,118 @@ def _invalid(
 
 
 def _as_array(labels: Any) -> tuple[np.ndarray | None, LabelEvidence | None]:
+    """``labels`` as a numeric array, or the evidence of why it is not one (never raises)."""
     import numpy as np
 
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             arr = np.asarray(labels)
     except ValueError:  # numpy >= 1.24 refuses ragged nested sequences
         return None, _invalid(
             LabelProblem.RAGGED, "labels are ragged (rows of different lengths), not a rectangular array"
         )
+    except Exception as exc:  # an object whose __array__/__len__ fails, nesting too deep, ...
+        return None, _invalid(
+            LabelProblem.NON_NUMERIC, f"labels cannot be read as an array ({type(exc).__name__})"
+        )
     if arr.dtype == object:
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            if any(isinstance(v, str) for v in arr.ravel()[:1000]):
-                return None, _invalid(
-                    LabelProblem.NON_NUMERIC,
-                    "labels are strings; encode them as class indices 0..K-1 first",
-                    shape=arr.shape,
-                    dtype=str(arr.dtype),
-                )
-            return None, _invalid(
-                LabelProblem.RAGGED,
-                "labels are ragged or mixed objects, not a rectangular numeric array",
-                shape=arr.shape,
-                dtype=str(arr.dtype),
-            )
-    if arr.dtype.kind in "USV":
+        return _from_objects(arr)
+    kind = arr.dtype.kind
+    if kind in "UST":
+        what = "byte strings" if kind == "S" else "strings"
         return None, _invalid(
             LabelProblem.NON_NUMERIC,
-            "labels are strings; encode them as class indices 0..K-1 first",
-            shape=arr.shape,
+            f"labels are {what}; encode them as class indices 0..K-1 first",
+            shape=_shape(arr),
             dtype=str(arr.dtype),
         )
-    if arr.dtype.kind == "c":
-        return None, _invalid(LabelProblem.NON_NUMERIC, "labels are complex numbers", shape=arr.shape)
-    if arr.dtype.kind == "b":
+    if kind == "c":
+        return None, _invalid(
+            LabelProblem.NON_NUMERIC, "labels are complex numbers", shape=_shape(arr), dtype=str(arr.dtype)
+        )
+    if kind == "b":
         arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iuf":
         return None, _invalid(
             LabelProblem.NON_NUMERIC,
             f"labels have dtype {arr.dtype}, not a number type",
-            shape=arr.shape,
+            shape=_shape(arr),
             dtype=str(arr.dtype),
         )
     return arr, None
+
+
+def _shape(arr: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(s) for s in arr.shape)
+
+
+def _from_objects(arr: np.ndarray) -> tuple[np.ndarray | None, LabelEvidence | None]:
+    """An object array (mixed lists, pandas object columns) as float64, or why it cannot be one.
+
+    Each element is looked at, since numpy would read ``"1"`` as 1.0 and fail on ``10**400``.
+    """
+    import numpy as np
+
+    shape, dtype = _shape(arr), str(arr.dtype)
+    largest_bits = 0
+    for value in arr.reshape(-1):
+        if isinstance(value, str | bytes):
+            return None, _invalid(
+                LabelProblem.NON_NUMERIC,
+                "labels are strings; encode them as class indices 0..K-1 first",
+                shape=shape,
+                dtype=dtype,
+            )
+        if isinstance(value, complex | np.complexfloating):
+            return None, _invalid(LabelProblem.NON_NUMERIC, "labels are complex numbers", shape=shape)
+        if isinstance(value, int):  # bool included: bit_length 0 or 1
+            largest_bits = max(largest_bits, value.bit_length())
+    if largest_bits > 1023:  # beyond float64: numpy raises OverflowError
+        return None, _invalid(
+            LabelProblem.INF,
+            "labels contain an integer too large for a 64-bit float "
+            f"(about 10^{int((largest_bits - 1) * _LOG10_2)})",
+            shape=shape,
+            dtype=dtype,
+        )
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return arr.astype(np.float64), None
+    except (TypeError, ValueError):
+        reason = "labels are ragged or mixed objects, not a rectangular numeric array"
+    except Exception as exc:  # OverflowError of a custom number type, ...
+        reason = f"labels hold objects that are not numbers ({type(exc).__name__})"
+    return None, _invalid(LabelProblem.RAGGED, reason, shape=shape, dtype=dtype)
+
+
+def _check_units(units: Any) -> int | None:
+    if units is None:
+        return None
+    if isinstance(units, bool) or not isinstance(units, numbers.Integral):
+        raise BadInputError(f"units must be a positive integer, got {_short(units)}")
+    count = int(units)
+    if not 1 <= count <= MAX_UNITS:
+        raise BadInputError(f"units must be between 1 and {MAX_UNITS}, got {_int_text(count)}")
+    return count
+
+
+def _int_text(value: int) -> str:
+    """An integer for a message: written out up to 15 digits, else its magnitude (a 5000-digit
+    integer cannot even be turned into a string)."""
+    if abs(value) < 10**15:
+        return str(value)
+    sign = "-" if value < 0 else ""
+    return f"{sign}about 10^{int((abs(value).bit_length() - 1) * _LOG10_2)}"
+
+
+def _short(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # a huge int's repr raises ValueError
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def detect_labels(labels: Any, units: int | None = None) -> LabelEvidence:
@@ -250,16 +333,30 @@ def detect_labels(labels: Any, units: int | None = None) -> LabelEvidence:
     Returns
     -------
     LabelEvidence
-        Never raises for numeric input: problems come back as ``encoding == "invalid"`` with a
-        :class:`LabelProblem` and a one-line ``reason``.
+        Problems with the labels, whatever they are (numbers or not), come back as
+        ``encoding == "invalid"`` with a :class:`LabelProblem` and a one-line ``reason``.
+
+    Raises
+    ------
+    BadInputError
+        ``units`` is not an integer in ``1..MAX_UNITS``. Nothing else is raised.
     """
     import numpy as np
 
+    units = _check_units(units)
     arr, failure = _as_array(labels)
     if failure is not None:
         return failure
     assert arr is not None
-    shape = tuple(int(s) for s in arr.shape)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _detect_array(arr, units)
+
+
+def _detect_array(arr: np.ndarray, units: int | None) -> LabelEvidence:
+    import numpy as np
+
+    shape = _shape(arr)
     dtype = str(arr.dtype)
     if arr.ndim == 0:
         return _invalid(LabelProblem.RANK, "labels are a single scalar, not an array", dtype=dtype)
@@ -326,6 +423,9 @@ def _detect_vector(
             f"one label per sample, but not integers ({values_text}); class indices must be whole",
         )
     largest = int(uniq.max())
+    largest_text = _int_text(largest)
+    # K implied by the largest index, when it can be said (a float label may be 1e308).
+    implied = largest + 1 if largest < 2**62 else 0
     # A 1-unit head outputs P(class 1): its labels must be 0/1, whatever the value range says.
     if units == 1:
         if largest > 1:
@@ -337,8 +437,8 @@ def _detect_vector(
                 )
             return invalid(
                 LabelProblem.OUT_OF_RANGE,
-                f"labels go up to {largest} ({n_distinct} classes) but the head has 1 unit",
-                largest + 1,
+                f"labels go up to {largest_text} ({n_distinct} classes) but the head has 1 unit",
+                implied,
             )
         k = 2
         encoding = LabelEncoding.BINARY
@@ -346,8 +446,9 @@ def _detect_vector(
         if largest >= units:
             return invalid(
                 LabelProblem.OUT_OF_RANGE,
-                f"largest label index is {largest} but the head has {units} units (indices 0..{units - 1})",
-                largest + 1,
+                f"largest label index is {largest_text} but the head has {units} units "
+                f"(indices 0..{units - 1})",
+                implied,
             )
         k = units
         encoding = LabelEncoding.BINARY if units == 2 else LabelEncoding.INDEX
@@ -355,7 +456,7 @@ def _detect_vector(
         if largest >= MAX_INFERRED_CLASSES:
             return invalid(
                 LabelProblem.OUT_OF_RANGE,
-                f"largest label is {float(largest):.6g}: more than {MAX_INFERRED_CLASSES} classes; "
+                f"largest label is {largest_text}: more than {MAX_INFERRED_CLASSES} classes; "
                 "these look like ids, not class indices 0..K-1",
             )
         k = max(largest + 1, 2)
@@ -464,6 +565,16 @@ def to_one_hot(indices: npt.ArrayLike, n_classes: int) -> np.ndarray:
     import numpy as np
 
     idx = np.asarray(indices).reshape(-1).astype(np.int64)
+    if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral):
+        raise BadInputError(f"one-hot labels need an integer class count, got {_short(n_classes)}")
+    if not 1 <= n_classes <= MAX_UNITS:
+        raise BadInputError(f"one-hot labels need 1 to {MAX_UNITS} classes, got {_int_text(int(n_classes))}")
+    if idx.size * int(n_classes) > MAX_ONE_HOT_CELLS:
+        raise BadInputError(
+            f"one-hot labels of {idx.size} samples x {n_classes} classes exceed {MAX_ONE_HOT_CELLS} cells"
+        )
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n_classes):
+        raise BadInputError(f"class indices must lie in 0..{n_classes - 1} for one-hot labels")
     out = np.zeros((idx.size, n_classes), dtype=np.float32)
     out[np.arange(idx.size), idx] = 1.0
     return out

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lossaudit.core.head import HeadSpec, KerasFamily, LossSpec, normalise_activation, normalise_metric_name
-from lossaudit.errors import BadInputError
+from lossaudit.core.names import ACTIVATIONS, REGISTERED_SEPARATOR, qualified_name
+from lossaudit.errors import BadInputError, RefusedError
 
 if TYPE_CHECKING:
     from lossaudit.keras.static import StaticModel
@@ -75,6 +76,45 @@ def _callable_name(fn: Any) -> str:
     return str(getattr(fn, "__name__", type(fn).__name__))
 
 
+def _registered_name(obj: Any) -> str | None:
+    """``package>name`` when ``obj`` (a function or class) is registered with Keras 3 or tf-keras.
+
+    Only a library already imported is asked: an object registered with one was imported with it.
+    """
+    for library in ("keras", "tf_keras"):
+        module = sys.modules.get(library)
+        saving = getattr(module, "saving", None)
+        get_registered_name = getattr(saving, "get_registered_name", None)
+        if not callable(get_registered_name):
+            continue
+        try:
+            name = get_registered_name(obj)
+        except Exception:  # a foreign object the registry cannot name
+            continue
+        if isinstance(name, str) and REGISTERED_SEPARATOR in name:
+            return name
+    return None
+
+
+def object_name(obj: Any) -> str:
+    """The name of a function or object as the name normalisers read it (lossaudit.core.names).
+
+    TensorFlow and Keras functions keep their own name (``tf.nn.softmax`` is ``softmax_v2``, which
+    normalises to ``softmax``); a custom function or class keeps its registered ``package>name``
+    or is qualified by its module (``__main__.my_loss``), so it is never taken for a built-in.
+    """
+    inner = getattr(obj, "func", None)  # functools.partial
+    if inner is not None and not hasattr(obj, "__name__"):
+        obj = inner
+    target = obj if hasattr(obj, "__name__") else type(obj)
+    name = str(getattr(target, "__name__", type(obj).__name__))
+    module = getattr(target, "__module__", None)
+    qualified = qualified_name(name, module if isinstance(module, str) else None)
+    if qualified != name:
+        return _registered_name(target) or qualified
+    return name
+
+
 def flat_layers(model: Any) -> list[Any]:
     """Every layer in order, with nested models (a Sequential inside a functional model) expanded."""
     out: list[Any] = []
@@ -93,7 +133,14 @@ def _layer_activation(layer: Any) -> str | None:
     if name in _ACTIVATION_LAYERS:
         return _ACTIVATION_LAYERS[name]
     if name == "Activation":
-        return normalise_activation(_callable_name(layer.activation))
+        return normalise_activation(object_name(layer.activation))
+    if name == "TFOpLambda":
+        # tf-keras records a raw TF call on a Keras tensor (tf.nn.softmax(logits)) as this layer;
+        # ``symbol`` names the TF function ("nn.softmax").
+        symbol = getattr(layer, "symbol", None)
+        if isinstance(symbol, str) and symbol.strip():
+            activation = normalise_activation(symbol.strip().rsplit(".", 1)[-1])
+            return activation if activation in ACTIVATIONS else None
     return None
 
 
@@ -126,7 +173,7 @@ def activation_chain(model: Any) -> tuple[int | None, tuple[str, ...]]:
         dense = layers[last_dense]
         units_found = int(dense.units)
         act = getattr(dense, "activation", None)
-        chain.append(normalise_activation(None if act is None else _callable_name(act)))
+        chain.append(normalise_activation(None if act is None else object_name(act)))
         start = last_dense + 1
     for layer in layers[start:]:
         act_name = _layer_activation(layer)
@@ -167,11 +214,11 @@ def loss_spec(loss: Any) -> LossSpec | None:
     config.update(getattr(obj, "keywords", None) or {})  # functools.partial(loss_fn, from_logits=...)
     wrapped = getattr(obj, "fn", None)
     if wrapped is not None and type(obj).__name__ == "LossFunctionWrapper":
-        name = _callable_name(wrapped)
+        name = object_name(wrapped)
     elif hasattr(obj, "call") and hasattr(obj, "get_config"):
-        name = type(obj).__name__
+        name = object_name(type(obj))
     else:
-        name = _callable_name(obj)
+        name = object_name(obj)
     return LossSpec(
         name,
         from_logits=bool(config.get("from_logits", False)),
@@ -190,8 +237,10 @@ def _metric_name(metric: Any) -> str:
         return metric
     name = getattr(metric, "name", None)
     if isinstance(name, str) and name:
-        return name
-    return _callable_name(metric)
+        # A custom metric class is named by its class, as the static read names it.
+        custom = object_name(type(metric))
+        return custom if custom != type(metric).__name__ else name
+    return object_name(metric)
 
 
 def declared_metrics(model: Any) -> tuple[str, ...]:
@@ -369,11 +418,34 @@ def refuse_lambda(path: str | Path, lambda_layers: Sequence[str], unsafe: bool) 
         return
     names = ", ".join(lambda_layers)
     if not unsafe:
-        raise BadInputError(
+        raise RefusedError(
             f"model has Lambda layer(s) {names}; refusing to deserialize code: "
             "pass --unsafe to load it anyway"
         )
     print(UNSAFE_WARNING.format(layers=names, path=path), file=sys.stderr, flush=True)
+
+
+class ModelLoadError(BadInputError):
+    """No Keras here could load the model file: Keras 3 failed and, for a file tf-keras or Keras 2
+    wrote, tf_keras failed too or is not installed.
+
+    The message is one line naming the file and why each loader failed. The file's static read
+    still holds, so an audit can go on without the live model. ``keras3_error`` and
+    ``tf_keras_error`` hold each loader's own line (``tf_keras_error`` is None when tf_keras was
+    not tried: a Keras 3 file, a file the static reader cannot read, or tf_keras not installed).
+    """
+
+    def __init__(
+        self, path: str | Path, keras3_error: str, tf_keras_error: str | None = None, *, hint: str = ""
+    ) -> None:
+        self.path = str(path)
+        self.keras3_error = keras3_error
+        self.tf_keras_error = tf_keras_error
+        if tf_keras_error is None:
+            message = f"cannot load model {path}: {keras3_error}"
+        else:
+            message = f"cannot load model {path}: Keras 3: {keras3_error}; tf_keras: {tf_keras_error}"
+        super().__init__(f"{message} ({hint})" if hint else message)
 
 
 def load_model_file(
@@ -384,21 +456,29 @@ def load_model_file(
     static: StaticModel | None = None,
     on_note: Callable[[str], None] | None = None,
 ) -> Any:
-    """Load a ``.keras`` or ``.h5`` model with Keras 3, refusing Lambda layers unless ``unsafe``.
+    """Load a ``.keras`` or ``.h5`` model, refusing Lambda layers unless ``unsafe``.
+
+    Keras 3 loads it first. When Keras 3 cannot, and the static read says tf-keras or Keras 2
+    wrote the file (or cannot tell who did), tf_keras loads it where it is installed: a tf-keras
+    model whose head is a ``TFOpLambda`` (``tf.nn.softmax(logits)``) is one Keras 3 cannot rebuild.
+    tf_keras runs in safe mode too: a Lambda's code runs only with ``unsafe``.
 
     Parameters
     ----------
     path : path to the model file.
     unsafe : load Lambda layers (``safe_mode=False``) after a loud warning on stderr.
     lambda_layers : names of Lambda layers found by the static read; read here when not given.
-    static : the static read, when the caller already has it.
-    on_note : receives one line about how the model was loaded (recompiled from training_config).
+    static : the static read, when the caller already has it (it tells who wrote the file).
+    on_note : receives one line about how the model was loaded (recompiled from training_config,
+        or loaded with tf_keras and why).
 
     Raises
     ------
-    BadInputError
-        For a refused Lambda layer, or any error Keras raises while loading (one line, naming
-        the file).
+    RefusedError
+        For a Lambda layer without ``unsafe``.
+    ModelLoadError
+        (a :class:`BadInputError`) when neither loader could load the file: one line, naming the
+        file and each loader's error.
     """
     p = Path(path)
     if lambda_layers is None:
@@ -409,26 +489,115 @@ def load_model_file(
         lambda_layers = static.lambda_layers
     refuse_lambda(p, tuple(lambda_layers), unsafe)
 
-    import keras
-
     safe_mode = not unsafe
     try:
-        if p.suffix.lower() in (".h5", ".hdf5"):
-            version, training_config = _h5_attributes(p)
-            if version is not None and version.startswith("3."):
-                return keras.saving.load_model(p, safe_mode=safe_mode, compile=True)
-            # A tf-keras / Keras 2 file: Keras 3 either fails to rebuild its compiled loss or
-            # loads it as a plain string evaluate cannot call, so compile it again ourselves.
-            model = keras.saving.load_model(p, safe_mode=safe_mode, compile=False)
-            _recompile_from_training_config(model, training_config)
-            if on_note is not None:
-                on_note(
-                    f"{p.name} was saved by Keras {version or 'unknown'}: loaded with compile=False "
-                    "and recompiled from its training_config"
-                )
-            return model
-        return keras.saving.load_model(p, safe_mode=safe_mode, compile=True)
-    except BadInputError:
-        raise
+        return _load_with_keras3(p, safe_mode=safe_mode, on_note=on_note)
     except Exception as exc:  # Keras raises ValueError, TypeError, OSError, KeyError... on bad files
-        raise BadInputError(f"cannot load model {p}: {_first_line(exc)}") from None
+        keras3_error = load_error_line(exc)
+    writer = _tf_keras_writer(p, static)
+    if writer is None:
+        raise ModelLoadError(p, keras3_error) from None
+    import importlib.util
+
+    if importlib.util.find_spec("tf_keras") is None:
+        raise ModelLoadError(
+            p,
+            keras3_error,
+            hint=f"it was written by Keras {writer}: install tf-keras to load it with tf_keras",
+        ) from None
+    try:
+        model, compile_error = _load_with_tf_keras(p, safe_mode=safe_mode)
+    except Exception as exc:  # tf-keras raises as many types as Keras 3
+        raise ModelLoadError(p, keras3_error, load_error_line(exc)) from None
+    if on_note is not None:
+        import tf_keras
+
+        note = (
+            f"{p.name} was saved by Keras {writer} and Keras 3 cannot load it ({keras3_error}): "
+            f"loaded with tf_keras {tf_keras.__version__}"
+        )
+        if compile_error is not None:
+            note += f" without compiling it (compiling failed: {compile_error})"
+        on_note(note)
+    return model
+
+
+# Where Keras's deserialisation errors stop saying why and start dumping configs or advice.
+_LOAD_ERROR_CUTS = (" Full object config:", " using config=", ". Please ensure", ". Make sure")
+
+
+def load_error_line(exc: BaseException, limit: int = 200) -> str:
+    """Why a Keras loader failed, in one short line: the innermost ``Exception encountered:`` of
+    Keras's nested deserialisation errors, without the config dumps and advice around it."""
+    text = str(exc).strip()
+    marker = "Exception encountered:"
+    if marker in text:
+        text = text.rsplit(marker, 1)[1].strip()
+    line = text.splitlines()[0].strip() if text else ""
+    for cut in _LOAD_ERROR_CUTS:
+        head = line.split(cut, 1)[0].strip()
+        if head:
+            line = head
+    return (line or type(exc).__name__)[:limit]
+
+
+def _load_with_keras3(p: Path, *, safe_mode: bool, on_note: Callable[[str], None] | None) -> Any:
+    import keras
+
+    if p.suffix.lower() in (".h5", ".hdf5"):
+        version, training_config = _h5_attributes(p)
+        if version is not None and version.startswith("3."):
+            return keras.saving.load_model(p, safe_mode=safe_mode, compile=True)
+        # A tf-keras / Keras 2 file: Keras 3 either fails to rebuild its compiled loss or
+        # loads it as a plain string evaluate cannot call, so compile it again ourselves.
+        model = keras.saving.load_model(p, safe_mode=safe_mode, compile=False)
+        _recompile_from_training_config(model, training_config)
+        if on_note is not None:
+            on_note(
+                f"{p.name} was saved by Keras {version or 'unknown'}: loaded with compile=False "
+                "and recompiled from its training_config"
+            )
+        return model
+    return keras.saving.load_model(p, safe_mode=safe_mode, compile=True)
+
+
+def _tf_keras_writer(p: Path, static: StaticModel | None) -> str | None:
+    """The Keras version that wrote ``p`` when it may have been tf-keras or Keras 2 (``"unknown"``
+    when the file does not say), or None for a Keras 3 file or one the static reader refuses."""
+    if static is None:
+        from lossaudit.keras.static import read_model_file
+
+        try:
+            static = read_model_file(p)
+        except BadInputError:
+            return None
+    if static.keras_version is None:
+        return "unknown"
+    return None if static.keras_family is KerasFamily.KERAS3 else static.keras_version
+
+
+def _load_with_tf_keras(p: Path, *, safe_mode: bool) -> tuple[Any, str | None]:
+    """(model, None) loaded and compiled by tf_keras, or (model, why) loaded uncompiled when
+    compiling it failed (a loss or metric tf_keras cannot rebuild)."""
+    import contextlib
+
+    import tf_keras
+
+    try:
+        # tf_keras applies safe_mode to .keras files only; its legacy .h5 loader reads the same
+        # flag from this scope, so a Lambda's marshalled code stays refused there too.
+        from tf_keras.src.saving.serialization_lib import SafeModeScope
+
+        scope: contextlib.AbstractContextManager[Any] = SafeModeScope(safe_mode)
+    except ImportError:  # another tf-keras layout: its own default applies
+        scope = contextlib.nullcontext()
+    with scope:
+        try:
+            return tf_keras.models.load_model(str(p), compile=True, safe_mode=safe_mode), None
+        except Exception as exc:
+            compile_error = load_error_line(exc)
+            try:
+                model = tf_keras.models.load_model(str(p), compile=False, safe_mode=safe_mode)
+            except Exception:
+                raise exc from None
+            return model, compile_error

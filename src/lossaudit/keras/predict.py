@@ -40,6 +40,35 @@ def _first_line(exc: BaseException, limit: int = 200) -> str:
     return line[:limit]
 
 
+def _input_shape(model: Any) -> tuple[int | None, ...] | None:
+    """The model's one input shape without the batch axis, or None when it does not say."""
+    inputs = getattr(model, "inputs", None)
+    if not inputs or len(inputs) != 1:
+        return None
+    try:
+        return tuple(None if d is None else int(d) for d in tuple(inputs[0].shape)[1:])
+    except (TypeError, ValueError):  # an unknown rank
+        return None
+
+
+def conform_input(model: Any, x: np.ndarray) -> np.ndarray:
+    """``x`` shaped as Keras shapes it for the model's input, where Keras itself accepts it.
+
+    A 1-D ``x`` of n values for a model taking ``(None, 1)`` becomes ``(n, 1)``; generally, a
+    trailing axis of 1 the model expects is added, and one it does not expect is dropped (Keras 3's
+    functional ``_adjust_input_rank``; tf-keras expands a 1-D ``x`` the same way). Anything else is
+    left for :func:`check_input_shape` to refuse.
+    """
+    expected = _input_shape(model)
+    if expected is None:
+        return x
+    if x.ndim == len(expected) and expected and expected[-1] == 1:
+        return x.reshape(*x.shape, 1)
+    if x.ndim == len(expected) + 2 and x.shape[-1] == 1:
+        return x.reshape(x.shape[:-1])
+    return x
+
+
 def check_input_shape(model: Any, x: np.ndarray) -> None:
     """One clear line when the data's feature shape is not the model's input shape."""
     inputs = getattr(model, "inputs", None)
@@ -74,7 +103,8 @@ def predict_in_batches(
     Parameters
     ----------
     model : a Keras 3 or tf-keras model with one output.
-    x : array of shape (n, ...) matching the model's input.
+    x : array of shape (n, ...) matching the model's input (a 1-D x of n values is fed as (n, 1)
+        to a model taking (None, 1), as Keras feeds it: :func:`conform_input`).
     batch_size : samples per ``predict_on_batch`` call.
     progress : force the progress bar on or off; by default it is shown on stderr when stderr
         is a terminal and the run has more than :data:`PROGRESS_MIN_BATCHES` batches.
@@ -88,9 +118,10 @@ def predict_in_batches(
 
     if batch_size < 1:
         raise BadInputError(f"batch size must be at least 1, got {batch_size}")
-    n = int(x.shape[0])
+    n = int(x.shape[0]) if x.ndim else 0
     if n == 0:
         raise BadInputError("the eval data has no samples")
+    x = conform_input(model, x)
     check_input_shape(model, x)
     starts = range(0, n, batch_size)
     chunks: list[np.ndarray] = []
@@ -173,6 +204,7 @@ def evaluate_live(
 
     if getattr(model, "loss", None) is None:
         return LiveEvaluation(error="the model is not compiled with a loss; evaluate skipped")
+    x = conform_input(model, x)
     # Keras's own warnings (a SyntaxWarning for categorical cross-entropy on one unit) are
     # evidence for the report, not noise for the terminal.
     with warnings.catch_warnings(record=True) as records:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lossaudit.core.head import HeadSpec, KerasFamily, LossSpec, normalise_metric_name, snake_case
+from lossaudit.core.names import ACTIVATIONS, REGISTERED_SEPARATOR, normalise_activation, qualified_name
 from lossaudit.errors import BadInputError
 
 MAX_CONFIG_BYTES = 50 * 1024 * 1024
@@ -85,19 +86,6 @@ _ACTIVATION_CLASSES: dict[str, str] = {
     "Elu": "elu",
     "ThresholdedReLU": "thresholded_relu",
     "Tanh": "tanh",
-}
-# tf.keras functional models turn a raw TF call on a Keras tensor into a TFOpLambda layer whose
-# config names the TF function; these are the activations among them.
-_TF_OP_ACTIVATIONS: dict[str, str] = {
-    "nn.softmax": "softmax",
-    "math.softmax": "softmax",
-    "nn.log_softmax": "log_softmax",
-    "math.log_softmax": "log_softmax",
-    "math.sigmoid": "sigmoid",
-    "nn.sigmoid": "sigmoid",
-    "nn.relu": "relu",
-    "math.tanh": "tanh",
-    "nn.tanh": "tanh",
 }
 # Layers that neither change the number of outputs nor turn scores into probabilities.
 _PASS_THROUGH_CLASSES = frozenset(
@@ -896,8 +884,8 @@ class _HeadWalker:
                 after_chain.append(_activation_name(config.get("activation")))
             elif class_name in _ACTIVATION_CLASSES:
                 after_chain.append(_ACTIVATION_CLASSES[class_name])
-            elif class_name == "TFOpLambda" and config.get("function") in _TF_OP_ACTIVATIONS:
-                after_chain.append(_TF_OP_ACTIVATIONS[str(config.get("function"))])
+            elif class_name == "TFOpLambda" and (op := _tf_op_activation(config.get("function"))):
+                after_chain.append(op)  # tf.nn.softmax(logits) in a tf-keras functional model
             elif class_name == "Lambda":
                 self.notes.append(
                     f"Lambda layer {name!r} follows the last Dense; its code is not read or run, "
@@ -991,19 +979,64 @@ def _producer_units(class_name: str, config: Mapping[str, Any]) -> int | None:
 
 
 def _activation_name(value: Any) -> str:
-    """An activation as saved: a name, None, or (Keras 3) a serialised function or object."""
+    """An activation as saved: a name, None, or a serialised function or object.
+
+    The name may be TensorFlow's (``softmax_v2`` for ``tf.nn.softmax``, which Keras 3 saves as
+    ``{"module": "builtins", "class_name": "function", "config": "softmax_v2"}``) or qualified
+    (``tf.math.sigmoid``): :class:`HeadSpec` normalises it (:mod:`lossaudit.core.names`).
+    """
     if value is None:
         return "linear"
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping):
-        config = value.get("config")
-        if value.get("class_name") == "function" and isinstance(config, str):
-            return config
         class_name, _ = _class_and_config(value)
-        if class_name:
-            return _ACTIVATION_CLASSES.get(class_name, snake_case(class_name))
+        if class_name in _ACTIVATION_CLASSES:
+            return _ACTIVATION_CLASSES[class_name]
+        name = _serialised_name(value)
+        if name:
+            return name
     return str(value)
+
+
+def _tf_op_activation(function: Any) -> str | None:
+    """The activation a tf-keras ``TFOpLambda`` layer applies, from the TF symbol its config names
+    (``nn.softmax`` for ``tf.nn.softmax``, ``math.sigmoid``), or None for other TF ops."""
+    if not isinstance(function, str) or not function.strip():
+        return None
+    name = normalise_activation(function.strip().rsplit(".", 1)[-1])
+    return name if name in ACTIVATIONS else None
+
+
+def _serialised_name(value: Mapping[str, Any]) -> str:
+    """The name of a serialised function or object, as the name normalisers read it.
+
+    * Keras 3 / tf-keras ``.keras`` function: ``{"module": "builtins", "class_name": "function",
+      "config": "softmax_v2"}`` -> ``softmax_v2``; a registered function's config is already
+      ``package>name``; a function from another module is qualified by it.
+    * tf-keras ``.h5`` object: ``{"class_name": "Custom>MyLoss"}`` keeps its registered name.
+    * Keras 3 / tf-keras ``.keras`` object: built-ins have a ``keras.*`` module (the name is the
+      class); a custom class keeps its registered ``package>name`` or is qualified by its module
+      (``None`` is what Keras writes for ``__main__``), so :func:`lossaudit.core.names.is_custom`
+      recognises it.
+    """
+    raw = value.get("class_name")
+    class_name = raw if isinstance(raw, str) else ""
+    config = value.get("config")
+    module = value.get("module")
+    module_name = module if isinstance(module, str) else None
+    if class_name == "function" and isinstance(config, str):
+        return qualified_name(config, module_name)
+    if REGISTERED_SEPARATOR in class_name:
+        return class_name
+    if "module" in value and class_name:
+        module_name = module_name or "__main__"
+        if qualified_name(class_name, module_name) != class_name:  # not a Keras / TF module
+            registered = value.get("registered_name")
+            if isinstance(registered, str) and REGISTERED_SEPARATOR in registered:
+                return registered
+            return f"{module_name}.{class_name}"
+    return class_name
 
 
 def _tensor_refs(value: Any) -> list[tuple[str, int]]:
@@ -1102,13 +1135,17 @@ def _loss_spec(value: Any, p: Path) -> LossSpec | None:
         return _loss_spec(list(value.values()), p)
     class_name, config = _class_and_config(value)
     if class_name == "function" and isinstance(config, str):
-        return LossSpec(config)  # Keras 3: a loss function, e.g. keras.losses.categorical_crossentropy
+        # Keras 3: a loss function, e.g. keras.losses.categorical_crossentropy
+        return LossSpec(_serialised_name(value))
     if not isinstance(config, Mapping):
         config = {}
-    name = class_name
+    name = _serialised_name(value)
     if class_name == "LossFunctionWrapper":
         fn = config.get("fn")
-        name = fn if isinstance(fn, str) else str(config.get("name", class_name))
+        if isinstance(fn, Mapping):
+            name = _serialised_name(fn)
+        else:
+            name = fn if isinstance(fn, str) else str(config.get("name", class_name))
     from_logits = config.get("from_logits", False)
     smoothing = config.get("label_smoothing", 0.0)
     if not isinstance(from_logits, bool):
@@ -1135,7 +1172,7 @@ def _metric_names(value: Any, p: Path, notes: list[str]) -> list[str]:
         return _metric_names(list(value.values()), p, notes)
     class_name, config = _class_and_config(value)
     if class_name == "function" and isinstance(config, str):
-        return [config]
+        return [_serialised_name(value)]
     if not isinstance(config, Mapping):
         config = {}
     if class_name == "MeanMetricWrapper":
@@ -1149,7 +1186,7 @@ def _metric_names(value: Any, p: Path, notes: list[str]) -> list[str]:
             )
         return [declared]
     # A metric object: its class decides what it computes, whatever name the user gave it.
-    return [class_name]
+    return [_serialised_name(value)]
 
 
 # --- Keras family -----------------------------------------------------------------------------
