@@ -132,7 +132,7 @@ def audit_source_and_sink(
         else MlflowSink(
             tracking_uri=tracking_uri,
             experiment=experiment or DEFAULT_EXPERIMENT,
-            parent_run_id=project_run_id(),
+            parent_run_id=project_run_id(tracking_uri),
         )
     )
     return source, sink

@@ -11,7 +11,15 @@ from typing import Annotated
 
 import typer
 
-from lossaudit.cli_common import JsonOpt, guarded
+from lossaudit.cli_common import (
+    ConfigOpt,
+    IgnoreOpt,
+    JsonOpt,
+    RuleFailOnOpt,
+    SelectOpt,
+    guarded,
+    rule_overrides,
+)
 from lossaudit.cli_mlflow import NoLogOpt, TrackingUriOpt
 
 
@@ -19,25 +27,41 @@ def run(
     pipeline: Annotated[Path, typer.Argument(help="A pipeline file, e.g. pipelines/ci.yaml.")],
     tracking_uri: TrackingUriOpt = None,
     no_log: NoLogOpt = False,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
+    config_file: ConfigOpt = None,
+    fail_on: RuleFailOnOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the audits a pipeline file describes (kind audit, demo or registry).
 
+    Rule configuration: the configuration file (--config, else found from the working folder
+    upwards) < the pipeline file's select/ignore/severity/fail_on/alpha/tolerance < --select,
+    --ignore, --fail-on.
+
     Exit codes: 0 pass; 1 an audit failed (for demo: a scenario did not reproduce); 2 an audit
-    could not run (bad input); 3 MLflow unreachable (local report folders are complete).
+    could not run (bad input); 3 MLflow unreachable (local report folders are complete). Under
+    `mlflow run`, which exits 1 for any failure, the project run is tagged lossaudit.verdict,
+    lossaudit.codes and lossaudit.exit_code.
     """
 
     def body() -> int:
+        from lossaudit.config_file import base_config
         from lossaudit.pipeline.config import load_pipeline
-        from lossaudit.pipeline.runner import run_pipeline
+        from lossaudit.pipeline.runner import record_project_outcome, run_pipeline
 
-        config = load_pipeline(pipeline)
+        overrides = rule_overrides(select, ignore, fail_on)
+        config = load_pipeline(pipeline, base=base_config(config_file), overrides=overrides)
 
         def progress(line: str) -> None:
             if not as_json:
                 typer.echo(line, err=True)
 
-        outcome = run_pipeline(config, tracking_uri=tracking_uri, no_log=no_log, progress=progress)
+        # An empty --tracking-uri (the MLproject `registry` entry point's default) is not given.
+        uri = tracking_uri if tracking_uri and tracking_uri.strip() else None
+        outcome = run_pipeline(config, tracking_uri=uri, no_log=no_log, progress=progress)
+        # Under `mlflow run`, the project run gets the verdict, codes and folders at exit.
+        record_project_outcome(outcome)
         if as_json:
             typer.echo(json.dumps(outcome.to_dict(), indent=2))
         elif outcome.table is not None:

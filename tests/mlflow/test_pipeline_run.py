@@ -70,6 +70,25 @@ def client(uri: str) -> Any:
     return MlflowClient(tracking_uri=uri)
 
 
+PROJECT_EXPERIMENT = "mlproject"
+
+
+def mlflow_run(uri: str, cwd: Path, entry_point: str, *params: str) -> subprocess.CompletedProcess[str]:
+    """`mlflow run <repo> -e ENTRY --env-manager local --experiment-name mlproject -P ...`, started
+    in ``cwd`` (created), into an experiment whose artifacts stay under ``cwd``: the project run's
+    and its nested runs' (the store's Default experiment keeps them where the store was made)."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    c = client(uri)
+    if c.get_experiment_by_name(PROJECT_EXPERIMENT) is None:
+        c.create_experiment(PROJECT_EXPERIMENT, artifact_location=(cwd / "artifacts").as_uri())
+    mlflow = Path(sys.executable).with_name("mlflow")
+    command = [str(mlflow), "run", str(ROOT), "-e", entry_point, "--env-manager", "local"]
+    command += ["--experiment-name", PROJECT_EXPERIMENT]
+    for param in params:
+        command += ["-P", param]
+    return subprocess.run(command, capture_output=True, text=True, env=environment(uri), cwd=cwd, timeout=600)
+
+
 def runs_of(uri: str, experiment: str) -> list[Any]:
     c = client(uri)
     exp = c.get_experiment_by_name(experiment)
@@ -173,27 +192,6 @@ audits:
     assert (tmp_path / "reports" / "good" / "report.json").is_file()
 
 
-def test_mlflow_run_check_entry_point_gates_on_findings(sqlite_store: str) -> None:
-    """`mlflow run . -e check` from the project folder, current environment, offline."""
-    env = environment(sqlite_store)
-    mlflow = Path(sys.executable).with_name("mlflow")
-    base = [str(mlflow), "run", str(ROOT), "-e", "check", "--env-manager", "local", "-P", "units=1"]
-    broken = subprocess.run(
-        [*base, "-P", "activation=sigmoid"], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert broken.returncode == 1, broken.stderr[-2000:]
-    assert "LA101" in broken.stdout
-    fine = subprocess.run(
-        [*base, "-P", "activation=sigmoid", "-P", "loss=binary_crossentropy"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert fine.returncode == 0, fine.stdout[-2000:] + fine.stderr[-2000:]
-    assert "no findings" in fine.stdout
-
-
 def test_mlflow_run_pipeline_entry_nests_audits_under_the_project_run(
     sqlite_store: str, tmp_path: Path, binary_iris: Path
 ) -> None:
@@ -209,43 +207,37 @@ audits:
     data: {binary_iris}
 """
     )
-    env = environment(sqlite_store)
-    mlflow = Path(sys.executable).with_name("mlflow")
-    cmd = [
-        str(mlflow),
-        "run",
-        str(ROOT),
-        "-e",
-        "pipeline",
-        "-P",
-        f"file={pipeline}",
-        "--env-manager",
-        "local",
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    result = mlflow_run(sqlite_store, tmp_path / "work", "pipeline", f"file={pipeline}")
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
-    runs = runs_of(sqlite_store, "Default")
+    runs = runs_of(sqlite_store, PROJECT_EXPERIMENT)
     project = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     audits = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(project) == 1 and len(audits) == 1
     assert audits[0].data.tags["mlflow.parentRunId"] == project[0].info.run_id
     assert audits[0].data.tags["lossaudit.verdict"] == "fail"
-    assert project[0].data.tags["lossaudit.verdict"] == "fail"
-    assert project[0].data.tags["mlflow.project.entryPoint"] == "pipeline"
+    tags = project[0].data.tags
+    assert (tags["lossaudit.verdict"], tags["lossaudit.exit_code"]) == ("fail", "1")
+    assert tags["lossaudit.codes"] == audits[0].data.tags["lossaudit.codes"]
+    assert (tags["lossaudit.pipeline"], tags["lossaudit.audit_runs"]) == ("gate", audits[0].info.run_id)
+    assert tags["mlflow.project.entryPoint"] == "pipeline"
     assert REPORT_ARTIFACTS - {"confusion_matrix.png"} <= artifact_names(sqlite_store, audits[0].info.run_id)
+    # The project run carries the pipeline's document and each entry's folder under its name.
+    assert {"pipeline.json", "broken"} <= artifact_names(sqlite_store, project[0].info.run_id)
+    assert "report.json" in {
+        Path(a.path).name for a in client(sqlite_store).list_artifacts(project[0].info.run_id, "broken")
+    }
 
 
 @pytest.mark.slow
-def test_mlflow_run_demo_leaves_one_run_per_scenario_with_its_artifacts(sqlite_store: str) -> None:
+def test_mlflow_run_demo_leaves_one_run_per_scenario_with_its_artifacts(
+    sqlite_store: str, tmp_path: Path
+) -> None:
     """The README's main job: `mlflow run . -e demo --env-manager local`, offline."""
     from lossaudit.keras.scenarios import SCENARIO_NAMES
 
-    env = environment(sqlite_store)
-    mlflow = Path(sys.executable).with_name("mlflow")
-    cmd = [str(mlflow), "run", str(ROOT), "-e", "demo", "--env-manager", "local"]
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    result = mlflow_run(sqlite_store, tmp_path, "demo")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    runs = runs_of(sqlite_store, "Default")
+    runs = runs_of(sqlite_store, PROJECT_EXPERIMENT)
     [project] = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     scenarios = {r.data.tags["lossaudit.scenario"]: r for r in runs if "mlflow.parentRunId" in r.data.tags}
     assert sorted(scenarios) == sorted(SCENARIO_NAMES)
@@ -267,4 +259,5 @@ def test_mlflow_run_demo_leaves_one_run_per_scenario_with_its_artifacts(sqlite_s
             sqlite_store, scenarios[name].info.run_id
         )
     assert "LA101" in scenarios["one-unit-cce"].data.tags["lossaudit.codes"].split(",")
-    assert project.data.tags["lossaudit.verdict"] == "pass"
+    assert (project.data.tags["lossaudit.verdict"], project.data.tags["lossaudit.exit_code"]) == ("pass", "0")
+    assert {"pipeline.json", *SCENARIO_NAMES} <= artifact_names(sqlite_store, project.info.run_id)

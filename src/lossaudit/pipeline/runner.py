@@ -6,7 +6,9 @@
 * ``kind: registry`` -- :func:`lossaudit.registry.audit.run_registry_audit`.
 
 Under ``mlflow run`` (``MLFLOW_RUN_ID`` is set) the project's own run is the parent: every audit
-becomes its nested child, in its experiment, and the parent gets the verdict tags.
+becomes its nested child, in its experiment (when the pipeline logs to the project run's store),
+and :func:`record_project_outcome` gives the project run the pipeline's verdict, codes, exit code
+and report folders (:mod:`lossaudit.tracking.project`).
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ class PipelineOutcome:
 
     @property
     def verdict(self) -> str:
+        if self.document is not None and "verdict" in self.document:
+            return str(self.document["verdict"])
         verdicts = {e.verdict for e in self.entries}
         if "error" in verdicts:
             return "error"
@@ -112,10 +116,12 @@ def _sink(config: PipelineConfig, tracking_uri: str | None, no_log: bool) -> Mlf
         return None
     from lossaudit.tracking.sink import MlflowSink, project_run_id
 
+    uri = tracking_uri or config.log.tracking_uri
     return MlflowSink(
-        tracking_uri=tracking_uri or config.log.tracking_uri,
+        tracking_uri=uri,
         experiment=config.log.experiment,
-        parent_run_id=project_run_id(),
+        # Nested under the project run only in the project run's own store.
+        parent_run_id=project_run_id(uri),
     )
 
 
@@ -153,10 +159,7 @@ def run_pipeline(
         # The parent run could not be opened or closed: MLflow is down. Entries that ran keep
         # their local report folders.
         tracking_error = str(exc)
-    outcome = PipelineOutcome(config.name, config.kind, tuple(entries), tracking_error)
-    if sink is not None and sink.parent_run_id is not None and tracking_error is None:
-        _tag_project_run(sink, outcome)
-    return outcome
+    return PipelineOutcome(config.name, config.kind, tuple(entries), tracking_error)
 
 
 def _run_audit_entry(config: PipelineConfig, entry: AuditEntry, sink: MlflowSink | None) -> EntryOutcome:
@@ -173,14 +176,19 @@ def _run_audit_entry(config: PipelineConfig, entry: AuditEntry, sink: MlflowSink
             label_columns=entry.label_columns,
             train=config.resolve(entry.train) if entry.train else None,
             retrain=entry.retrain,
-            reported=tuple(ReportedMetric.from_value(k, v, "pipeline") for k, v in entry.reported.items()),
+            reported=tuple(
+                ReportedMetric.from_value(k, v, "pipeline", measured_on=entry.reported_on, n=entry.reported_n)
+                for k, v in entry.reported.items()
+            ),
             out_dir=str(out_dir),
             fail_on=Severity(config.fail_on),
             unsafe=entry.unsafe,
             epochs=entry.epochs,
             seed=entry.seed,
+            retrain_seeds=entry.seeds,
             train_batch_size=entry.batch_size,
             thresholds=dict(config.thresholds),
+            config=config.rules,
         )
         source = None
         if model.startswith(("models:", "runs:")):
@@ -315,18 +323,50 @@ def _set_tags(sink: MlflowSink, run_id: str, tags: Mapping[str, str]) -> None:
         client.set_tag(run_id, key, value)
 
 
-def _tag_project_run(sink: MlflowSink, outcome: PipelineOutcome) -> None:
-    """Under ``mlflow run``: the project run carries the pipeline's verdict and codes."""
-    assert sink.parent_run_id is not None
-    codes = dict.fromkeys(c for e in outcome.entries for c in e.codes)
-    _set_tags(
-        sink,
-        sink.parent_run_id,
-        {
-            "lossaudit.verdict": outcome.verdict,
-            "lossaudit.codes": ",".join(codes),
-            "lossaudit.pipeline": outcome.pipeline,
-        },
+def record_project_outcome(outcome: PipelineOutcome) -> None:
+    """For the project run of ``mlflow run`` (:mod:`lossaudit.tracking.project`): the pipeline's
+    verdict and codes, each entry's report folder under ``<entry name>/`` (each registry version's
+    under ``<model>-v<version>/``), the pipeline's JSON document (``pipeline.json``; a registry
+    job's ``summary.json``) and links to the runs it logged. Tags are written when the command
+    exits, with its exit code."""
+    from lossaudit.tracking.project import record_result
+
+    document = outcome.to_dict()
+    text = json.dumps(document, indent=2, default=str) + "\n"
+    tags = {"lossaudit.pipeline": outcome.pipeline, "lossaudit.kind": outcome.kind}
+    if outcome.document is not None:
+        versions = [v for v in document.get("versions") or () if isinstance(v, Mapping)]
+        codes = [str(c) for v in versions if not v.get("skipped") for c in v.get("codes") or ()]
+        folders = [
+            (Path(str(v["report_dir"])).name, str(v["report_dir"])) for v in versions if v.get("report_dir")
+        ]
+        errors = [f"{v.get('model')} v{v.get('version')}: {v['error']}" for v in versions if v.get("error")]
+        if document.get("summary_error"):
+            errors.append(str(document["summary_error"]))
+        if document.get("summary_run"):
+            tags["lossaudit.summary_run"] = str(document["summary_run"])
+        record_result(
+            outcome.verdict,
+            codes,
+            folders=folders,
+            files={"summary.json": text},
+            tags=tags,
+            error=errors[0] if errors else None,
+        )
+        return
+    runs = [e.run_id for e in outcome.entries if e.run_id]
+    if runs:
+        tags["lossaudit.audit_runs"] = ",".join(runs)
+    errors = [f"{e.name}: {e.error}" for e in outcome.entries if e.error]
+    if outcome.tracking_error is not None:
+        errors.append(outcome.tracking_error)
+    record_result(
+        outcome.verdict,
+        [c for e in outcome.entries for c in e.codes],
+        folders=[(e.name, e.folder) for e in outcome.entries if e.folder],
+        files={"pipeline.json": text},
+        tags=tags,
+        error=errors[0] if errors else None,
     )
 
 
@@ -339,7 +379,8 @@ def _run_registry(config: PipelineConfig, *, tracking_uri: str | None, no_log: b
     if no_log:
         raise BadInputError("a registry audit writes its verdicts to MLflow: --no-log does not apply")
     options = RegistryOptions.from_pipeline(config)
-    if tracking_uri is not None:
+    # An empty --tracking-uri (the MLproject's default) means "not given".
+    if tracking_uri is not None and tracking_uri.strip():
         options = replace(options, tracking_uri=tracking_uri)
     summary = run_registry_audit(options)
     return PipelineOutcome(

@@ -9,7 +9,8 @@ Names in the run:
 * params -- ``head.units``, ``head.activation``, ``head.activation_chain``, ``head.loss``,
   ``head.from_logits``, ``head.label_smoothing``, ``head.metrics``, ``keras_family``,
   ``labels.encoding``, ``labels.n_classes``, ``labels.n_samples``, ``data_hash``, ``fail_on``,
-  ``command`` and the report context's scalar values as ``context.<key>``;
+  ``command``, the effective rule configuration as ``config.<key>`` and the report context's
+  scalar values as ``context.<key>``;
 * metrics -- ``recomputed.<name>``, ``reported.<source>.<name>``, ``difference.<source>.<name>``
   (reported minus the definition the task needs), ``class.<k>.precision|recall|f1|support`` and
   ``findings.error|warning|info``;
@@ -155,6 +156,13 @@ def run_params(report: Mapping[str, Any]) -> dict[str, str]:
         params["data_hash"] = _param_text(digest)
     params["fail_on"] = _param_text(report.get("fail_on", "error"))
     params["command"] = _param_text(report.get("command", ""))
+    # The effective rule configuration (lossaudit.config_file): config.select, config.ignore,
+    # config.severity (CODE=severity list), config.fail_on, config.alpha, config.tolerance
+    # ("auto": half a unit of the reported number's last digit) and config.source.
+    for key, value in _mapping(report.get("config")).items():
+        if isinstance(value, Mapping):
+            value = [f"{code}={sev}" for code, sev in value.items()]
+        params[f"config.{key}"] = _param_text("auto" if value is None and key == "tolerance" else value)
     for key, value in _mapping(report.get("context")).items():
         if key in _DATA_HASH_KEYS:
             continue
@@ -416,12 +424,13 @@ def _upload_failed(
     return TrackingUnavailableError(text)
 
 
-def project_run_id() -> str | None:
+def project_run_id(tracking_uri: str | None = None) -> str | None:
     """The run ``mlflow run`` opened for this process (``MLFLOW_RUN_ID``), if any: audits logged
-    from inside an MLflow project become its nested children."""
-    import os
+    from inside an MLflow project become its nested children. With ``tracking_uri``, only when
+    that is the project run's store (see :func:`lossaudit.tracking.project.project_run_id`)."""
+    from lossaudit.tracking.project import project_run_id as from_environment
 
-    return os.environ.get("MLFLOW_RUN_ID") or None
+    return from_environment(tracking_uri)
 
 
 def report_folder_of(files: Mapping[str, Path]) -> Path | None:
