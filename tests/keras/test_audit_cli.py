@@ -228,7 +228,15 @@ def test_bad_requests_exit_2(one_unit_bce_case: SavedCase, tmp_path: Path) -> No
 def test_retrain_proves_the_fix_of_the_one_unit_cce(one_unit_cce_case: SavedCase, tmp_path: Path) -> None:
     case = one_unit_cce_case
     code, report = audit_json(
-        case, tmp_path / "report", "--retrain", "--train", str(case.data), "--epochs", "3"
+        case,
+        tmp_path / "report",
+        "--retrain",
+        "--train",
+        str(case.data),
+        "--epochs",
+        "3",
+        "--retrain-seeds",
+        "1",
     )
     assert code == 1
     retrain = report["context"]["retrain"]

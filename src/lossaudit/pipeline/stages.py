@@ -821,25 +821,34 @@ class _Timer:
         self.results: list[StageResult] = []
 
     def attempt(
-        self, name: str, fn: Callable[[], T], failures: list[StageFailure], *, unchecked: str
+        self,
+        name: str,
+        fn: Callable[[], T],
+        failures: list[StageFailure],
+        *,
+        unchecked: str,
+        bad_input_ends: bool = False,
     ) -> T | None:
         """Run a stage whose failure is a finding (LA701), not the end of the audit: on failure
         the stage is recorded as failed, ``failures`` gets why, and None is returned.
 
         A refusal (Lambda code without --unsafe) and an unreachable MLflow still end the command
         with their own exit codes: they are the user's call or the infrastructure, not the model.
+        With ``bad_input_ends``, so does bad input (eval data that does not fit the model's
+        input): the data is wrong, not the model, and no finding about the model would be true.
         """
         start = self.clock()
         try:
             result = fn()
         except (RefusedError, TrackingUnavailableError, KeyboardInterrupt):
             raise
-        except Exception as exc:
-            reason = _one_line(exc)
-            failures.append(StageFailure(stage=name, reason=reason, unchecked=unchecked))
-            self.results.append(
-                StageResult(name=name, seconds=self.clock() - start, status="failed", summary=reason)
-            )
+        except BadInputError:
+            if bad_input_ends:
+                raise
+            self._failed(name, start, failures, unchecked)
+            return None
+        except Exception:
+            self._failed(name, start, failures, unchecked)
             return None
         self.results.append(
             StageResult(
@@ -850,6 +859,15 @@ class _Timer:
             )
         )
         return result
+
+    def _failed(self, name: str, start: float, failures: list[StageFailure], unchecked: str) -> None:
+        import sys
+
+        reason = _one_line(sys.exc_info()[1] or RuntimeError("unknown failure"))
+        failures.append(StageFailure(stage=name, reason=reason, unchecked=unchecked))
+        self.results.append(
+            StageResult(name=name, seconds=self.clock() - start, status="failed", summary=reason)
+        )
 
     def run(self, name: str, fn: Callable[[], T]) -> T:
         start = self.clock()
@@ -904,6 +922,7 @@ def run_audit(
                 lambda: predict(request, labels, model),
                 failures,
                 unchecked="predictions, metrics and reported numbers",
+                bad_input_ends=True,
             )
             if model is not None
             else None
