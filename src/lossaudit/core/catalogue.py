@@ -815,7 +815,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         code="LA106",
-        name="sigmoid-binary-crossentropy-on-single-label",
+        name="independent-sigmoids-on-single-label",
         severity=Severity.WARNING,
         title="K > 2 sigmoids with binary cross-entropy on single-label data",
         why=(
