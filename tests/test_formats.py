@@ -138,8 +138,8 @@ def test_markdown_has_verdict_findings_numbers_stages_and_retrain(report: AuditR
     assert "| **0** | 3 | 1 | 0 |" in md and "| **2** | 1 | 0 | 3 |" in md
     assert "| retrain | ok | 3.50 | 10 epochs |" in md
     assert "| **total** |  | **3.77** |  |" in md
-    assert RETRAIN_SUMMARY in md
-    assert "- **Labels:** index, shape [12], K = 3, counts [4, 4, 4]" in md
+    assert RETRAIN_SUMMARY.replace(">", "&gt;") in md  # no raw ">" or "<" from report text
+    assert "- **Labels:** index, shape \\[12\\], K = 3, counts \\[4, 4, 4\\]" in md
     assert "<details><summary><code>LA203</code>" in md
     assert md.endswith("\n")
 
@@ -340,7 +340,7 @@ def test_junit_is_valid_xml_with_control_characters_in_context() -> None:
     audit = failing_report(model="bad\x01name<&>.keras")
     suite = _suite(render_junit(audit))
     values = {p.get("name"): p.get("value") for p in suite.iter("property")}
-    assert values["model"] == "badname<&>.keras"
+    assert values["model"] == "bad\\x01name<&>.keras"  # the control character shown, not dropped
 
 
 # --- HTML ---------------------------------------------------------------------------------------

@@ -2,8 +2,12 @@
 
 Self-contained means no request leaves the page: inline CSS, the reported-vs-recomputed chart as
 inline SVG, the confusion matrix as an HTML heat-map table and (with matplotlib) as a PNG in a
-``data:`` URI; no JavaScript. The only URLs are the rules' reference links, as plain ``<a>``.
-Every piece of report text goes through :func:`html.escape`.
+``data:`` URI; no JavaScript, no links: the only URL is that ``data:`` URI, made here.
+
+Every piece of report text goes through :func:`esc` (control and bidirectional characters made
+visible by :func:`~lossaudit.formats.sanitize.printable`, then :func:`html.escape` with quotes, so
+it is safe in text and in double-quoted attributes); no report text reaches ``<style>``, a URL, an
+element or attribute name, and class names come from fixed sets.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from lossaudit.formats.plots import (
     confusion_matrix_png,
     difference_text,
 )
+from lossaudit.formats.sanitize import printable
 
 _CSS = """
 :root { --fail: #c0392b; --pass: #1e8449; --warn: #b9770e; --info: #2e86c1; --ink: #1f2933;
@@ -101,7 +106,8 @@ CHART_RECOMPUTED = "#2b6cb0"
 
 
 def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    """Report text safe in HTML text and in a double-quoted attribute value."""
+    return html.escape(printable(value, newlines=True), quote=True)
 
 
 def _num(value: float | None) -> str:
@@ -266,7 +272,7 @@ def _comparisons(report: AuditReport) -> str:
                 _num(comp.reported),
                 recomputed,
                 difference,
-                f'<span class="pill {esc(comp.status)}">{esc(status)}</span>',
+                f'<span class="pill {_status_class(comp.status)}">{esc(status)}</span>',
                 esc(comp.explanation),
             )
         )
@@ -276,6 +282,11 @@ def _comparisons(report: AuditReport) -> str:
         f'<section id="comparisons"><h2>Reported vs recomputed</h2><div class="scroll">{chart}</div>'
         f"<h3>Every reported number</h3>{table}</section>"
     )
+
+
+def _status_class(status: str) -> str:
+    """A comparison status as a CSS class: one of the known statuses, never report text."""
+    return status if status in _STATUS_TEXT else "unknown"
 
 
 def _heat(share: float, error: bool) -> str:

@@ -11,11 +11,15 @@ One ``<testsuite name="lossaudit">`` inside ``<testsuites>``:
   above ``report.fail_on``.
 
 So the suite fails exactly when the audit's verdict is ``fail`` (or a comparison says so).
+
+ElementTree escapes ``&``, ``<``, ``>`` and quotes (and line breaks in attribute values, as
+``&#10;``); every text from the report goes through :func:`clean` first, which makes the
+characters XML 1.0 cannot carry (``NUL``, ``ESC``, lone surrogates...) visible escapes, and keeps
+line breaks only in element text, never in a test case's name or a property.
 """
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -23,17 +27,19 @@ from typing import TYPE_CHECKING
 from lossaudit.core.catalogue import RULES
 from lossaudit.core.findings import Finding, Severity
 from lossaudit.core.report import AuditReport
+from lossaudit.formats.sanitize import printable
 
 if TYPE_CHECKING:
     from lossaudit.core.compare import Comparison
 
 SUITE_NAME = "lossaudit"
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def clean(text: str) -> str:
-    """Drop the characters XML 1.0 cannot carry (control characters from a label name, say)."""
-    return _NOT_XML.sub("", text)
+def clean(text: object, *, newlines: bool = True) -> str:
+    """Report text XML 1.0 can carry: control characters (from a file or label name, say) and
+    the other characters :func:`~lossaudit.formats.sanitize.printable` names as escapes; line
+    breaks kept when ``newlines`` (message text), else ``\\n`` too (names, properties)."""
+    return printable(text, newlines=newlines)
 
 
 def junit_timestamp(created_at: str) -> str:
@@ -48,7 +54,12 @@ def junit_timestamp(created_at: str) -> str:
 
 
 def _case(suite: ET.Element, classname: str, name: str) -> ET.Element:
-    return ET.SubElement(suite, "testcase", {"classname": classname, "name": clean(name), "time": "0"})
+    attributes = {
+        "classname": clean(classname, newlines=False),
+        "name": clean(name, newlines=False),
+        "time": "0",
+    }
+    return ET.SubElement(suite, "testcase", attributes)
 
 
 def _finding_text(finding: Finding) -> str:
@@ -69,7 +80,8 @@ def _comparison_case(suite: ET.Element, report: AuditReport, comp: Comparison) -
         return "skipped"
     finding = report.finding_for(comp)
     if finding is not None and _fails(report, finding.severity):
-        failure = ET.SubElement(case, "failure", {"message": clean(comp.explanation), "type": finding.code})
+        attributes = {"message": clean(comp.explanation), "type": clean(finding.code, newlines=False)}
+        failure = ET.SubElement(case, "failure", attributes)
         failure.text = clean(f"{finding.code} {finding.name}: {comp.explanation}")
         return "failed"
     ET.SubElement(case, "system-out").text = clean(f"[{comp.status}] {comp.explanation}")
@@ -99,7 +111,11 @@ def render_junit(report: AuditReport) -> str:
         ("tool_version", report.tool_version),
         *((k, str(v)) for k, v in report.context.items() if isinstance(v, str | int | float)),
     ):
-        ET.SubElement(properties, "property", {"name": clean(key), "value": clean(value)})
+        ET.SubElement(
+            properties,
+            "property",
+            {"name": clean(key, newlines=False), "value": clean(value, newlines=False)},
+        )
 
     by_code: dict[str, list[Finding]] = {}
     for finding in report.findings:
@@ -123,7 +139,9 @@ def render_junit(report: AuditReport) -> str:
             case = _case(suite, classname, name)
             if _fails(report, finding.severity):
                 failure = ET.SubElement(
-                    case, "failure", {"message": clean(finding.message), "type": finding.code}
+                    case,
+                    "failure",
+                    {"message": clean(finding.message), "type": clean(finding.code, newlines=False)},
                 )
                 failure.text = _finding_text(finding)
                 failures += 1
@@ -138,7 +156,7 @@ def render_junit(report: AuditReport) -> str:
             case = _case(suite, "lossaudit.rules.other", f"{code} {finding.name}")
             if _fails(report, finding.severity):
                 ET.SubElement(
-                    case, "failure", {"message": clean(finding.message), "type": code}
+                    case, "failure", {"message": clean(finding.message), "type": clean(code, newlines=False)}
                 ).text = _finding_text(finding)
                 failures += 1
             else:

@@ -8,6 +8,10 @@ a figure is a local object, freed when the function returns, and a caller's own 
 there is nothing to draw.
 
 :func:`comparison_bars` is the chart's data, shared with the HTML report's inline SVG chart.
+
+Labels that come from the report (metric and source names) are drawn with ``parse_math=False``,
+so a ``$`` in a name is a dollar sign, not mathtext (``$\\bad{$`` would stop the whole report
+folder from being written), and through :func:`~lossaudit.formats.sanitize.printable`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from lossaudit.formats.sanitize import printable
 
 if TYPE_CHECKING:
     from lossaudit.core.compare import Comparison
@@ -145,8 +151,8 @@ def confusion_matrix_png(report: AuditReport) -> bytes | None:
     image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
     figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of row")
     if max(n_rows, n_cols) <= TICK_EVERY_CLASS_MAX:
-        ax.set_xticks(range(n_cols), cols)
-        ax.set_yticks(range(n_rows), rows)
+        ax.set_xticks(range(n_cols), cols, parse_math=False)
+        ax.set_yticks(range(n_rows), rows, parse_math=False)
     if multilabel:
         ax.set_title("Confusion per label (tn, fp, fn, tp)")
         ax.set_xlabel("outcome")
@@ -187,7 +193,8 @@ def comparison_chart_png(report: AuditReport) -> bytes | None:
     )
     for container in (reported, recomputed):
         ax.bar_label(container, fmt="%.4f", padding=3, fontsize=8)
-    ax.set_yticks(positions, [f"{b.label}\n[{b.status}]" for b in bars], fontsize=8)
+    labels = [f"{printable(b.label)}\n[{printable(b.status)}]" for b in bars]
+    ax.set_yticks(positions, labels, fontsize=8, parse_math=False)
     ax.invert_yaxis()
     top = max(1.0, *(b.reported for b in bars), *(b.recomputed for b in bars))
     ax.set_xlim(0.0, top * 1.18)

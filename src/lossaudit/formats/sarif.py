@@ -6,6 +6,11 @@ is a file path (relative to the repository root, or a ``file://`` URI inside the
 ``partialFingerprints`` so that re-running the audit does not open duplicate alerts. An audit
 has no source line, so every result points at line 1 of the audited model, spec or labels file;
 when no file is known the caller's ``artifact_uri`` (or a fixed pseudo-path) stands in.
+
+Report text is JSON-escaped by :mod:`json`; beyond that, result messages are plain ``text`` (never
+``markdown``, which GitHub renders) made by :func:`message_text`, and every artifact URI is a
+valid URI reference: paths percent-encoded (the bytes of a name that is not UTF-8 included),
+other schemes only from :data:`URI_SCHEMES` (never ``javascript:``), anything else a pseudo-path.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from urllib.parse import quote
 from lossaudit.core.catalogue import RULES
 from lossaudit.core.findings import Finding, Rule, Severity
 from lossaudit.core.report import AuditReport
+from lossaudit.formats.sanitize import printable
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = (
@@ -48,6 +54,42 @@ ARTIFACT_CONTEXT_KEYS = (
 )
 """Report context keys that may name the audited artifact, most specific first."""
 _URI_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")  # 2+ letters: "C:\..." is a path
+URI_SCHEMES = frozenset({"http", "https", "models", "runs", "mlflow-artifacts", "s3", "gs", "dbfs", "hdfs"})
+"""Non-file schemes a caller's ``artifact_uri`` may keep; any other becomes a pseudo-path."""
+_PATH_SAFE = "/-._~"
+_URI_SAFE = "/:-._~"
+_EMBEDDED_LINK = re.compile(r"\]\(")
+_LINK_CHARS = re.compile(r"([\\\[\]])")
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unicode(value: Any) -> Any:
+    """``value`` with every string a valid Unicode string: a lone surrogate (a name that was not
+    UTF-8, in the evidence) becomes its escape ``\\udcxx``, which JSON readers all accept."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", value)
+    if isinstance(value, dict):
+        return {_unicode(k): _unicode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unicode(v) for v in value]
+    return value
+
+
+def message_text(text: str) -> str:
+    """A result message as SARIF plain text that no viewer turns into a link or markup.
+
+    Control and bidirectional characters become visible escapes (see
+    :func:`~lossaudit.formats.sanitize.printable`; line breaks are kept). A plain-text SARIF
+    message may embed links, ``[text](target)`` (SARIF 2.1.0, 3.11.6); when the text holds that
+    pattern (a metric named ``[x](javascript:...)``), its ``\\``, ``[`` and ``]`` are
+    backslash-escaped, as the standard escapes them, so it reads as text.
+    """
+    text = printable(text, newlines=True)
+    if _EMBEDDED_LINK.search(text):
+        text = _LINK_CHARS.sub(r"\\\1", text)
+    return text
 
 
 def pascal_case(name: str) -> str:
@@ -92,7 +134,7 @@ def file_uri(text: str, repo_root: Path) -> tuple[str, bool]:
         # A relative path from another working directory: as typed, it is most likely relative
         # to the repository root (CI runs from there).
         relative = given
-    return quote(relative.as_posix(), safe="/-._~"), True
+    return quote(relative.as_posix(), safe=_PATH_SAFE, errors="surrogateescape"), True
 
 
 def _pseudo_path(uri: str) -> str:
@@ -125,7 +167,10 @@ def artifact_location(
         if _is_file_reference(artifact_uri):
             uri, relative = file_uri(artifact_uri, root)
             return {"uri": uri, "uriBaseId": SRCROOT} if relative else {"uri": uri}
-        return {"uri": quote(artifact_uri, safe="/:-._~")}
+        match = _URI_SCHEME.match(artifact_uri)
+        if match is not None and match.group(1).lower() in URI_SCHEMES:
+            return {"uri": quote(artifact_uri, safe=_URI_SAFE, errors="surrogateescape")}
+        other_uris.insert(0, artifact_uri)
     if other_uris:
         return {"uri": _pseudo_path(other_uris[0]), "uriBaseId": SRCROOT}
     return {"uri": DEFAULT_ARTIFACT_URI, "uriBaseId": SRCROOT}
@@ -180,7 +225,8 @@ def _finding_descriptor(finding: Finding) -> dict[str, Any]:
 
 def fingerprint(finding: Finding) -> str:
     """Stable across runs of the same audit: the code and the message, hashed."""
-    return hashlib.sha256(f"{finding.code}\n{finding.message}".encode()).hexdigest()
+    # surrogatepass: a message quoting a name that is not UTF-8 hashes too (valid text unchanged).
+    return hashlib.sha256(f"{finding.code}\n{finding.message}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def render_sarif(
@@ -208,7 +254,7 @@ def render_sarif(
     for finding in report.findings:
         if finding.code not in index:
             index[finding.code] = len(rules)
-            rules.append(_finding_descriptor(finding))
+            rules.append(_unicode(_finding_descriptor(finding)))
     location = artifact_location(report, artifact_uri, repo_root)
     finding_dicts = report.to_dict()["findings"]  # evidence already made JSON-safe
     results = []
@@ -217,23 +263,25 @@ def render_sarif(
         if "head_fix" in as_dict:
             properties["headFix"] = as_dict["head_fix"]
         results.append(
-            {
-                "ruleId": finding.code,
-                "ruleIndex": index[finding.code],
-                "kind": "fail",
-                "level": LEVELS[finding.severity],
-                "message": {"text": finding.message},
-                "locations": [
-                    {
-                        "physicalLocation": {
-                            "artifactLocation": dict(location),
-                            "region": {"startLine": 1},
+            _unicode(
+                {
+                    "ruleId": finding.code,
+                    "ruleIndex": index[finding.code],
+                    "kind": "fail",
+                    "level": LEVELS[finding.severity],
+                    "message": {"text": message_text(finding.message)},
+                    "locations": [
+                        {
+                            "physicalLocation": {
+                                "artifactLocation": dict(location),
+                                "region": {"startLine": 1},
+                            }
                         }
-                    }
-                ],
-                "partialFingerprints": {FINGERPRINT_KEY: fingerprint(finding)},
-                "properties": properties,
-            }
+                    ],
+                    "partialFingerprints": {FINGERPRINT_KEY: fingerprint(finding)},
+                    "properties": properties,
+                }
+            )
         )
     run: dict[str, Any] = {
         "tool": {
@@ -261,5 +309,5 @@ def render_sarif(
         },
     }
     if category:
-        run["automationDetails"] = {"id": f"lossaudit/{category.strip('/')}/"}
+        run["automationDetails"] = {"id": f"lossaudit/{printable(category).strip('/')}/"}
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}

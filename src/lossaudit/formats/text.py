@@ -1,11 +1,20 @@
-"""Plain-text console output: findings first, then numbers, then the verdict."""
+"""Plain-text console output: findings first, then numbers, then the verdict.
+
+Names from the report (file, metric, layer and model names) are printed through
+:func:`~lossaudit.formats.sanitize.printable` on one line, prose that quotes them (messages,
+explanations, notes) with its line breaks kept, and the whole page once more at the end: no escape
+sequence, carriage return or other control character from a file name reaches the terminal, and a
+name cannot start a line of its own (``model.keras\nverdict: pass``).
+"""
 
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 from lossaudit.core.findings import Rule, Severity
 from lossaudit.core.report import AuditReport
+from lossaudit.formats.sanitize import printable
 
 _WIDTH = 100
 _NOTE_KEYS = ("model_notes", "notes")
@@ -25,9 +34,19 @@ _HEADLINE_METRICS = (
 )
 
 
+def _one(value: Any) -> str:
+    """A name or one-line value: control characters and line breaks as escapes."""
+    return printable(value)
+
+
+def _lines(value: Any) -> str:
+    """Prose: control characters as escapes, line breaks kept."""
+    return printable(value, newlines=True)
+
+
 def _indent(text: str, prefix: str = "      ") -> str:
     lines: list[str] = []
-    for para in text.splitlines():
+    for para in _lines(text).split("\n"):
         wrapped = textwrap.wrap(para, _WIDTH - len(prefix)) or [""]
         lines.extend(prefix + w for w in wrapped)
     return "\n".join(lines)
@@ -39,9 +58,9 @@ def describe_head(report: AuditReport) -> str:
         return "head: unknown"
     loss = "no loss"
     if head.loss is not None:
-        loss = head.loss.name + (" (from_logits=True)" if head.loss.from_logits else "")
-    chain = " -> ".join(head.activation_chain)
-    metrics = ", ".join(head.metrics) or "none"
+        loss = _one(head.loss.name) + (" (from_logits=True)" if head.loss.from_logits else "")
+    chain = " -> ".join(_one(a) for a in head.activation_chain)
+    metrics = ", ".join(_one(m) for m in head.metrics) or "none"
     return (
         f"head: {head.units} unit(s), {chain}, {loss}; metrics: {metrics}; "
         f"Keras family: {head.keras_family.value}"
@@ -49,65 +68,71 @@ def describe_head(report: AuditReport) -> str:
 
 
 def render_report(report: AuditReport) -> str:
-    out = [f"lossaudit {report.command}", describe_head(report)]
+    """The report as plain text for a terminal: no control character from report data in it."""
+    out = [f"lossaudit {_one(report.command)}", describe_head(report)]
     if report.labels is not None:
-        out.append(f"labels: {report.labels.describe()}")
+        out.append(f"labels: {_one(report.labels.describe())}")
     for res in report.metric_resolutions:
         if res.resolved is not None and res.declared in ("accuracy", "acc"):
             assumed = ", label shape assumed from the loss" if res.labels_assumed else ""
-            out.append(f"'{res.declared}' resolves to {res.resolved} ({res.because}{assumed})")
+            out.append(
+                f"'{_one(res.declared)}' resolves to {_one(res.resolved)} ({_one(res.because)}{assumed})"
+            )
     for key, value in report.context.items():
         if isinstance(value, str | int | float) and not isinstance(value, bool):
-            out.append(f"{key}: {value}")
+            out.append(f"{_one(key)}: {_one(value)}")
     # Where the rule configuration came from (a file, a pipeline, flags), unless all defaults.
     config_source = report.config.get("source")
     if isinstance(config_source, str) and config_source not in ("defaults", "request"):
-        out.append(f"config: {config_source}")
+        out.append(f"config: {_one(config_source)}")
     # Notes from reading and loading the model (Lambda layers, graph mode, nested models).
     for key in _NOTE_KEYS:
         notes = report.context.get(key)
         if isinstance(notes, list | tuple):
-            out.extend(f"note: {note}" for note in notes if isinstance(note, str))
+            out.extend(f"note: {_one(note)}" for note in notes if isinstance(note, str))
     out.append("")
     if report.findings:
         for i, f in enumerate(report.findings):
             if i:
                 out.append("")
-            out.append(f"{f.code} {f.severity.value:<7} {f.title} [{f.name}]")
+            out.append(f"{_one(f.code)} {f.severity.value:<7} {_one(f.title)} [{_one(f.name)}]")
             out.append(_indent(f.message))
             out.append(_indent("fix:"))
             # The fix is code: every line, indented as written, never re-wrapped.
-            out.append(textwrap.indent(f.fix, "        "))
+            out.append(textwrap.indent(_lines(f.fix), "        "))
     else:
         out.append("no findings")
     if report.metrics is not None:
         m = report.metrics
         out.append("")
-        out.append(f"recomputed ({m.task}, n = {m.n_samples}, K = {m.n_classes}):")
+        out.append(f"recomputed ({_one(m.task)}, n = {m.n_samples}, K = {m.n_classes}):")
         for name in _HEADLINE_METRICS:
             value = m.values.get(name)
             if value is not None:
                 out.append(f"  {name:<20} {value:.4f}")
         for note in m.notes:
-            out.append(f"  note: {note}")
+            out.append(f"  note: {_one(note)}")
     if report.comparisons:
         out.append("")
         out.append("reported vs recomputed:")
         for c in report.comparisons:
-            out.append(f"  [{c.status}] ({c.source}) {c.explanation}")
+            out.append(f"  [{_one(c.status)}] ({_one(c.source)}) {_one(c.explanation)}")
     if report.stages:
         out.append("")
         out.append("stages:")
         for stage in report.stages:
-            out.append(f"  {stage.name:<20} {stage.seconds:7.2f} s  {stage.status:<7} {stage.summary}")
+            name, status, summary = _one(stage.name), _one(stage.status), _one(stage.summary)
+            out.append(f"  {name:<20} {stage.seconds:7.2f} s  {status:<7} {summary}")
     retrain = report.context.get("retrain")
     if isinstance(retrain, dict) and retrain.get("summary"):
         out.append("")
-        out.append(f"retrain: {retrain['summary']}")
+        out.append(f"retrain: {_one(retrain['summary'])}")
     out.append("")
     counts = ", ".join(f"{report.count(s)} {s.value}" for s in reversed(Severity))
-    out.append(f"verdict: {report.verdict} ({counts}; failing at {report.fail_on.value})")
-    return "\n".join(out)
+    out.append(f"verdict: {_one(report.verdict)} ({counts}; failing at {report.fail_on.value})")
+    # Once more over the whole page: whatever a field above let through, no control character
+    # but the line feeds of this page reaches the terminal.
+    return _lines("\n".join(out))
 
 
 def render_rule_table(rules: tuple[Rule, ...]) -> str:

@@ -82,6 +82,12 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _utf8(text: str) -> bytes:
+    """UTF-8 that cannot fail: the formats already escape lone surrogates (a file name that is not
+    UTF-8); one that got through anyway is written as ``\\udcxx`` rather than losing the folder."""
+    return text.encode("utf-8", errors="backslashreplace")
+
+
 def render_all(report: AuditReport, artifact_uri: str | None = None) -> dict[str, bytes]:
     """Every file of the folder, rendered in memory (name -> bytes), ``report.json`` last."""
     from lossaudit.formats.html import render_html
@@ -91,10 +97,10 @@ def render_all(report: AuditReport, artifact_uri: str | None = None) -> dict[str
     from lossaudit.formats.sarif import render_sarif
 
     files: dict[str, bytes] = {
-        REPORT_MD: render_markdown(report).encode("utf-8"),
-        REPORT_HTML: render_html(report).encode("utf-8"),
-        FINDINGS_SARIF: (json.dumps(render_sarif(report, artifact_uri), indent=2) + "\n").encode("utf-8"),
-        JUNIT_XML: render_junit(report).encode("utf-8"),
+        REPORT_MD: _utf8(render_markdown(report)),
+        REPORT_HTML: _utf8(render_html(report)),
+        FINDINGS_SARIF: _utf8(json.dumps(render_sarif(report, artifact_uri), indent=2) + "\n"),
+        JUNIT_XML: _utf8(render_junit(report)),
     }
     confusion = confusion_matrix_png(report)
     if confusion is not None:
@@ -102,7 +108,7 @@ def render_all(report: AuditReport, artifact_uri: str | None = None) -> dict[str
     comparison = comparison_chart_png(report)
     if comparison is not None:
         files[COMPARISON_PNG] = comparison
-    files[REPORT_JSON] = (report.to_json() + "\n").encode("utf-8")
+    files[REPORT_JSON] = _utf8(report.to_json() + "\n")
     return files
 
 
