@@ -112,7 +112,11 @@ def parse_reported(texts: list[str] | None, measured_on: MeasuredOn, n: int | No
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    typer.echo(f"lossaudit: error: {message}", err=True)
+    from lossaudit.formats.sanitize import printable
+
+    # File names and other user text in the message: no escape sequence reaches the terminal,
+    # and the message stays one line.
+    typer.echo(f"lossaudit: error: {printable(message)}", err=True)
     raise typer.Exit(code)
 
 
