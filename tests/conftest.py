@@ -12,6 +12,7 @@ os.environ["DO_NOT_TRACK"] = "true"
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +21,17 @@ def _isolated_mlflow(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     if "MLFLOW_TRACKING_URI" not in os.environ:
         store = tmp_path_factory.mktemp("mlflow")
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+
+
+# Hypothesis profiles: `ci` (the default) keeps the suite fast; HYPOTHESIS_PROFILE=deep runs the
+# property tests that leave max_examples to the profile (the label detector's "any input" tests)
+# with 10,000 examples each.
+settings.register_profile("ci", max_examples=200, deadline=None, print_blob=True)
+settings.register_profile(
+    "deep",
+    max_examples=10_000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

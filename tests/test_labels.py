@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import tracemalloc
 import warnings
 from typing import Any
 
@@ -14,8 +16,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.utils.multiclass import type_of_target
 
+from lossaudit.core.head import MAX_UNITS, HeadSpec
 from lossaudit.core.labels import (
     MAX_INFERRED_CLASSES,
+    MAX_ONE_HOT_CELLS,
     LabelEncoding,
     LabelEvidence,
     LabelProblem,
@@ -23,6 +27,7 @@ from lossaudit.core.labels import (
     to_class_indices,
     to_one_hot,
 )
+from lossaudit.errors import BadInputError
 
 ONE_HOT_4 = np.eye(4)[[0, 1, 3, 3, 1]]
 
@@ -270,3 +275,192 @@ def test_one_hot_round_trip(k: int, data: st.DataObject) -> None:
     sparse = detect_labels(idx, units=k)
     assert sparse.class_counts == ev.class_counts
     assert sparse.classes_absent == ev.classes_absent
+
+
+# --- any input: evidence or BadInputError, never anything else ------------------------------------
+#
+# These tests leave max_examples to the Hypothesis profile (tests/conftest.py): 200 by default,
+# 10,000 with HYPOTHESIS_PROFILE=deep.
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.sampled_from([2**63, 2**64, -(2**63) - 1, 10**308, 10**309])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=4)
+    | st.binary(max_size=4)
+    | st.complex_numbers(allow_nan=True)
+)
+ANY_NESTED = st.recursive(
+    _SCALARS,
+    lambda children: st.lists(children, max_size=5) | st.tuples(children, children),
+    max_leaves=24,
+)
+_DTYPES = (
+    hnp.scalar_dtypes()  # bool, ints, uints, floats, complex, datetime64, timedelta64
+    | hnp.byte_string_dtypes(max_len=4)
+    | hnp.unicode_string_dtypes(max_len=4)
+    | hnp.nested_dtypes(max_itemsize=32)
+    | st.sampled_from([np.dtype(np.longdouble), np.dtype(np.float16)])
+)
+_SHAPES = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5)
+ANY_ARRAY = hnp.arrays(dtype=_DTYPES, shape=_SHAPES) | hnp.arrays(
+    dtype=np.dtype(object), shape=_SHAPES, elements=_SCALARS
+)
+ANY_UNITS = (
+    st.none()
+    | st.integers(min_value=1, max_value=12)
+    | st.integers(min_value=-3, max_value=10**20)
+    | st.sampled_from([MAX_UNITS, MAX_UNITS + 1, 10**12, True, 2.0, "3", np.int64(4)])
+)
+
+
+def _units_ok(units: Any) -> bool:
+    return units is None or (
+        isinstance(units, int | np.integer) and not isinstance(units, bool) and 1 <= units <= MAX_UNITS
+    )
+
+
+def _check_any(labels: Any, units: Any) -> LabelEvidence | None:
+    try:
+        ev = detect_labels(labels, units=units)
+    except BadInputError as exc:
+        # Only a bad head size is raised; what is wrong with the labels is evidence.
+        assert not _units_ok(units), exc
+        assert "\n" not in str(exc)
+        return None
+    assert _units_ok(units)
+    assert isinstance(ev, LabelEvidence)
+    json.dumps(ev.to_dict())
+    line = ev.describe()
+    assert "\n" not in line
+    if ev.is_valid:
+        assert ev.problem is None and ev.reason is None
+        assert ev.n_samples > 0 and len(ev.class_counts) == ev.n_classes
+        assert ev.n_classes <= max(MAX_UNITS, ev.width)
+    else:
+        assert ev.problem is not None and ev.reason and "\n" not in ev.reason
+    return ev
+
+
+@given(labels=ANY_NESTED, units=ANY_UNITS)
+def test_any_nested_input_gives_evidence_or_bad_input(labels: Any, units: Any) -> None:
+    _check_any(labels, units)
+
+
+@given(arr=ANY_ARRAY, units=ANY_UNITS)
+def test_any_array_gives_evidence_or_bad_input(arr: np.ndarray, units: Any) -> None:
+    ev = _check_any(arr, units)
+    if ev is not None and ev.is_valid and arr.dtype.kind in "biuf":
+        # Where the two vocabularies overlap (numeric arrays; sklearn calls object arrays
+        # 'unknown'), sklearn names the same family.
+        assert _sklearn_family(arr) == _expected_sklearn(ev)
+
+
+@st.composite
+def valid_labels(draw: st.DrawFn) -> np.ndarray:
+    """Index, one-hot, multi-hot and soft labels of several dtypes and shapes."""
+    n = draw(st.integers(min_value=1, max_value=30))
+    k = draw(st.integers(min_value=2, max_value=8))
+    form = draw(st.sampled_from(["index", "index_column", "one_hot", "multi_hot", "soft"]))
+    if form in ("index", "index_column"):
+        idx = np.array(draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)))
+        dtype = draw(st.sampled_from([np.int64, np.int8, np.uint8, np.float32, np.float64]))
+        arr = idx.astype(dtype)
+        return arr.reshape(-1, 1) if form == "index_column" else arr
+    if form == "one_hot":
+        idx = np.array(draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)))
+        return np.eye(k, dtype=draw(st.sampled_from([np.float32, np.int64, np.uint8])))[idx]
+    if form == "multi_hot":
+        return np.array(draw(hnp.arrays(np.int64, (n, k), elements=st.integers(0, 1))))
+    weights = draw(hnp.arrays(np.float64, (n, k), elements=st.floats(0.01, 1.0)))
+    return np.asarray(weights / weights.sum(axis=1, keepdims=True))
+
+
+@given(labels=valid_labels())
+def test_valid_labels_agree_with_sklearn(labels: np.ndarray) -> None:
+    ev = detect_labels(labels)
+    assert ev.is_valid, ev.reason
+    assert _sklearn_family(labels) == _expected_sklearn(ev)
+    if ev.is_sparse:
+        assert sum(ev.class_counts) == ev.n_samples
+
+
+# --- huge values and class counts: no allocation grows with a label's value ------------------------
+
+
+def _peak_bytes(fn: Any) -> int:
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(
+    ("labels", "problem", "reason_part"),
+    [
+        pytest.param([0, 10**12], "out_of_range", "more than 100000 classes", id="id-like-1e12"),
+        pytest.param(np.array([0, 2**63 - 1]), "out_of_range", "is 9.22e+18", id="int64-max"),
+        pytest.param(np.array([0, 2**64 - 1], dtype=np.uint64), "out_of_range", "more than", id="uint64-max"),
+        pytest.param([0.0, 1e308], "out_of_range", "is 1e+308", id="float-1e308"),
+        pytest.param(np.array([0, np.longdouble("1e4000")]), "out_of_range", "about 10^", id="longdouble"),
+        pytest.param([0, 10**400], "inf", "too large for a 64-bit float (about 10^400)", id="400-digits"),
+        pytest.param([[0, 10**5000]], "inf", "about 10^5000", id="5000-digits"),
+        pytest.param(np.array([1, "2"], dtype=object), "non_numeric", "strings", id="numeric-text"),
+        pytest.param([b"1", b"0"], "non_numeric", "byte strings", id="bytes"),
+        pytest.param(np.array([1, 2j], dtype=object), "non_numeric", "complex", id="complex-object"),
+        pytest.param(iter([1, 2]), "ragged", "mixed objects", id="iterator"),
+        pytest.param({"a": 1}, "ragged", "mixed objects", id="dict"),
+        pytest.param(np.zeros((2, 2, 2, 2)), "rank", "rank 4", id="rank-4"),
+        pytest.param(
+            np.array(["2024-01-01"], dtype="datetime64[D]"), "non_numeric", "not a number", id="date"
+        ),
+    ],
+)
+def test_huge_and_odd_labels_are_evidence(labels: Any, problem: str, reason_part: str) -> None:
+    ev = detect_labels(labels)
+    assert ev.problem is LabelProblem(problem), ev.reason
+    assert ev.reason is not None and reason_part in ev.reason
+
+
+def test_huge_units_are_refused_before_any_allocation() -> None:
+    for units in (MAX_UNITS + 1, 10**12, 10**20, 99999999999999999999, 0, -1, True, 2.5, "3"):
+        with pytest.raises(BadInputError, match="units must be"):
+            detect_labels([0, 1], units=units)  # type: ignore[arg-type]
+        if isinstance(units, int) and not isinstance(units, bool) and units > 0:
+            with pytest.raises(BadInputError, match=f"at most {MAX_UNITS}"):
+                HeadSpec.from_values(units=units, activation="softmax")
+    with pytest.raises(BadInputError, match="about 10\\^5000"):
+        HeadSpec.from_values(units=10**5000)
+
+
+def test_labels_up_to_the_cap_cost_little() -> None:
+    """An index label of 10**12 with a head of MAX_UNITS units: K = MAX_UNITS counts, no more."""
+    start = time.perf_counter()
+    peak = _peak_bytes(lambda: detect_labels([0, 10**12, 3], units=MAX_UNITS))
+    ev = detect_labels([0, 5, 3], units=MAX_UNITS)
+    assert ev.n_classes == MAX_UNITS and sum(ev.class_counts) == 3
+    # The report line stays a line: 20 classes listed, the rest counted.
+    line = ev.describe()
+    assert f"... {MAX_UNITS - 20} more]" in line and f"... {MAX_UNITS - 3 - 20} more]" in line
+    assert len(line) < 400
+    assert peak < 64 * 2**20
+    assert _peak_bytes(lambda: detect_labels(np.array([0.0, 1e300]))) < 2**20
+    assert time.perf_counter() - start < 5
+    out_of_range = detect_labels([0, 10**12], units=3)
+    assert out_of_range.problem is LabelProblem.OUT_OF_RANGE and out_of_range.n_classes == 10**12 + 1
+
+
+def test_one_hot_refuses_what_it_cannot_build() -> None:
+    with pytest.raises(BadInputError, match="1 to 100000 classes"):
+        to_one_hot([0, 1], 10**12)
+    with pytest.raises(BadInputError, match="cells"):
+        to_one_hot(np.zeros(MAX_ONE_HOT_CELLS // MAX_UNITS + 1, dtype=np.int64), MAX_UNITS)
+    with pytest.raises(BadInputError, match=r"must lie in 0\.\.2"):
+        to_one_hot([0, 3], 3)
+    with pytest.raises(BadInputError, match=r"must lie in 0\.\.2"):
+        to_one_hot([0, -1], 3)

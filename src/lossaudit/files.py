@@ -3,13 +3,17 @@
 Formats: ``.npy``; ``.npz`` (labels under ``y``, features under ``x``, predictions under
 ``predictions``/``y_pred``/``p``, or the only array); ``.csv`` and ``.parquet`` with named label
 columns (several columns, or a glob like ``'label_*'``, for one-hot and multi-hot labels).
+
+Whatever a file holds (garbage bytes, a truncated or forged ``.npy`` header, a corrupt zip, a
+folder, a huge integer), reading it raises only :class:`~lossaudit.errors.BadInputError`, with one
+line naming the file.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-import zipfile
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,27 +33,43 @@ TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
 def _existing(path: str | Path, what: str) -> Path:
     p = Path(path)
-    if not p.exists():
-        raise BadInputError(f"{what} file not found: {p}")
-    if p.is_dir():
-        raise BadInputError(f"{what} path is a directory, not a file: {p}")
-    if p.stat().st_size == 0:
-        raise BadInputError(f"{what} file is empty: {p}")
+    try:
+        if not p.exists():
+            raise BadInputError(f"{what} file not found: {p}")
+        if p.is_dir():
+            raise BadInputError(f"{what} path is a directory, not a file: {p}")
+        if not p.is_file():
+            raise BadInputError(f"{what} path is not a regular file: {p}")
+        if p.stat().st_size == 0:
+            raise BadInputError(f"{what} file is empty: {p}")
+    except OSError as exc:  # permission denied, name too long, ...
+        raise BadInputError(f"{what} file {p} cannot be read: {exc.strerror or type(exc).__name__}") from None
     return p
 
 
-def _load_npz(p: Path, keys: Sequence[str], what: str) -> np.ndarray:
+def _load_npz(p: Path, keys: Sequence[str], what: str, *, only_array: bool = True) -> np.ndarray:
+    """The array under the first of ``keys`` (or, with ``only_array``, the file's only array)."""
     import numpy as np
 
     try:
         with np.load(p, allow_pickle=False) as data:
             names = list(data.files)
-            for key in keys:
-                if key in names:
-                    return np.asarray(data[key])
-            if len(names) == 1:
-                return np.asarray(data[names[0]])
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+            chosen = next((key for key in keys if key in names), None)
+            if chosen is None and only_array and len(names) == 1:
+                chosen = names[0]
+            if chosen is not None:
+                return np.asarray(data[chosen])
+    except BadInputError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise BadInputError(
+                f"{what} file {p} holds Python objects (strings?); save a numeric array"
+            ) from None
+        raise BadInputError(f"{what} file {p} is not a readable .npz: {_first_line(exc)}") from None
+    except MemoryError:
+        raise BadInputError(f"{what} file {p} declares an array too large to load") from None
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, OSError, a forged header, ...
         raise BadInputError(f"{what} file {p} is not a readable .npz: {_first_line(exc)}") from None
     raise BadInputError(f"{what} file {p} has arrays {names}; expected one named {' or '.join(keys)}")
 
@@ -57,22 +77,51 @@ def _load_npz(p: Path, keys: Sequence[str], what: str) -> np.ndarray:
 NPY_MAGIC = b"\x93NUMPY"
 
 
+def _check_npy_header(p: Path, what: str) -> None:
+    """Refuse a file that is not a .npy, or whose header promises more data than it holds (a
+    forged shape would make numpy allocate terabytes before finding out)."""
+    from numpy.lib import format as npy_format
+
+    with p.open("rb") as fh:
+        # Without the header np.load falls back to unpickling and blames allow_pickle.
+        if fh.read(len(NPY_MAGIC)) != NPY_MAGIC:
+            raise BadInputError(f"{what} file {p} is not a .npy file (no NumPy header)")
+        fh.seek(0)
+        version = npy_format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = npy_format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, _, dtype = npy_format.read_array_header_2_0(fh)
+        else:
+            return  # version 3.0 (utf-8 field names): np.load checks it
+        if dtype.hasobject:
+            raise BadInputError(f"{what} file {p} holds Python objects (strings?); save a numeric array")
+        available = p.stat().st_size - fh.tell()
+        needed = math.prod(shape) * dtype.itemsize
+        if needed > available:
+            raise BadInputError(
+                f"{what} file {p} is truncated: its header declares shape {tuple(shape)} "
+                f"({needed} bytes) but it holds {available} bytes of data"
+            )
+
+
 def _load_npy(p: Path, what: str) -> np.ndarray:
     import numpy as np
 
-    # Without the header np.load falls back to unpickling and blames allow_pickle: say what it is.
-    with p.open("rb") as fh:
-        if fh.read(len(NPY_MAGIC)) != NPY_MAGIC:
-            raise BadInputError(f"{what} file {p} is not a .npy file (no NumPy header)")
     try:
+        _check_npy_header(p, what)
         arr = np.load(p, allow_pickle=False)
+    except BadInputError:
+        raise
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise BadInputError(
                 f"{what} file {p} holds Python objects (strings?); save a numeric array"
             ) from None
         raise BadInputError(f"{what} file {p} is not a readable .npy: {_first_line(exc)}") from None
-    except (OSError, EOFError) as exc:
+    except MemoryError:
+        raise BadInputError(f"{what} file {p} declares an array too large to load") from None
+    except Exception as exc:  # OSError, EOFError, SyntaxError of a forged header, ...
         raise BadInputError(f"{what} file {p} is not a readable .npy: {_first_line(exc)}") from None
     return np.asarray(arr)
 
@@ -85,9 +134,9 @@ def read_table(path: str | Path, what: str = "data") -> pd.DataFrame:
         if p.suffix.lower() == ".csv":
             return pd.read_csv(p)
         return pd.read_parquet(p)
-    except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise BadInputError(f"{what} file {p} is not a readable table: {_first_line(exc)}") from None
-    except Exception as exc:  # pyarrow raises its own error types for corrupt parquet
+    except MemoryError:
+        raise BadInputError(f"{what} file {p} is too large to load") from None
+    except Exception as exc:  # ParserError, UnicodeDecodeError, pyarrow's own error types, ...
         raise BadInputError(f"{what} file {p} is not a readable table: {_first_line(exc)}") from None
 
 
@@ -148,8 +197,9 @@ def load_dataset(path: str | Path, label_columns: Sequence[str] = ()) -> tuple[n
     p = _existing(path, "data")
     suffix = p.suffix.lower()
     if suffix == ".npz":
-        x = _load_npz(p, FEATURE_KEYS, "data (features)")
-        y = _load_npz(p, LABEL_KEYS, "data (labels)")
+        # Both arrays by name: the only-array fallback of a labels file would read x as y.
+        x = _load_npz(p, FEATURE_KEYS, "data (features)", only_array=False)
+        y = _load_npz(p, LABEL_KEYS, "data (labels)", only_array=False)
     elif suffix in TABLE_SUFFIXES:
         if not label_columns:
             raise BadInputError(f"data file {p}: name the label column(s) with --label-column")
@@ -158,12 +208,16 @@ def load_dataset(path: str | Path, label_columns: Sequence[str] = ()) -> tuple[n
         y = frame[cols].to_numpy()
         y = y[:, 0] if len(cols) == 1 else y
         features = frame.drop(columns=cols)
+        if features.shape[1] == 0:
+            raise BadInputError(f"data file {p}: no feature columns besides the label column(s) {cols}")
         non_numeric = [c for c in features.columns if features[c].dtype.kind not in "biuf"]
         if non_numeric:
             raise BadInputError(f"data file {p}: feature column(s) {non_numeric[:5]} are not numeric")
         x = features.to_numpy(dtype=np.float32)
     else:
         raise BadInputError(f"data file {p}: unsupported format {suffix!r} (use .npz, .csv, .parquet)")
+    if x.ndim == 0 or y.ndim == 0:
+        raise BadInputError(f"data file {p}: x and y must be arrays with one row per sample")
     if x.shape[0] != len(y):
         raise BadInputError(f"data file {p}: x has {x.shape[0]} rows but y has {len(y)}")
     if x.dtype.kind in "biuf" and not np.isfinite(np.asarray(x, dtype=np.float64)).all():

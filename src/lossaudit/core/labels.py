@@ -97,6 +97,7 @@ MAX_ONE_HOT_CELLS = 1 << 28
 """Largest one-hot matrix (samples x classes) :func:`to_one_hot` builds: 1 GiB of float32."""
 
 _LOG10_2 = 0.30103
+_FLOAT_MAX = int(1.7976931348623157e308)
 
 
 @dataclass(frozen=True)
@@ -150,12 +151,13 @@ class LabelEvidence:
         return max(self.class_counts) / self.n_samples
 
     def describe(self) -> str:
-        """One line for reports: ``one_hot, shape [540, 10], K = 10, counts [...]``."""
+        """One line for reports: ``one_hot, shape [540, 10], K = 10, counts [...]`` (lists of more
+        than 20 classes are cut: ``[0, 1, ... 99980 more]``)."""
         line = f"{self.encoding.value}, shape {list(self.shape)}, K = {self.n_classes}"
         if self.class_counts:
-            line += f", counts {list(self.class_counts)}"
+            line += f", counts {_listed(self.class_counts)}"
         if self.classes_absent:
-            line += f", absent {list(self.classes_absent)}"
+            line += f", absent {_listed(self.classes_absent)}"
         if self.reason:
             line += f" ({self.reason})"
         return line
@@ -174,6 +176,16 @@ class LabelEvidence:
             "reason": self.reason,
             "dtype": self.dtype,
         }
+
+
+_MAX_LISTED = 20
+
+
+def _listed(values: tuple[int, ...]) -> str:
+    if len(values) <= _MAX_LISTED:
+        return str(list(values))
+    shown = ", ".join(map(str, values[:_MAX_LISTED]))
+    return f"[{shown}, ... {len(values) - _MAX_LISTED} more]"
 
 
 def _jsonable_number(value: float) -> float | int:
@@ -258,7 +270,7 @@ def _from_objects(arr: np.ndarray) -> tuple[np.ndarray | None, LabelEvidence | N
     import numpy as np
 
     shape, dtype = _shape(arr), str(arr.dtype)
-    largest_bits = 0
+    largest = 0
     for value in arr.reshape(-1):
         if isinstance(value, str | bytes):
             return None, _invalid(
@@ -269,13 +281,12 @@ def _from_objects(arr: np.ndarray) -> tuple[np.ndarray | None, LabelEvidence | N
             )
         if isinstance(value, complex | np.complexfloating):
             return None, _invalid(LabelProblem.NON_NUMERIC, "labels are complex numbers", shape=shape)
-        if isinstance(value, int):  # bool included: bit_length 0 or 1
-            largest_bits = max(largest_bits, value.bit_length())
-    if largest_bits > 1023:  # beyond float64: numpy raises OverflowError
+        if isinstance(value, int) and (value > largest or -value > largest):  # bool included
+            largest = abs(value)
+    if largest.bit_length() > 1023:  # beyond float64: numpy raises OverflowError
         return None, _invalid(
             LabelProblem.INF,
-            "labels contain an integer too large for a 64-bit float "
-            f"(about 10^{int((largest_bits - 1) * _LOG10_2)})",
+            f"labels contain an integer too large for a 64-bit float ({_int_text(largest)})",
             shape=shape,
             dtype=dtype,
         )
@@ -302,12 +313,17 @@ def _check_units(units: Any) -> int | None:
 
 
 def _int_text(value: int) -> str:
-    """An integer for a message: written out up to 15 digits, else its magnitude (a 5000-digit
-    integer cannot even be turned into a string)."""
-    if abs(value) < 10**15:
+    """An integer for a message: written out up to 15 digits, else its magnitude (``9.22e+18``,
+    ``about 10^400``: a 5000-digit integer cannot even be turned into a string)."""
+    magnitude = abs(value)
+    if magnitude < 10**15:
         return str(value)
     sign = "-" if value < 0 else ""
-    return f"{sign}about 10^{int((abs(value).bit_length() - 1) * _LOG10_2)}"
+    bits = magnitude.bit_length()
+    if bits <= 1024 and magnitude <= _FLOAT_MAX:
+        return f"{sign}{float(magnitude):.3g}"
+    digits = len(str(magnitude)) if bits < 14_000 else int(bits * _LOG10_2) + 1
+    return f"{sign}about 10^{digits - 1}"
 
 
 def _short(value: Any) -> str:

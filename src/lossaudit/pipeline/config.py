@@ -32,6 +32,14 @@ them (:mod:`lossaudit.config_file`). The result is :attr:`PipelineConfig.rules`.
 ``${VAR}`` and ``${VAR:-default}`` in string values are expanded from the environment, so one file
 serves CI and local runs. Relative paths are relative to the pipeline file's folder's parent when
 the file sits in ``pipelines/`` (the project root), else to the file's folder.
+
+Every key is typed and validated strictly by :mod:`lossaudit.pipeline.schema` (``epochs: ten`` and
+``enabled: "maybe"`` are refused, ``enabled: "false"`` is false), with one
+:class:`~lossaudit.errors.BadInputError` line naming the key path::
+
+    pipeline p.yaml: audits[0].retrain.epochs: expected an integer, got 'ten'
+
+The same schema is published as JSON Schema for editors at ``docs/pipeline.schema.json``.
 """
 
 from __future__ import annotations
@@ -41,13 +49,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lossaudit.core.config import CONFIG_KEYS, RuleConfig
 from lossaudit.errors import BadInputError
 
+if TYPE_CHECKING:
+    from lossaudit.pipeline.schema import AuditSection, RegistrySection
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 KINDS = ("audit", "demo", "registry")
+MAX_VALUES = 100_000
+"""Most values (scalars, lists, mappings) a pipeline file may hold once YAML aliases are followed."""
 
 
 @dataclass(frozen=True)
@@ -117,110 +130,101 @@ class PipelineConfig:
         return str(p if p.is_absolute() else (self.root / p))
 
 
-def expand(value: Any) -> Any:
-    """Expand ``${VAR}`` / ``${VAR:-default}`` in every string of a loaded YAML tree."""
+def expand(value: Any, where: str = "pipeline") -> Any:
+    """Expand ``${VAR}`` / ``${VAR:-default}`` in every string of a loaded YAML tree (``where``
+    names the file in messages)."""
+    return _expand(value, [MAX_VALUES], where)
+
+
+def _expand(value: Any, budget: list[int], where: str) -> Any:
+    # YAML aliases share one object; followed, ten aliases of ten aliases ... make billions.
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise BadInputError(f"{where} holds more than {MAX_VALUES} values (YAML aliases?)")
     if isinstance(value, str):
 
         def sub(m: re.Match[str]) -> str:
             env = os.environ.get(m.group(1))
             if env is None:
                 if m.group(2) is None:
-                    raise BadInputError(f"pipeline uses ${{{m.group(1)}}} but it is not set")
+                    raise BadInputError(f"{where} uses ${{{m.group(1)}}} but it is not set")
                 return m.group(2)
             return env
 
         return _VAR.sub(sub, value)
     if isinstance(value, list):
-        return [expand(v) for v in value]
+        return [_expand(v, budget, where) for v in value]
     if isinstance(value, dict):
-        return {k: expand(v) for k, v in value.items()}
+        return {k: _expand(v, budget, where) for k, v in value.items()}
     return value
 
 
-def _mapping(value: Any, what: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise BadInputError(f"pipeline: '{what}' must be a mapping")
-    return value
-
-
-def _unknown(data: Mapping[str, Any], allowed: set[str], what: str) -> None:
-    extra = sorted(set(data) - allowed)
-    if extra:
-        raise BadInputError(f"pipeline: unknown key(s) in {what}: {', '.join(extra)}")
-
-
-def _floats(data: Mapping[str, Any], what: str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for k, v in data.items():
-        # Strings are allowed because ${VAR:-0.9} expands to text after YAML parsing.
-        try:
-            if isinstance(v, bool):
-                raise ValueError
-            number = float(v)
-        except (TypeError, ValueError):
-            raise BadInputError(f"pipeline: {what}.{k} must be a number, got {v!r}") from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise BadInputError(f"pipeline: {what}.{k} must be a finite number, got {v!r}")
-        out[str(k)] = number
-    return out
-
-
-def _columns(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(str(v) for v in value)
-
-
-def _audit_entry(raw: Any, index: int) -> AuditEntry:
-    data = _mapping(raw, f"audits[{index}]")
-    allowed = {"name", "model", "data", "label_columns", "reported", "retrain", "unsafe"}
-    _unknown(data, allowed, f"audits[{index}]")
-    for key in ("model", "data"):
-        if not data.get(key):
-            raise BadInputError(f"pipeline: audits[{index}] needs '{key}'")
-    reported = _mapping(data.get("reported"), f"audits[{index}].reported")
-    from_source = bool(reported.pop("from_source_run", True))
-    reported_on = reported.pop("measured_on", "this")
-    if reported_on not in ("this", "other"):
-        raise BadInputError(
-            f"pipeline: audits[{index}].reported.measured_on must be this or other, got {reported_on!r}"
+def _audit_entry(section: AuditSection, index: int) -> AuditEntry:
+    reported = section.reported
+    retrain = section.retrain
+    extra: dict[str, Any] = {}
+    if reported is not None:
+        extra.update(
+            reported=reported.metrics,
+            reported_from_source_run=reported.from_source_run,
+            reported_on=reported.measured_on,
+            reported_n=reported.n,
         )
-    reported_n = reported.pop("n", None)
-    if reported_n is not None and (
-        isinstance(reported_n, bool)
-        or not isinstance(reported_n, int)
-        or reported_n < 1
-        or reported_on != "other"
-    ):
-        raise BadInputError(
-            f"pipeline: audits[{index}].reported.n must be a positive integer, with measured_on: other"
+    if retrain is not None:
+        extra.update(
+            train=retrain.train,
+            retrain=True,
+            epochs=retrain.epochs,
+            batch_size=retrain.batch_size,
+            seed=retrain.seed,
+            seeds=retrain.seeds,
         )
-    retrain_raw = data.get("retrain") or {}
-    if retrain_raw is True:
-        raise BadInputError(f"pipeline: audits[{index}].retrain needs at least 'train: PATH'")
-    retrain = _mapping(retrain_raw, f"audits[{index}].retrain")
-    _unknown(retrain, {"train", "epochs", "batch_size", "seed", "seeds"}, f"audits[{index}].retrain")
     return AuditEntry(
-        name=str(data.get("name") or Path(str(data["model"])).stem or f"audit-{index}"),
-        model=str(data["model"]),
-        data=str(data["data"]),
-        label_columns=_columns(data.get("label_columns")),
-        reported=_floats(reported, f"audits[{index}].reported"),
-        reported_from_source_run=from_source,
-        reported_on=str(reported_on),
-        reported_n=reported_n,
-        train=str(retrain["train"]) if retrain.get("train") else None,
-        retrain=bool(retrain),
-        epochs=int(retrain.get("epochs", 10)),
-        batch_size=int(retrain.get("batch_size", 32)),
-        seed=int(retrain.get("seed", 0)),
-        seeds=int(retrain.get("seeds", 3)),
-        unsafe=bool(data.get("unsafe", False)),
+        name=section.name or Path(section.model).stem or f"audit-{index}",
+        model=section.model,
+        data=section.data,
+        label_columns=tuple(section.label_columns or ()),
+        unsafe=section.unsafe,
+        **extra,
     )
+
+
+def _registry(section: RegistrySection | None) -> RegistryConfig:
+    if section is None:
+        return RegistryConfig()
+    return RegistryConfig(
+        name=section.name,
+        alias=section.alias,
+        filter=section.filter,
+        workers=section.workers,
+        force=section.force,
+        promote_alias=section.promote_alias,
+        data=dict(section.data or {}),
+        label_columns=tuple(section.label_columns or ()),
+    )
+
+
+def _read_yaml(p: Path) -> Any:
+    import yaml
+
+    try:
+        if not p.is_file():
+            what = "is a folder, not a file" if p.is_dir() else "not found"
+            raise BadInputError(f"pipeline file {what}: {p}")
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BadInputError(f"pipeline file {p} is not UTF-8 text") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BadInputError(f"pipeline file {p} cannot be read: {reason}") from None
+    try:
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise BadInputError(f"pipeline file {p} is nested too deeply") from None
+    except Exception as exc:  # yaml.YAMLError; ValueError of a 5000-digit integer or a bad date
+        lines = str(exc).splitlines()
+        first = lines[0] if lines else type(exc).__name__
+        raise BadInputError(f"pipeline file {p} is not valid YAML: {first}") from None
 
 
 def load_pipeline(
@@ -235,34 +239,32 @@ def load_pipeline(
     upwards); the file's rule keys go over it, then ``overrides`` (the command line's keys, from
     :func:`lossaudit.config_file.command_line_layer`).
     """
-    import yaml
-
     from lossaudit.config_file import apply_layer, describe_flags, discover_config, pipeline_keys
+    from lossaudit.pipeline.schema import AuditPipeline, DemoPipeline, validate_pipeline
 
     p = Path(path)
-    if not p.is_file():
-        raise BadInputError(f"pipeline file not found: {p}")
+    source = f"pipeline {p}"
+    raw = _read_yaml(p)
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BadInputError(f"pipeline file {p} is not valid YAML: {first}") from None
-    data = expand(_mapping(raw, "the file"))
-    allowed = {"name", "kind", "out", "thresholds", "log", "audits", "scenarios", "registry"}
-    _unknown(data, allowed | set(CONFIG_KEYS), str(p))
-    kind = data.get("kind")
-    if kind not in KINDS:
-        raise BadInputError(f"pipeline {p}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+        data = expand(raw, source) if isinstance(raw, dict) else raw
+    except RecursionError:
+        raise BadInputError(f"pipeline file {p} is nested too deeply") from None
+    typed = validate_pipeline(data, source)  # refuses anything but a mapping
     rules = discover_config() if base is None else base
-    rules = apply_layer(rules, pipeline_keys(data), source=f"pipeline {p}")
+    # A rule key set to null is not set; the values are judged by RuleConfig.
+    rule_keys = {k: v for k, v in dict(data).items() if k in CONFIG_KEYS and v is not None}
+    rules = apply_layer(rules, pipeline_keys(rule_keys), source=source)
     if overrides:
         rules = apply_layer(rules, overrides, source=describe_flags(overrides))
-    log_raw = _mapping(data.get("log"), "log")
-    _unknown(log_raw, {"enabled", "tracking_uri", "experiment"}, "log")
-    log = LogConfig(
-        enabled=bool(log_raw.get("enabled", True)),
-        tracking_uri=log_raw.get("tracking_uri") or None,
-        experiment=str(log_raw.get("experiment", "lossaudit")),
+    log_section = typed.log
+    log = (
+        LogConfig()
+        if log_section is None
+        else LogConfig(
+            enabled=log_section.enabled,
+            tracking_uri=log_section.tracking_uri or None,
+            experiment=log_section.experiment,
+        )
     )
     root = p.resolve().parent
     if root.name == "pipelines":
@@ -270,39 +272,26 @@ def load_pipeline(
     audits: tuple[AuditEntry, ...] = ()
     registry: RegistryConfig | None = None
     scenarios: tuple[str, ...] = ()
-    if kind == "audit":
-        items = data.get("audits")
-        if not isinstance(items, list) or not items:
-            raise BadInputError(f"pipeline {p}: kind 'audit' needs a non-empty 'audits' list")
-        audits = tuple(_audit_entry(item, i) for i, item in enumerate(items))
+    thresholds: dict[str, float] = {}
+    if isinstance(typed, AuditPipeline):
+        audits = tuple(_audit_entry(item, i) for i, item in enumerate(typed.audits))
         names = [a.name for a in audits]
         if len(set(names)) != len(names):
-            raise BadInputError(f"pipeline {p}: audit names must be unique, got {names}")
-    elif kind == "demo":
-        value = data.get("scenarios", "all")
-        scenarios = () if value in (None, "all") else _columns(value)
+            raise BadInputError(f"{source}: audit names must be unique, got {names}")
+        thresholds = dict(typed.thresholds or {})
+    elif isinstance(typed, DemoPipeline):
+        chosen = typed.scenarios or []
+        scenarios = () if chosen in ([], ["all"]) else tuple(chosen)
     else:
-        reg = _mapping(data.get("registry"), "registry")
-        allowed_reg = {"name", "alias", "filter", "workers", "force", "promote_alias", "data"}
-        _unknown(reg, allowed_reg | {"label_columns"}, "registry")
-        registry = RegistryConfig(
-            name=reg.get("name"),
-            alias=reg.get("alias"),
-            filter=reg.get("filter"),
-            workers=int(reg.get("workers", 1)),
-            force=bool(reg.get("force", False)),
-            promote_alias=reg.get("promote_alias"),
-            data={str(k): str(v) for k, v in _mapping(reg.get("data"), "registry.data").items()},
-            label_columns=_columns(reg.get("label_columns")),
-        )
+        registry = _registry(typed.registry)
     return PipelineConfig(
-        name=str(data.get("name") or p.stem),
-        kind=str(kind),
+        name=typed.name or p.stem,
+        kind=typed.kind,
         path=p,
         root=root,
         fail_on=rules.fail_on.value,
-        out=str(data.get("out", "lossaudit-reports")),
-        thresholds=_floats(_mapping(data.get("thresholds"), "thresholds"), "thresholds"),
+        out=typed.out,
+        thresholds=thresholds,
         log=log,
         audits=audits,
         scenarios=scenarios,
