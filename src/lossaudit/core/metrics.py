@@ -319,7 +319,8 @@ def _recompute_single_label(
             full = np.clip(full, 1e-15, 1.0)
             full = full / full.sum(axis=1, keepdims=True)
             values["log_loss"] = float(skm.log_loss(y, full, labels=classes))
-            onehot = np.eye(k)[y]
+            onehot = np.zeros_like(full)  # n x K, never a K x K identity
+            onehot[np.arange(y.size), y] = 1.0
             values["brier_score"] = (
                 float(np.mean((p1 - y) ** 2))
                 if p1 is not None
