@@ -102,7 +102,10 @@ def test_unexplained_number_names_the_nearest() -> None:
     assert comp.status == "unexplained"
     assert comp.matches == ()
     assert comp.nearest is not None and comp.nearest.key == "argmax"
-    assert "deflated by -0.0399 against argmax accuracy (0.9899), beyond its precision (0.005)" in comp.explanation
+    assert (
+        "deflated by -0.0399 against argmax accuracy (0.9899), beyond its precision (0.005)"
+        in comp.explanation
+    )
 
 
 def test_accuracy_definitions_of_a_multiclass_head() -> None:

@@ -395,3 +395,18 @@ def test_audit_command_uses_the_configuration(tmp_path: Path) -> None:
         "--threshold", "accuracy=1.5", "--ignore", "LA506", "--json", cwd=tmp_path, timeout=600,
     )  # fmt: skip
     assert (ignored.returncode, json.loads(ignored.stdout)["codes"]) == (0, [])
+
+
+def test_registry_jobs_carry_the_rule_configuration_into_their_rules_version() -> None:
+    from lossaudit.core.config import RuleConfig
+    from lossaudit.registry.audit import RegistryOptions
+    from lossaudit.tracking import rules_version
+
+    quiet = RuleConfig(ignore=("LA103",), source="pyproject.toml")
+    options = RegistryOptions(name="m", rules=quiet.to_dict())
+    assert options.rules["ignore"] == ["LA103"]
+    # Another configuration is another rules version (the job re-audits); the source is not.
+    assert rules_version(quiet.to_dict()) != rules_version()
+    assert rules_version(quiet.to_dict()) == rules_version({**quiet.to_dict(), "source": "elsewhere"})
+    with pytest.raises(BadInputError, match="disagrees"):
+        RegistryOptions(name="m", fail_on="warning", rules=quiet.to_dict())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,53 +77,132 @@ def _reported(files: dict[str, Any], shift: float) -> str:
 GATES: dict[str, Any] = {
     # A number 28 points too high, stated by the user on this eval set: an error, named inflated.
     "user-accuracy-inflated": lambda f: Gate(
-        ("compare", "--labels", f["y"], "--predictions", f["probs"], "--units", "10")
-        + ("--loss", "sparse_categorical_crossentropy", "--reported", _reported(f, 0.28)),
+        (
+            "compare",
+            "--labels",
+            f["y"],
+            "--predictions",
+            f["probs"],
+            "--units",
+            "10",
+            "--loss",
+            "sparse_categorical_crossentropy",
+            "--reported",
+            _reported(f, 0.28),
+        ),
         1,
         ("LA504",),
         ("inflated by +0.2800",),
     ),
     "user-accuracy-deflated": lambda f: Gate(
-        ("compare", "--labels", f["y"], "--predictions", f["probs"], "--units", "10")
-        + ("--loss", "sparse_categorical_crossentropy", "--reported", _reported(f, -0.05)),
+        (
+            "compare",
+            "--labels",
+            f["y"],
+            "--predictions",
+            f["probs"],
+            "--units",
+            "10",
+            "--loss",
+            "sparse_categorical_crossentropy",
+            "--reported",
+            _reported(f, -0.05),
+        ),
         1,
         ("LA504",),
         ("deflated by -0.0500",),
     ),
     "user-accuracy-true": lambda f: Gate(
-        ("compare", "--labels", f["y"], "--predictions", f["probs"], "--units", "10")
-        + ("--loss", "sparse_categorical_crossentropy", "--reported", _reported(f, 0.0)),
+        (
+            "compare",
+            "--labels",
+            f["y"],
+            "--predictions",
+            f["probs"],
+            "--units",
+            "10",
+            "--loss",
+            "sparse_categorical_crossentropy",
+            "--reported",
+            _reported(f, 0.0),
+        ),
         0,
         (),
     ),
     # Measured on other data: sampling noise passes with the interval, far outside fails.
     "other-data-within-noise": lambda f: Gate(
-        ("compare", "--labels", f["y"], "--predictions", f["probs"], "--units", "10")
-        + ("--loss", "sparse_categorical_crossentropy", "--reported", _reported(f, 0.02))
-        + ("--reported-on", "other"),
+        (
+            "compare",
+            "--labels",
+            f["y"],
+            "--predictions",
+            f["probs"],
+            "--units",
+            "10",
+            "--loss",
+            "sparse_categorical_crossentropy",
+            "--reported",
+            _reported(f, 0.02),
+            "--reported-on",
+            "other",
+        ),
         0,
         (),
         ("consistent with sampling error", "95%"),
     ),
     "other-data-far-outside": lambda f: Gate(
-        ("compare", "--labels", f["y"], "--predictions", f["probs"], "--units", "10")
-        + ("--loss", "sparse_categorical_crossentropy", "--reported", _reported(f, 0.2))
-        + ("--reported-on", "other", "--reported-n", "500"),
+        (
+            "compare",
+            "--labels",
+            f["y"],
+            "--predictions",
+            f["probs"],
+            "--units",
+            "10",
+            "--loss",
+            "sparse_categorical_crossentropy",
+            "--reported",
+            _reported(f, 0.2),
+            "--reported-on",
+            "other",
+            "--reported-n",
+            "500",
+        ),
         1,
         ("LA504",),
         ("outside the 99.9% interval", "inflated by +0.2000"),
     ),
     # Labels the head cannot score are a finding with a report, not exit 2.
     "labels-beyond-units": lambda f: Gate(
-        ("compare", "--labels", f["y"], "--predictions", f["probs8"], "--units", "8")
-        + ("--loss", "sparse_categorical_crossentropy"),
+        (
+            "compare",
+            "--labels",
+            f["y"],
+            "--predictions",
+            f["probs8"],
+            "--units",
+            "8",
+            "--loss",
+            "sparse_categorical_crossentropy",
+        ),
         1,
         ("LA204",),
         ("largest label index is 9 but the head has 8 units",),
     ),
     "multi-class-labels-on-one-unit": lambda f: Gate(
-        ("compare", "--labels", f["y4"], "--predictions", f["p1"], "--units", "1")
-        + ("--activation", "sigmoid", "--loss", "binary_crossentropy"),
+        (
+            "compare",
+            "--labels",
+            f["y4"],
+            "--predictions",
+            f["p1"],
+            "--units",
+            "1",
+            "--activation",
+            "sigmoid",
+            "--loss",
+            "binary_crossentropy",
+        ),
         1,
         ("LA204",),
         ("labels go up to 3 (4 classes) but the head has 1 unit",),
@@ -149,8 +227,19 @@ GATES: dict[str, Any] = {
     ),
     # Single-label data on K sigmoids with binary cross-entropy: a warning, scored renormalised.
     "sigmoid-bce-single-label": lambda f: Gate(
-        ("compare", "--labels", f["y_onehot"], "--predictions", f["sigmoid10"], "--units", "10")
-        + ("--activation", "sigmoid", "--loss", "binary_crossentropy"),
+        (
+            "compare",
+            "--labels",
+            f["y_onehot"],
+            "--predictions",
+            f["sigmoid10"],
+            "--units",
+            "10",
+            "--activation",
+            "sigmoid",
+            "--loss",
+            "binary_crossentropy",
+        ),
         0,
         ("LA106",),
         ("renormalised",),
@@ -183,8 +272,17 @@ GATES: dict[str, Any] = {
         ("nonsense_loss",),
     ),
     "correct-head": lambda f: Gate(
-        ("check", "--units", "10", "--activation", "softmax", "--loss", "categorical_crossentropy")
-        + ("--metric", "accuracy"),
+        (
+            "check",
+            "--units",
+            "10",
+            "--activation",
+            "softmax",
+            "--loss",
+            "categorical_crossentropy",
+            "--metric",
+            "accuracy",
+        ),
         0,
         (),
     ),

@@ -113,10 +113,12 @@ def parse_reported(texts: list[str] | None, measured_on: MeasuredOn, n: int | No
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     from lossaudit.formats.sanitize import printable
+    from lossaudit.tracking.http import redact_text
 
     # File names and other user text in the message: no escape sequence reaches the terminal,
-    # and the message stays one line.
-    typer.echo(f"lossaudit: error: {printable(message)}", err=True)
+    # and the message stays one line; no password of a tracking URI (an internal error may quote
+    # an MLflow error that quotes the URL it called).
+    typer.echo(f"lossaudit: error: {printable(redact_text(message))}", err=True)
     raise typer.Exit(code)
 
 

@@ -57,8 +57,13 @@ def log(
 ) -> None:
     """Upload a report folder to MLflow as one run (e.g. one written while MLflow was down).
 
-    Exit codes: 0 uploaded (the run id and where to see it are printed, whatever the audit's
-    verdict); 2 the folder has no readable report.json; 3 MLflow is unreachable.
+    Safe to repeat: the folder's upload.json records the run it was logged to. A folder already
+    uploaded to this store is not sent again (the command says where its run is); an upload that
+    was cut short (a killed server or process) is finished in the same run, not in a second one.
+
+    Exit codes: 0 uploaded, or already uploaded (the run id and where to see it are printed,
+    whatever the audit's verdict); 2 the folder has no readable report.json; 3 MLflow is
+    unreachable or refused the run (the folder is kept; run the same command again later).
     """
 
     def body() -> int:
@@ -82,6 +87,8 @@ def log(
             }
             typer.echo(json.dumps(doc, indent=2))
         else:
+            for note in logged.notes:
+                typer.echo(f"note: {note}")
             typer.echo(logged.describe())
             typer.echo(f"audit verdict in {report_dir}: {report.get('verdict')}")
         return EXIT_PASS
@@ -98,7 +105,7 @@ def report_name(model: str) -> str:
     """A report folder name for a model path or MLflow URI: ``digits`` for ``models/digits.keras``,
     ``digits-v3`` for ``models:/digits/3``, ``digits-champion`` for ``models:/digits@champion``,
     ``run-<id>-model`` for ``runs:/<id>/model``."""
-    import re
+    from lossaudit.safe_names import folder_name
 
     text = model.strip()
     if is_mlflow_model(text):
@@ -107,9 +114,9 @@ def report_name(model: str) -> str:
             body = "run-" + body
         elif "/" in body and body.rsplit("/", 1)[1].isdigit():
             body = body.rsplit("/", 1)[0] + "-v" + body.rsplit("/", 1)[1]
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", body).strip("-.")
-        return name or "model"
-    return Path(text).stem or "model"
+        return folder_name(body, what="model name", fallback="model")
+    # A file named "...keras" has the stem "..": slugged, never followed.
+    return folder_name(Path(text).stem, what="model name", fallback="model")
 
 
 def audit_source_and_sink(

@@ -17,12 +17,22 @@ from typing import Annotated
 
 import typer
 
-from lossaudit.cli_common import FailOn, FailOnOpt, JsonOpt, LabelColumnOpt, guarded
+from lossaudit.cli_common import (
+    ConfigOpt,
+    IgnoreOpt,
+    JsonOpt,
+    LabelColumnOpt,
+    RuleFailOnOpt,
+    SelectOpt,
+    guarded,
+    rule_config,
+)
 
 REGISTRY_EXIT_CODES = (
-    "Exit codes: 0 every version passed or was skipped; 1 a version failed; 2 a version could not "
-    "be audited (no eval data, corrupt artifact, crash: tagged lossaudit.verdict=error with the "
-    "reason) or bad options; 3 MLflow unreachable."
+    "Exit codes, from the worst current verdict of the selected versions (fresh, or stored on a "
+    "skipped version): 0 every one passes; 1 one's verdict is fail; 2 one's verdict is error, or "
+    "one could not be audited now (no eval data, corrupt artifact, crash: it keeps its earlier "
+    "verdict tags and gets lossaudit.error), or bad options; 3 MLflow unreachable."
 )
 
 
@@ -55,7 +65,10 @@ def registry(
         str | None,
         typer.Option(
             "--promote-alias",
-            help="Point this alias of each model at its highest passing version (never a failing one).",
+            help=(
+                "Point this alias of each model at its newest passing version; an alias on a version "
+                "whose latest verdict is fail or error is moved off it, or removed."
+            ),
         ),
     ] = None,
     data: Annotated[
@@ -88,7 +101,10 @@ def registry(
             help="Experiment of the summary run and the audit runs. Default: lossaudit.",
         ),
     ] = None,
-    fail_on: FailOnOpt = FailOn.error,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
+    config: ConfigOpt = None,
+    fail_on: RuleFailOnOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Audit registered model versions and tag each with its verdict.
@@ -96,18 +112,21 @@ def registry(
     Finds versions (search_model_versions), resolves each one's eval data, audits each as an
     MLflow run nested under one summary run, and writes lossaudit.verdict, lossaudit.codes,
     lossaudit.audit_run, lossaudit.audited_at, lossaudit.data_hash and lossaudit.rules_version
-    tags on the version.
+    tags on the version. A version that cannot be audited now keeps its earlier verdict tags and
+    gets lossaudit.error, lossaudit.error_kind and lossaudit.error_at.
     """
 
     def body() -> int:
         from lossaudit.registry.audit import (
             RegistryOptions,
+            VersionResult,
             parse_data_mapping,
             render_table,
             run_registry_audit,
         )
         from lossaudit.tracking import DEFAULT_EXPERIMENT
 
+        rules = rule_config(config, select, ignore, fail_on)
         options = RegistryOptions(
             name=name,
             alias=alias,
@@ -117,18 +136,16 @@ def registry(
             promote_alias=promote_alias,
             data=parse_data_mapping(data or ()),
             label_columns=tuple(label_column or ()),
-            fail_on=fail_on.value,
+            fail_on=rules.fail_on.value,
+            rules=rules.to_dict(),
             tracking_uri=tracking_uri,
             experiment=experiment or DEFAULT_EXPERIMENT,
             out_dir=str(out),
         )
 
-        def progress(result: object) -> None:
+        def progress(result: VersionResult) -> None:
             # One line per version on stderr as it finishes: a long job shows it is alive.
-            line = getattr(result, "label", "?")
-            verdict = getattr(result, "verdict", "?")
-            skipped = " (skipped)" if getattr(result, "skipped", False) else ""
-            typer.echo(f"lossaudit: {line}: {verdict}{skipped}", err=True)
+            typer.echo(f"lossaudit: {result.label}: {result.describe()}", err=True)
 
         summary = run_registry_audit(options, on_version=progress)
         typer.echo(summary.to_json() if as_json else render_table(summary))

@@ -50,7 +50,7 @@ def audit(model: Path, data: Path, out: Path, *extra: str) -> tuple[int, dict[st
 
 def assert_complete(out: Path, report: dict[str, Any]) -> None:
     """The report folder holds every format, and report.json is the printed report."""
-    assert REPORT_FILES <= {p.name for p in out.iterdir()}
+    assert {p.name for p in out.iterdir()} >= REPORT_FILES
     written = json.loads((out / "report.json").read_text())
     assert (written["verdict"], written["codes"]) == (report["verdict"], report["codes"])
 

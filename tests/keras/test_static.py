@@ -1218,3 +1218,154 @@ def test_tf_keras_savedmodel_is_read_statically(tmp_path: Path) -> None:
         ("accuracy",),
     )
     assert "read from keras_metadata.pb (a tf.keras SavedModel)" in found.notes
+
+
+# --- one model, one reading: the content decides, polyglots and mismatched suffixes refused ------
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def test_a_stored_weights_file_at_a_signature_offset_is_not_a_polyglot(tmp_path: Path) -> None:
+    """Keras stores model.weights.h5 uncompressed: its HDF5 signature may land at 4096, where
+    libhdf5 looks behind a user block. Inside a member's data it is the weights, not a polyglot."""
+    config = json.dumps(fixture_config("sigmoid1_cce.keras"))
+    # config.json's data starts at 30 + 11; model.weights.h5's at that + len(config) + 30 + 16.
+    padding = 4096 - (30 + 11 + len(config) + 30 + 16)
+    assert padding >= 0
+    path = tmp_path / "m.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", config + " " * padding)
+        archive.writestr("model.weights.h5", HDF5_MAGIC + b"\0" * 64)
+    assert path.read_bytes()[4096:4104] == HDF5_MAGIC
+    assert static.sniff_model_file(path) == "keras_zip"
+    assert read_model_file(path).format == "keras_zip"
+
+
+def test_an_hdf5_signature_outside_the_zip_members_is_a_polyglot(tmp_path: Path) -> None:
+    path = write_keras_zip(tmp_path / "m.keras", fixture_config("sigmoid1_cce.keras"))
+    data = path.read_bytes()
+    assert len(data) < 8192
+    # The archive comment (after the end record) runs to byte 8200 with a signature at 8192.
+    comment = b"\0" * (8192 - len(data)) + HDF5_MAGIC
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.comment = comment
+    assert path.read_bytes()[8192:8200] == HDF5_MAGIC
+    with pytest.raises(BadInputError) as refused:
+        read_model_file(path)
+    assert str(refused.value) == (
+        f"{path}: refusing a polyglot: a zip archive that also holds an HDF5 file at byte 8192 "
+        "outside its members, so Keras could read it as either"
+    )
+
+
+def test_an_hdf5_file_with_a_zip_appended_is_a_polyglot(tmp_path: Path) -> None:
+    clean = (MODELS / "keras3_functional.h5").read_bytes()
+    appended = (MODELS / "lambda_head.keras").read_bytes()
+    for name in ("m.keras", "m.h5", "m.hdf5", "m"):
+        path = tmp_path / name
+        path.write_bytes(clean + appended)
+        with pytest.raises(BadInputError) as refused:
+            read_model_file(path)
+        assert str(refused.value) == (
+            f"{path}: refusing a polyglot: an HDF5 file (at byte 0) that is also a zip archive "
+            f"(from byte {len(clean)}), so Keras could read it as either"
+        )
+
+
+@pytest.mark.parametrize(
+    ("fixture", "name", "message"),
+    [
+        ("keras3_functional.h5", "m.keras", "is an HDF5 file, not a .keras zip: rename it to .h5"),
+        ("sigmoid1_cce.keras", "m.h5", "is a .keras zip, not an HDF5 file: rename it to .keras"),
+        ("sigmoid1_cce.keras", "m.HDF5", "is a .keras zip, not an HDF5 file: rename it to .keras"),
+    ],
+)
+def test_a_suffix_that_disagrees_with_the_content_is_refused(
+    tmp_path: Path, fixture: str, name: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes((MODELS / fixture).read_bytes())
+    with pytest.raises(BadInputError) as refused:
+        read_model_file(path)
+    assert str(refused.value) == f"{path} {message}"
+
+
+@pytest.mark.parametrize("fixture", ["keras3_functional.h5", "sigmoid1_cce.keras"])
+def test_other_suffixes_are_read_by_their_content(tmp_path: Path, fixture: str) -> None:
+    path = tmp_path / "model.bin"
+    path.write_bytes((MODELS / fixture).read_bytes())
+    expected = read_model_file(MODELS / fixture).require_head().with_changes(source=f"static:{path}")
+    assert read_model_file(path).head == expected
+
+
+def test_a_zip_behind_other_bytes_is_not_a_model(tmp_path: Path) -> None:
+    path = tmp_path / "m.keras"
+    path.write_bytes(b"#!/bin/sh\nexit 0\n" + (MODELS / "sigmoid1_cce.keras").read_bytes())
+    with pytest.raises(BadInputError, match=r"not a Keras model file: a zip archive that starts at byte 17"):
+        read_model_file(path)
+
+
+def test_a_member_stored_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.keras"
+    config = json.dumps(fixture_config("sigmoid1_cce.keras"))
+    with zipfile.ZipFile(path, "w") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        archive.writestr("config.json", config)
+        archive.writestr("config.json", config.replace("sigmoid", "softmax"))
+    with pytest.raises(BadInputError, match=r"holds 'config\.json' more than once; refusing it"):
+        read_model_file(path)
+
+
+def test_a_root_attribute_stored_twice_is_refused(tmp_path: Path) -> None:
+    import h5py
+
+    path = tmp_path / "m.h5"
+    with h5py.File(MODELS / "keras3_functional.h5", "r") as source:
+        config = source.attrs["model_config"]
+    with h5py.File(path, "w") as h5:
+        h5.attrs["model_config"] = config
+        h5.attrs["model_confiX"] = config.replace("softmax", "sigmoid")
+    data = path.read_bytes()
+    assert data.count(b"model_confiX") == 1
+    path.write_bytes(data.replace(b"model_confiX", b"model_config"))
+    with pytest.raises(BadInputError, match="the root attribute model_config appears twice"):
+        read_model_file(path)
+
+
+def test_serialised_lambdas_anywhere_are_listed_with_their_layer(tmp_path: Path) -> None:
+    """Keras 3 writes ``activation=lambda x: ...`` (or a lambda loss) as ``__lambda__``: Python
+    code a load with safe mode off would run, listed like a Lambda layer."""
+    config = fixture_config("sigmoid1_cce.keras")
+    code = {"class_name": "__lambda__", "config": {"code": "4wEAAAAA", "defaults": None, "closure": None}}
+    dense = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense")
+    dense["config"]["activation"] = code
+    config["compile_config"]["loss"] = code
+    model = read_model_file(write_keras_zip(tmp_path / "m.keras", config))
+    assert model.lambda_layers == (dense["config"]["name"], "compile_config")
+
+
+def test_a_snapshot_reads_the_copy_names_the_original_and_hashes_it(tmp_path: Path) -> None:
+    import hashlib
+
+    path = tmp_path / "weird name.bin"
+    path.write_bytes((MODELS / "keras3_functional.h5").read_bytes())
+    with static.snapshot_model_file(path) as snapshot:
+        assert snapshot.path.name == "model.h5" and snapshot.path.parent != tmp_path
+        assert oct(snapshot.path.parent.stat().st_mode & 0o777) == "0o700"
+        model = snapshot.read_static()
+        assert model.path == str(path)
+        assert model.head is not None and model.head.source == f"static:{path}"
+        assert model.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() == snapshot.sha256
+        snapshot.verify()
+        folder = snapshot.path.parent
+    assert snapshot.closed and not folder.exists()
+    with pytest.raises(BadInputError, match="already removed"):
+        snapshot.verify()
+
+
+def test_a_snapshot_refuses_what_the_static_read_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "m.keras"
+    path.write_bytes((MODELS / "keras3_functional.h5").read_bytes())
+    with pytest.raises(BadInputError, match=r"m.keras is an HDF5 file, not a .keras zip: rename it to .h5"):
+        static.snapshot_model_file(path)
+    with pytest.raises(BadInputError, match=r"^model file not found: "):
+        static.snapshot_model_file(tmp_path / "missing.keras")

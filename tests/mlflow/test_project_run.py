@@ -153,7 +153,8 @@ def test_a_pipeline_records_each_folder_under_its_name(tmp_path: Path) -> None:
     record_project_outcome(outcome)
     record = current_record()
     assert (record.verdict, record.codes) == ("error", ("LA101", "LA501"))
-    assert record.folders == [("good", good), ("broken", bad)]
+    # Each folder is logged under its own (safe) folder name.
+    assert record.folders == [("good", good), ("bad", bad)]
     assert record.tags["lossaudit.audit_runs"] == "r1,r2"
     assert record.error == "missing: model file not found: x"
     assert json.loads(record.files["pipeline.json"])["verdict"] == "error"

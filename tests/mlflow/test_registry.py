@@ -25,8 +25,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,14 @@ from lossaudit.registry.audit import (
     TAG_CODES,
     TAG_DATA_HASH,
     TAG_ERROR,
+    TAG_ERROR_AT,
     TAG_ERROR_KIND,
     TAG_RULES_VERSION,
     TAG_VERDICT,
     DataResolver,
     NoEvalDataError,
     RegistryOptions,
+    RegistrySummary,
     VersionResult,
     dataset_location,
     find_versions,
@@ -277,7 +279,20 @@ def test_first_run_tags_every_version_and_exits_2_for_the_corrupt_one(
         ("reg_digits", "3"): "fail",
         ("reg_iris", "1"): "pass",
     }
-    assert doc["summary"] == {"n_versions": 7, "n_passed": 3, "n_failed": 3, "n_error": 1, "n_skipped": 0}
+    assert doc["summary"] == {
+        "n_versions": 7,
+        "n_passed": 3,
+        "n_failed": 3,
+        "n_error": 1,
+        "n_audited": 6,
+        "n_skipped": 0,
+        "n_not_audited": 1,
+        "n_fresh": 7,
+        "n_stored": 0,
+    }
+    assert {(v["verdict_source"], v["status"]) for v in doc["versions"] if v["verdict"] != "error"} == {
+        ("fresh", "audited")
+    }
     rules = rules_version()
     hashes = {
         "reg_bc": _sha256_of_arrays(registry.data("bc")),
@@ -316,12 +331,20 @@ def test_the_corrupt_version_is_tagged_error_with_its_reason(
     assert tags[TAG_VERDICT] == "error"
     assert tags[TAG_ERROR_KIND] == "bad_input"
     assert tags[TAG_AUDIT_RUN] == ""
+    assert tags[TAG_ERROR_AT] == tags[TAG_AUDITED_AT]
     assert tags[TAG_ERROR] == (
         "models:/reg_digits/2 (model.keras): not a Keras model file (neither a .keras zip nor an "
         "HDF5 .h5; it starts with b'this is ')"
     )
     printed = _by_version(first_runs.first_doc)[("reg_digits", "2")]
     assert printed["error"] == tags[TAG_ERROR]
+    # Never audited: a fresh error verdict, which the job counts as error (exit 2).
+    assert (printed["verdict"], printed["verdict_source"], printed["status"], printed["gate"]) == (
+        "error",
+        "fresh",
+        "not_audited",
+        "error",
+    )
 
 
 @pytest.mark.keras
@@ -331,11 +354,7 @@ def test_each_audit_is_a_run_nested_under_the_summary_run(registry: Registry, fi
     doc = first_runs.first_doc
     summary = client.get_run(doc["summary_run"])
     assert summary.data.metrics == {
-        "n_versions": 7.0,
-        "n_passed": 3.0,
-        "n_failed": 3.0,
-        "n_error": 1.0,
-        "n_skipped": 0.0,
+        **{key: float(value) for key, value in doc["summary"].items()},
         "seconds": pytest.approx(doc["seconds"], abs=0.01),
     }
     assert summary.data.tags["lossaudit.verdict"] == "error"
@@ -374,10 +393,13 @@ def test_the_alias_moves_only_to_the_highest_passing_version(
         "alias": ALIAS,
         "previous": "3",
         "target": "2",
+        "action": "moved",
         "moved": True,
-        "reason": "moved to passing v2 (was v3, fail)",
+        "reason": "moved to v2, the newest passing version (fresh pass): v3's latest verdict is fail (fresh)",
     }
-    assert moves["reg_digits"]["reason"] == "moved to passing v1 (was nowhere)"
+    assert moves["reg_digits"]["reason"] == (
+        "set on v1, the newest passing version (fresh pass); it pointed nowhere"
+    )
 
 
 # --- idempotency --------------------------------------------------------------------------------
@@ -386,11 +408,23 @@ def test_the_alias_moves_only_to_the_highest_passing_version(
 @pytest.mark.keras
 @pytest.mark.slow
 def test_a_second_run_skips_every_version_and_changes_no_tag(first_runs: FirstRuns) -> None:
-    assert first_runs.rerun.exit_code == EXIT_PASS, first_runs.rerun.output[-3000:]
+    # The stored verdicts gate the job: the corrupt version's stored error gives exit 2.
+    assert first_runs.rerun.exit_code == EXIT_BAD_INPUT, first_runs.rerun.output[-3000:]
     doc = first_runs.rerun_doc
-    assert doc["verdict"] == "pass"
+    assert doc["verdict"] == "error"
     assert [v["skipped"] for v in doc["versions"]] == [True] * 7
-    assert doc["summary"] == {"n_versions": 7, "n_passed": 0, "n_failed": 0, "n_error": 0, "n_skipped": 7}
+    assert [(v["status"], v["verdict_source"]) for v in doc["versions"]] == [("skipped", "stored")] * 7
+    assert doc["summary"] == {
+        "n_versions": 7,
+        "n_passed": 3,
+        "n_failed": 3,
+        "n_error": 1,
+        "n_audited": 0,
+        "n_skipped": 7,
+        "n_not_audited": 0,
+        "n_fresh": 0,
+        "n_stored": 7,
+    }
     # Skipped versions show what was recorded.
     recorded = {key: v["verdict"] for key, v in _by_version(doc).items()}
     assert recorded == {key: v["verdict"] for key, v in _by_version(first_runs.first_doc).items()}
@@ -425,6 +459,11 @@ def test_force_reaudits_in_two_worker_processes(registry: Registry, first_runs: 
         ("reg_digits", "1", False),
         ("reg_digits", "2", False),
         ("reg_digits", "3", False),
+    ]
+    # Audited now (the corrupt v2 cannot be); a version that could not be would keep its old tags.
+    statuses = [(v["version"], v["status"], v["error_kind"]) for v in doc["versions"]]
+    assert statuses == [("1", "audited", None), ("2", "not_audited", "bad_input"), ("3", "audited", None)], [
+        v["error"] for v in doc["versions"]
     ]
     after = _tags(registry)
     for version, verdict in (("1", "pass"), ("2", "error"), ("3", "fail")):
@@ -560,31 +599,6 @@ def test_options_from_a_registry_pipeline_file(tmp_path: Path, monkeypatch: pyte
     )
 
 
-def _result(model: str, version: str, verdict: str) -> VersionResult:
-    return VersionResult(model=model, version=version, verdict=verdict)
-
-
-def test_alias_plan_never_points_at_a_failing_or_newer_unaudited_version() -> None:
-    results = [
-        _result("a", "1", "pass"),
-        _result("a", "2", "pass"),
-        _result("a", "3", "fail"),
-        _result("b", "1", "fail"),
-        _result("b", "2", "error"),
-        _result("c", "4", "pass"),
-        _result("d", "1", "pass"),
-        _result("d", "2", "pass"),
-    ]
-    current = {"a": "3", "b": "1", "c": "9", "d": "2"}
-    moves = {m.model: (m.target, m.moved, m.reason) for m in plan_alias_moves(results, "ok", current)}
-    assert moves == {
-        "a": ("2", True, "moved to passing v2 (was v3, fail)"),
-        "b": ("1", False, "not moved: no passing version; stays on v1"),
-        "c": ("9", False, "not moved: stays on v9, a newer version this job did not audit"),
-        "d": ("2", False, "already on passing v2"),
-    }
-
-
 # --- the worker pool ----------------------------------------------------------------------------
 
 
@@ -649,8 +663,357 @@ registry:
     )
     before = _tags(registry)
     result = _invoke(["run", str(pipeline), "--json"])
-    assert result.exit_code == EXIT_PASS, result.output[-3000:]
+    # Every version skipped; the stored verdicts (three fail, one error) still gate the job.
+    assert result.exit_code == EXIT_BAD_INPUT, result.output[-3000:]
     doc = json.loads(result.stdout)
     assert doc["summary"]["n_versions"] == 7
     assert doc["summary"]["n_skipped"] == 7
     assert _tags(registry) == before
+
+
+# --- gates: the job's verdict and exit code, tags and aliases, situation by situation -----------
+#
+# Issue 8: the job's verdict and exit code are the worst current verdict of every selected
+# version (fresh, or stored on a skipped version); a version that cannot be audited now keeps its
+# earlier verdict tags and gets lossaudit.error/error_kind/error_at; --promote-alias never leaves
+# the alias on a version whose latest verdict is fail or error.
+
+V = tuple[str, str, str]
+"""(verdict, verdict_source, status) of one version in the job's JSON."""
+VERDICT_TAGS = (
+    TAG_VERDICT,
+    TAG_CODES,
+    TAG_AUDIT_RUN,
+    TAG_AUDITED_AT,
+    TAG_DATA_HASH,
+    TAG_RULES_VERSION,
+    "lossaudit.fail_on",
+)
+MODELS = ("reg_bc", "reg_digits", "reg_iris")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One situation: the registry state set up before the run, the command, what it must give.
+
+    ``setup_runs`` are earlier CLI runs (their extra arguments) of the same ``name``; ``extra``
+    may use ``{missing}`` (a data file that does not exist). Without a ``--data`` in ``extra``,
+    ``reg_digits`` gets its eval data from the mapping, as in the first run."""
+
+    name: str
+    exit_code: int
+    verdict: str
+    versions: Mapping[str, V]
+    extra: tuple[str, ...] = ()
+    aliases: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    setup_runs: tuple[tuple[str, ...], ...] = ()
+    alias_after: Mapping[tuple[str, str], str | None] = field(default_factory=dict)
+    actions: Mapping[str, str] = field(default_factory=dict)
+
+
+PROMOTE = ("--promote-alias", ALIAS)
+CANDIDATE = ("--alias", "candidate")
+STORED_FAIL: V = ("fail", "stored", "skipped")
+STORED_PASS: V = ("pass", "stored", "skipped")
+STORED_ERROR: V = ("error", "stored", "skipped")
+
+GATES = {
+    # Before the change: verdict pass, exit 0 (skipped versions did not count).
+    "rerun-skips-all-with-two-stored-failures": Gate(
+        "reg_bc", 1, "fail", {"reg_bc/1": STORED_FAIL, "reg_bc/2": STORED_PASS, "reg_bc/3": STORED_FAIL}
+    ),
+    # Before: pass, exit 0 although the corrupt version was never audited.
+    "rerun-skips-all-with-a-stored-error": Gate(
+        "reg_digits",
+        2,
+        "error",
+        {"reg_digits/1": STORED_PASS, "reg_digits/2": STORED_ERROR, "reg_digits/3": STORED_FAIL},
+    ),
+    # Control: every stored verdict passes.
+    "rerun-skips-all-passing": Gate("reg_iris", 0, "pass", {"reg_iris/1": STORED_PASS}),
+    # Before: exit 0.
+    "alias-on-a-failed-version-skipped": Gate(
+        "reg_bc", 1, "fail", {"reg_bc/3": STORED_FAIL}, CANDIDATE, {("reg_bc", "candidate"): "3"}
+    ),
+    # Before: exit 1 already (a fresh fail counted).
+    "alias-on-a-failed-version-audited-now": Gate(
+        "reg_bc",
+        1,
+        "fail",
+        {"reg_bc/3": ("fail", "fresh", "audited")},
+        (*CANDIDATE, "--force"),
+        {("reg_bc", "candidate"): "3"},
+    ),
+    "alias-on-a-passing-version": Gate(
+        "reg_bc", 0, "pass", {"reg_bc/2": STORED_PASS}, CANDIDATE, {("reg_bc", "candidate"): "2"}
+    ),
+    # Before: exit 0, and the promoted alias stayed on the error version.
+    "alias-on-an-error-version-removes-the-promoted-alias": Gate(
+        "reg_digits",
+        2,
+        "error",
+        {"reg_digits/2": STORED_ERROR},
+        (*CANDIDATE, *PROMOTE),
+        {("reg_digits", "candidate"): "2", ("reg_digits", ALIAS): "2"},
+        alias_after={("reg_digits", ALIAS): None},
+        actions={"reg_digits": "removed"},
+    ),
+    # Before: exit 2, but v1's pass and v3's fail were overwritten with error (audit run and data
+    # hash cleared) and the alias stayed on v1, then tagged error.
+    "bad-data-keeps-every-earlier-verdict": Gate(
+        "reg_digits",
+        2,
+        "error",
+        {
+            "reg_digits/1": ("pass", "stored", "not_audited"),
+            "reg_digits/2": ("error", "fresh", "not_audited"),
+            "reg_digits/3": ("fail", "stored", "not_audited"),
+        },
+        ("--data", "reg_digits={missing}", *PROMOTE),
+        alias_after={("reg_digits", ALIAS): "1"},
+        actions={"reg_digits": "kept"},
+    ),
+    # After a bad --data run, good data audits the version again and clears the error tags.
+    "good-data-after-bad-data-audits-again": Gate(
+        "reg_iris",
+        0,
+        "pass",
+        {"reg_iris/1": ("pass", "fresh", "audited")},
+        setup_runs=(("--data", "reg_iris={missing}"),),
+    ),
+    # Before: moved, but exit 0.
+    "promote-moves-off-a-failing-version": Gate(
+        "reg_bc",
+        1,
+        "fail",
+        {"reg_bc/1": STORED_FAIL, "reg_bc/2": STORED_PASS, "reg_bc/3": STORED_FAIL},
+        PROMOTE,
+        {("reg_bc", ALIAS): "3"},
+        alias_after={("reg_bc", ALIAS): "2"},
+        actions={"reg_bc": "moved"},
+    ),
+    # Before: the alias stayed on v3 (fail), "a newer version this job did not audit".
+    "promote-moves-off-a-failing-version-outside-the-job": Gate(
+        "reg_bc",
+        0,
+        "pass",
+        {"reg_bc/2": STORED_PASS},
+        (*CANDIDATE, *PROMOTE),
+        {("reg_bc", "candidate"): "2", ("reg_bc", ALIAS): "3"},
+        alias_after={("reg_bc", ALIAS): "2"},
+        actions={"reg_bc": "moved"},
+    ),
+    # Before: exit 0 and the alias stayed on failing v1 ("no passing version").
+    "promote-removes-the-alias-when-nothing-passes": Gate(
+        "reg_bc",
+        1,
+        "fail",
+        {"reg_bc/3": STORED_FAIL},
+        (*CANDIDATE, *PROMOTE),
+        {("reg_bc", "candidate"): "3", ("reg_bc", ALIAS): "1"},
+        alias_after={("reg_bc", ALIAS): None},
+        actions={"reg_bc": "removed"},
+    ),
+    # Before: moved, but exit 0.
+    "promote-moves-off-a-stored-error": Gate(
+        "reg_digits",
+        2,
+        "error",
+        {"reg_digits/1": STORED_PASS, "reg_digits/2": STORED_ERROR, "reg_digits/3": STORED_FAIL},
+        PROMOTE,
+        {("reg_digits", ALIAS): "2"},
+        alias_after={("reg_digits", ALIAS): "1"},
+        actions={"reg_digits": "moved"},
+    ),
+}
+
+
+def _aliases(registry: Registry) -> dict[tuple[str, str], str]:
+    client = _client(registry)
+    found: dict[tuple[str, str], str] = {}
+    for model in MODELS:
+        for alias, version in (client.get_registered_model(model).aliases or {}).items():
+            found[(model, str(alias))] = str(version)
+    return found
+
+
+@pytest.fixture
+def restored(registry: Registry, first_runs: FirstRuns) -> Iterator[None]:
+    """Puts every version tag and alias back as it was, so that each situation starts from the
+    state the first run left (the other tests rely on it too)."""
+    client = _client(registry)
+    tags, aliases = _tags(registry), _aliases(registry)
+    yield
+    for (name, version), now in _tags(registry).items():
+        for key in now.keys() - tags[(name, version)].keys():
+            client.delete_model_version_tag(name, version, key)
+        for key, value in tags[(name, version)].items():
+            if now.get(key) != value:
+                client.set_model_version_tag(name, version, key, value)
+    now_aliases = _aliases(registry)
+    for model, alias in now_aliases.keys() - aliases.keys():
+        client.delete_registered_model_alias(model, alias)
+    for (model, alias), version in aliases.items():
+        if now_aliases.get((model, alias)) != version:
+            client.set_registered_model_alias(model, alias, version)
+
+
+def _gate_args(registry: Registry, name: str, extra: tuple[str, ...]) -> list[str]:
+    missing = str(registry.folder / "missing" / "eval.npz")
+    args = [
+        "registry",
+        "--name",
+        name,
+        "--tracking-uri",
+        registry.uri,
+        "--experiment",
+        EXPERIMENT,
+        "--out",
+        str(registry.folder / "gate-reports"),
+        "--json",
+        *(item.replace("{missing}", missing) for item in extra),
+    ]
+    if "--data" not in extra:
+        args += ["--data", f"reg_digits={registry.data('digits')}"]
+    return args
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("situation", list(GATES))
+def test_gate(situation: str, registry: Registry, restored: None) -> None:
+    gate = GATES[situation]
+    client = _client(registry)
+    for (model, alias), version in gate.aliases.items():
+        client.set_registered_model_alias(model, alias, version)
+    for extra in gate.setup_runs:
+        _invoke(_gate_args(registry, gate.name, extra))
+    before = _tags(registry)
+
+    result = _invoke(_gate_args(registry, gate.name, gate.extra))
+    doc = json.loads(result.stdout)
+    assert (result.exit_code, doc["verdict"]) == (gate.exit_code, gate.verdict), result.output[-3000:]
+
+    aliases = _aliases(registry)
+    assert {key: aliases.get(key) for key in gate.alias_after} == dict(gate.alias_after)
+    assert {m["model"]: m["action"] for m in doc["alias_moves"]} == dict(gate.actions)
+
+    versions = {f"{v['model']}/{v['version']}": v for v in doc["versions"]}
+    assert {k: (v["verdict"], v["verdict_source"], v["status"]) for k, v in versions.items()} == dict(
+        gate.versions
+    )
+    after = _tags(registry)
+    for label, (verdict, source, status) in gate.versions.items():
+        name, version = label.split("/")
+        old, new = before[(name, version)], after[(name, version)]
+        assert new[TAG_VERDICT] == verdict
+        if status == "skipped":
+            assert new == old  # a skipped version's tags are not touched
+        elif source == "stored":
+            # Could not be audited now: the earlier verdict is kept, the error is added.
+            assert {k: new.get(k) for k in VERDICT_TAGS} == {k: old.get(k) for k in VERDICT_TAGS}
+            assert new[TAG_ERROR] == versions[label]["error"]
+            assert new[TAG_ERROR_AT].endswith("+00:00")
+            assert new[TAG_ERROR_KIND] == versions[label]["error_kind"]
+        elif status == "audited":
+            assert new[TAG_AUDIT_RUN] == versions[label]["audit_run"] != old[TAG_AUDIT_RUN]
+            assert not {TAG_ERROR, TAG_ERROR_KIND, TAG_ERROR_AT} & new.keys()
+        else:  # never audited: a fresh error verdict with its reason
+            assert (new[TAG_ERROR_AT], new[TAG_ERROR]) == (new[TAG_AUDITED_AT], versions[label]["error"])
+
+    # The summary run carries the same verdict and says fresh/stored and what the alias did.
+    run = client.get_run(doc["summary_run"])
+    assert run.data.tags["lossaudit.verdict"] == gate.verdict
+    local = Path(client.download_artifacts(doc["summary_run"], "summary.md", str(registry.folder)))
+    markdown = local.read_text(encoding="utf-8")
+    for v in doc["versions"]:
+        assert f"| {v['model']} | {v['version']} | {v['verdict']} | {v['verdict_source']} |" in markdown
+    for move in doc["alias_moves"]:
+        assert f"alias '{ALIAS}' of {move['model']}: {move['action']}: {move['reason']}" in markdown
+
+
+def test_bad_data_reports_the_kept_verdict_and_the_error_in_the_table(
+    registry: Registry, restored: None
+) -> None:
+    args = _gate_args(registry, "reg_digits", ("--data", "reg_digits={missing}", *PROMOTE))
+    args.remove("--json")
+    result = _invoke(args)
+    assert result.exit_code == EXIT_BAD_INPUT
+    header, v1 = result.stdout.splitlines()[:2]
+    assert header.split() == ["model", "version", "verdict", "source", "job", "codes", "data", "seconds"]
+    assert v1.split() == ["reg_digits", "1", "pass", "stored", "not", "audited", "-", "-", "-"]
+    missing = registry.folder / "missing" / "eval.npz"
+    assert (
+        f"reg_digits v1: could not be audited now (bad_input): data file not found: {missing} "
+        f"(from mapping {missing}); keeps its stored pass verdict of "
+    ) in result.stdout
+    assert "alias 'audited' of reg_digits: kept: kept on v1 (pass, stored, not audited now: bad_input)" in (
+        result.stdout
+    )
+    assert (
+        "3 version(s): 0 audited now, 0 skipped (already audited with the same data and rules "
+        f"{rules_version()}), 3 could not be audited now; 1 fresh and 2 stored verdict(s); counted as "
+        "0 pass, 0 fail, 3 error; verdict error (the worst)"
+    ) in result.stdout
+    assert "lossaudit: reg_digits v1: pass (stored; not audited now: bad_input)" in result.stderr
+
+
+# --- the same rules without a server ------------------------------------------------------------
+
+
+def _v(label: str, verdict: str, source: str = "fresh", status: str = "audited") -> VersionResult:
+    model, version = label.split("/")
+    return VersionResult(model=model, version=version, verdict=verdict, verdict_source=source, status=status)
+
+
+@pytest.mark.parametrize(
+    ("versions", "verdict", "exit_code"),
+    [
+        ([_v("m/1", "pass"), _v("m/2", "pass", "stored", "skipped")], "pass", 0),
+        ([_v("m/1", "pass"), _v("m/2", "fail", "stored", "skipped")], "fail", 1),
+        ([_v("m/1", "fail", "stored", "skipped"), _v("m/2", "fail", "stored", "skipped")], "fail", 1),
+        ([_v("m/1", "fail"), _v("m/2", "error", "stored", "skipped")], "error", 2),
+        ([_v("m/1", "error", "fresh", "not_audited")], "error", 2),
+        # Keeps its stored pass, but this job could not confirm it.
+        ([_v("m/1", "pass", "stored", "not_audited"), _v("m/2", "pass")], "error", 2),
+        ([_v("m/1", "fail", "stored", "not_audited")], "error", 2),
+    ],
+    ids=[
+        "pass",
+        "stored-fail",
+        "two-stored-fails",
+        "stored-error",
+        "never-audited",
+        "kept-pass",
+        "kept-fail",
+    ],
+)
+def test_the_job_verdict_is_the_worst_current_verdict(
+    versions: list[VersionResult], verdict: str, exit_code: int
+) -> None:
+    summary = RegistrySummary(versions=tuple(versions))
+    assert (summary.verdict, summary.exit_code) == (verdict, exit_code)
+
+
+@pytest.mark.parametrize(
+    ("versions", "current", "stored", "expected"),
+    [
+        ([_v("a/1", "pass"), _v("a/2", "pass"), _v("a/3", "fail")], "3", None, ("moved", "2")),
+        ([_v("a/1", "fail"), _v("a/2", "error")], "1", None, ("removed", None)),
+        ([_v("a/1", "fail")], None, None, ("kept", None)),
+        ([_v("a/4", "pass")], "9", None, ("kept", "9")),  # newer, never audited
+        ([_v("a/4", "pass")], "9", "fail", ("moved", "4")),  # newer, stored fail
+        ([_v("a/4", "fail")], "2", "error", ("removed", None)),
+        ([_v("a/1", "pass"), _v("a/2", "pass")], "2", None, ("kept", "2")),
+        ([_v("a/1", "pass"), _v("a/2", "pass", "stored", "skipped")], "1", None, ("moved", "2")),
+        # Could not be audited now but keeps its pass: the alias stays; it never moves onto one.
+        ([_v("a/1", "pass", "stored", "not_audited")], "1", None, ("kept", "1")),
+        ([_v("a/1", "pass"), _v("a/2", "pass", "stored", "not_audited")], "1", None, ("kept", "1")),
+        ([_v("a/1", "error", "fresh", "not_audited")], "1", None, ("removed", None)),
+    ],
+)
+def test_alias_plan_never_leaves_the_alias_on_a_failing_or_error_version(
+    versions: list[VersionResult], current: str | None, stored: str | None, expected: tuple[str, str | None]
+) -> None:
+    (move,) = plan_alias_moves(versions, "ok", {"a": current}, {"a": stored})
+    assert (move.action, move.target) == expected
+    assert move.previous == current

@@ -29,10 +29,12 @@ from lossaudit.errors import (
 )
 from lossaudit.tracking import rules_version
 from lossaudit.tracking.sink import (
+    UPLOAD_FILE,
     MlflowSink,
     load_report_dict,
     log_report_folder,
     metric_key,
+    read_upload_record,
     run_metrics,
     run_params,
     run_tags,
@@ -95,6 +97,8 @@ def test_tracking_uri_prefers_option_then_environment_then_local_store(
 
 
 def test_down_server_is_detected_in_seconds_and_names_the_folder(tmp_path: Path) -> None:
+    import mlflow.utils.rest_utils  # noqa: F401  (the probe's HTTP client: imported before the clock starts)
+
     uri = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     with pytest.raises(TrackingUnavailableError) as caught:
@@ -231,11 +235,14 @@ def test_report_folder_logs_params_metrics_tags_and_artifacts_to_sqlite(
     assert tags["lossaudit.comparison.evaluate.accuracy"] == "agrees"
     assert tags["mlflow.runName"] == "audit cce_one_unit.keras fail"
     assert "`LA101` error" in tags["mlflow.note.content"]
-    # Every file of the folder is an artifact, at the same relative path.
+    # Every file of the folder is an artifact, at the same relative path, except the upload record.
     local = sorted(
-        str(p.relative_to(tmp_path / "report")) for p in (tmp_path / "report").rglob("*") if p.is_file()
+        str(p.relative_to(tmp_path / "report"))
+        for p in (tmp_path / "report").rglob("*")
+        if p.is_file() and p.name != UPLOAD_FILE
     )
     assert {"report.json", "report.md", "report.html"} <= set(local)
+    assert read_upload_record(tmp_path / "report")[uri].run_id == logged.run_id
     assert {str(p.relative_to(tmp_path / "report")) for p in files.values() if p.is_file()} <= set(local)
     remote = sorted(_artifact_files(client, logged.run_id))
     assert remote == local
@@ -308,8 +315,17 @@ def test_log_command_uploads_a_folder_and_exits_0(tmp_path: Path, sqlite_store: 
     assert doc["uploaded"] is True
     assert doc["report_verdict"] == "fail"
     assert doc["url"] is None
+    assert (doc["action"], doc["notes"]) == ("created", [])
     run = MlflowClient(tracking_uri=uri).get_run(doc["run_id"])
     assert run.data.tags["lossaudit.verdict"] == "fail"
+    # Logging it twice makes one run: the second call says where it already is.
+    again = runner.invoke(app, ["log", str(tmp_path / "report"), "--tracking-uri", uri, "--json"])
+    assert again.exit_code == EXIT_PASS, again.output
+    assert {k: v for k, v in json.loads(again.stdout).items() if k != "action"} == {
+        k: v for k, v in doc.items() if k != "action"
+    }
+    assert json.loads(again.stdout)["action"] == "none"
+    assert len(MlflowClient(tracking_uri=uri).search_runs([doc["experiment_id"]])) == 1
 
 
 def test_log_command_without_report_json_exits_2(tmp_path: Path) -> None:
@@ -527,7 +543,9 @@ def test_audit_of_a_registered_model_logs_a_failing_run_over_http(
     assert {"report.json", "report.md", "report.html", "findings.sarif", "junit.xml"} <= remote
     assert "confusion_matrix.png" in remote
     assert remote == {
-        str(p.relative_to(tmp_path / "report")) for p in (tmp_path / "report").rglob("*") if p.is_file()
+        str(p.relative_to(tmp_path / "report"))
+        for p in (tmp_path / "report").rglob("*")
+        if p.is_file() and p.name != UPLOAD_FILE
     }
 
 

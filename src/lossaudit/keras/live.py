@@ -28,7 +28,7 @@ from lossaudit.core.names import ACTIVATIONS, REGISTERED_SEPARATOR, qualified_na
 from lossaudit.errors import BadInputError, RefusedError
 
 if TYPE_CHECKING:
-    from lossaudit.keras.static import StaticModel
+    from lossaudit.keras.static import ModelSnapshot, StaticModel
 
 # Layers whose only job is an activation, by class name (Keras 3 and tf-keras share the names).
 _ACTIVATION_LAYERS = {
@@ -44,6 +44,14 @@ _LEGACY_LOSS_ARGS = frozenset({"reduction", "fn"})
 UNSAFE_WARNING = (
     "lossaudit: WARNING: --unsafe: deserializing Lambda layer(s) {layers} in {path} runs Python "
     "code stored in the model file. Do this only for files you trust."
+)
+"""Printed on stderr, before the load, whenever a load turns Keras's safe mode off: with
+``--unsafe`` and Lambda layers (or serialised lambdas) found by the static read of the very bytes
+being loaded. ``--unsafe`` on a model with none leaves safe mode on and prints nothing (a note in
+the report says so)."""
+SAFE_MODE_KEPT_NOTE = (
+    "--unsafe was given, but the static read found no Lambda layer or serialised lambda: the model "
+    "was loaded with Keras's safe mode on"
 )
 
 
@@ -312,8 +320,8 @@ def _first_line(exc: BaseException, limit: int = 200) -> str:
     return line[:limit]
 
 
-def _h5_attributes(path: Path) -> tuple[str | None, dict[str, Any] | None]:
-    """(``keras_version``, ``training_config``) of a legacy HDF5 model file."""
+def _h5_attributes(path: Path, shown: Path | None = None) -> tuple[str | None, dict[str, Any] | None]:
+    """(``keras_version``, ``training_config``) of a legacy HDF5 model file (``shown`` names it)."""
     import h5py
 
     try:
@@ -321,7 +329,7 @@ def _h5_attributes(path: Path) -> tuple[str | None, dict[str, Any] | None]:
             attrs = dict(handle.attrs)
     except OSError as exc:
         raise BadInputError(
-            f"cannot load model {path}: not a readable HDF5 file ({_first_line(exc)})"
+            f"cannot load model {shown or path}: not a readable HDF5 file ({_first_line(exc)})"
         ) from None
 
     def text(value: Any) -> str | None:
@@ -455,8 +463,16 @@ def load_model_file(
     lambda_layers: Iterable[str] | None = None,
     static: StaticModel | None = None,
     on_note: Callable[[str], None] | None = None,
+    snapshot: ModelSnapshot | None = None,
 ) -> Any:
     """Load a ``.keras`` or ``.h5`` model, refusing Lambda layers unless ``unsafe``.
+
+    One model, one reading: Keras loads a private copy of the file
+    (:func:`lossaudit.keras.static.snapshot_model_file`, named after its content, so a polyglot
+    or a suffix that disagrees with the content is refused before anything loads), and the Lambda
+    decision comes from a static read of that same copy. Given ``snapshot`` (the copy the caller's
+    static read came from), its sha256 is checked again first; otherwise the copy is made here
+    and removed after the load.
 
     Keras 3 loads it first. When Keras 3 cannot, and the static read says tf-keras or Keras 2
     wrote the file (or cannot tell who did), tf_keras loads it where it is installed: a tf-keras
@@ -465,36 +481,59 @@ def load_model_file(
 
     Parameters
     ----------
-    path : path to the model file.
-    unsafe : load Lambda layers (``safe_mode=False``) after a loud warning on stderr.
-    lambda_layers : names of Lambda layers found by the static read; read here when not given.
-    static : the static read, when the caller already has it (it tells who wrote the file).
+    path : path to the model file (named in messages).
+    unsafe : load Lambda layers (``safe_mode=False``) after a loud warning on stderr. Safe mode is
+        turned off only when the static read of the bytes being loaded finds Lambda layers or
+        serialised lambdas; otherwise it stays on (and ``on_note`` hears so).
+    lambda_layers : names of Lambda layers found by the caller's static read. Without ``unsafe``
+        they are trusted (Keras's safe mode stops anything they missed); with ``unsafe`` the copy
+        is read again and both lists count.
+    static : the caller's static read. Unless it carries the copy's sha256, the copy is read
+        again and must say the same (format, head, Lambda layers, Keras version), else the file
+        changed between the two reads and is not loaded.
     on_note : receives one line about how the model was loaded (recompiled from training_config,
-        or loaded with tf_keras and why).
+        loaded with tf_keras and why, safe mode kept).
+    snapshot : the private copy the caller read ``static`` from.
 
     Raises
     ------
     RefusedError
         For a Lambda layer without ``unsafe``.
+    BadInputError
+        For a file the static read refuses (polyglot, suffix and content disagree, unreadable),
+        or one that changed after its static read.
     ModelLoadError
         (a :class:`BadInputError`) when neither loader could load the file: one line, naming the
         file and each loader's error.
     """
     p = Path(path)
-    if lambda_layers is None:
-        if static is None:
-            from lossaudit.keras.static import read_model_file
+    if snapshot is None:
+        from lossaudit.keras.static import snapshot_model_file
 
-            static = read_model_file(p)
-        lambda_layers = static.lambda_layers
-    refuse_lambda(p, tuple(lambda_layers), unsafe)
+        with snapshot_model_file(p) as own:
+            return load_model_file(
+                p, unsafe=unsafe, lambda_layers=lambda_layers, static=static, on_note=on_note, snapshot=own
+            )
+    checked = checked_static(p, snapshot, static, lambda_layers=lambda_layers, unsafe=unsafe)
+    found = tuple(dict.fromkeys([*(checked.lambda_layers if checked else ()), *(lambda_layers or ())]))
+    refuse_lambda(p, found, unsafe)  # the warning, before any load
+    safe_mode = not (unsafe and found)
+    if unsafe and not found and on_note is not None:
+        on_note(SAFE_MODE_KEPT_NOTE)
+    src = snapshot.path
 
-    safe_mode = not unsafe
+    def line(exc: BaseException) -> str:
+        return load_error_line(exc).replace(str(src), str(p))
+
     try:
-        return _load_with_keras3(p, safe_mode=safe_mode, on_note=on_note)
+        return _load_with_keras3(src, p, safe_mode=safe_mode, on_note=on_note)
+    except BadInputError as exc:
+        keras3_error = str(exc).replace(str(src), str(p))
+        if keras3_error.startswith(f"cannot load model {p}: "):
+            keras3_error = keras3_error[len(f"cannot load model {p}: ") :]
     except Exception as exc:  # Keras raises ValueError, TypeError, OSError, KeyError... on bad files
-        keras3_error = load_error_line(exc)
-    writer = _tf_keras_writer(p, static)
+        keras3_error = line(exc)
+    writer = _tf_keras_writer(snapshot, checked)
     if writer is None:
         raise ModelLoadError(p, keras3_error) from None
     import importlib.util
@@ -506,9 +545,9 @@ def load_model_file(
             hint=f"it was written by Keras {writer}: install tf-keras to load it with tf_keras",
         ) from None
     try:
-        model, compile_error = _load_with_tf_keras(p, safe_mode=safe_mode)
+        model, compile_error = _load_with_tf_keras(src, safe_mode=safe_mode)
     except Exception as exc:  # tf-keras raises as many types as Keras 3
-        raise ModelLoadError(p, keras3_error, load_error_line(exc)) from None
+        raise ModelLoadError(p, keras3_error, line(exc)) from None
     if on_note is not None:
         import tf_keras
 
@@ -517,9 +556,46 @@ def load_model_file(
             f"loaded with tf_keras {tf_keras.__version__}"
         )
         if compile_error is not None:
-            note += f" without compiling it (compiling failed: {compile_error})"
+            note += f" without compiling it (compiling failed: {compile_error.replace(str(src), str(p))})"
         on_note(note)
     return model
+
+
+def checked_static(
+    path: str | Path,
+    snapshot: ModelSnapshot,
+    static: StaticModel | None,
+    *,
+    lambda_layers: Iterable[str] | None = None,
+    unsafe: bool = False,
+) -> StaticModel | None:
+    """The static read that governs loading ``snapshot``: the caller's when its sha256 is the
+    copy's, else the copy read again (and compared with the caller's); None only when the caller
+    gave just Lambda names without ``unsafe`` (Keras's safe mode stands behind them).
+
+    Raises
+    ------
+    BadInputError
+        When the copy no longer hashes to what was checked, or reads as another model than the
+        caller's static read said (the file changed between the two reads).
+    """
+    snapshot.verify()
+    if static is not None and static.sha256 is not None and static.sha256 == snapshot.sha256:
+        return static
+    if static is None and lambda_layers is not None and not unsafe:
+        return None
+    fresh = snapshot.read_static()
+    if static is not None and _reading(static) != _reading(fresh):
+        raise BadInputError(
+            f"{path}: the model file changed between its static check and the load "
+            "(it reads as another model now): not loading it"
+        )
+    return fresh
+
+
+def _reading(static: StaticModel) -> tuple[Any, ...]:
+    """What a static read says about the model, for telling two reads of one path apart."""
+    return (static.format, static.head, static.keras_version, static.lambda_layers, static.output_layers)
 
 
 # Where Keras's deserialisation errors stop saying why and start dumping configs or advice.
@@ -541,34 +617,37 @@ def load_error_line(exc: BaseException, limit: int = 200) -> str:
     return (line or type(exc).__name__)[:limit]
 
 
-def _load_with_keras3(p: Path, *, safe_mode: bool, on_note: Callable[[str], None] | None) -> Any:
+def _load_with_keras3(
+    src: Path, shown: Path, *, safe_mode: bool, on_note: Callable[[str], None] | None
+) -> Any:
+    """Keras 3's load of ``src`` (a private copy named after its content: Keras picks its reader
+    by the suffix); ``shown`` is the path the user named, for notes."""
     import keras
 
-    if p.suffix.lower() in (".h5", ".hdf5"):
-        version, training_config = _h5_attributes(p)
+    if src.suffix.lower() in (".h5", ".hdf5"):
+        version, training_config = _h5_attributes(src, shown)
         if version is not None and version.startswith("3."):
-            return keras.saving.load_model(p, safe_mode=safe_mode, compile=True)
+            return keras.saving.load_model(src, safe_mode=safe_mode, compile=True)
         # A tf-keras / Keras 2 file: Keras 3 either fails to rebuild its compiled loss or
         # loads it as a plain string evaluate cannot call, so compile it again ourselves.
-        model = keras.saving.load_model(p, safe_mode=safe_mode, compile=False)
+        model = keras.saving.load_model(src, safe_mode=safe_mode, compile=False)
         _recompile_from_training_config(model, training_config)
         if on_note is not None:
             on_note(
-                f"{p.name} was saved by Keras {version or 'unknown'}: loaded with compile=False "
+                f"{shown.name} was saved by Keras {version or 'unknown'}: loaded with compile=False "
                 "and recompiled from its training_config"
             )
         return model
-    return keras.saving.load_model(p, safe_mode=safe_mode, compile=True)
+    return keras.saving.load_model(src, safe_mode=safe_mode, compile=True)
 
 
-def _tf_keras_writer(p: Path, static: StaticModel | None) -> str | None:
-    """The Keras version that wrote ``p`` when it may have been tf-keras or Keras 2 (``"unknown"``
-    when the file does not say), or None for a Keras 3 file or one the static reader refuses."""
+def _tf_keras_writer(snapshot: ModelSnapshot, static: StaticModel | None) -> str | None:
+    """The Keras version that wrote the model when it may have been tf-keras or Keras 2
+    (``"unknown"`` when the file does not say), or None for a Keras 3 file or one the static
+    reader refuses."""
     if static is None:
-        from lossaudit.keras.static import read_model_file
-
         try:
-            static = read_model_file(p)
+            static = snapshot.read_static()
         except BadInputError:
             return None
     if static.keras_version is None:

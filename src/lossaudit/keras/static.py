@@ -16,19 +16,34 @@ Three formats, read as data only:
   no Keras config at all: then ``read_mode`` is ``"needs_live"`` and only the serving signature's
   output shapes are reported.
 
-Nothing here deserialises Python code: a ``Lambda`` layer's marshalled function stays an opaque
-string, and only its name is listed (the live loader refuses such files unless told otherwise).
+Nothing here deserialises Python code: a ``Lambda`` layer's marshalled function (and any
+serialised ``lambda`` elsewhere in the config: an activation, a loss) stays an opaque string, and
+only where it is gets listed (the live loader refuses such files unless told otherwise).
+
+One model, one reading. The format is told from the content, never from the name, and a file
+that two readers could read as two models is refused (:func:`sniff_model_file`): a file that is
+both HDF5 and a zip archive (a ``.keras`` zip appended to an ``.h5`` model), or whose suffix says
+another format than its content (Keras picks its reader by the suffix). An audit reads a private
+copy (:func:`snapshot_model_file`) and the live load loads that same copy after checking its
+sha256, so what the rules judged is what runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import shutil
+import stat
+import tempfile
+import weakref
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from lossaudit.core.head import HeadSpec, KerasFamily, LossSpec, normalise_metric_name, snake_case
@@ -48,8 +63,13 @@ READ_NEEDS_LIVE = "needs_live"
 _ZIP_MAGIC = b"PK\x03\x04"
 _EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-# HDF5 may sit behind a user block of 512 * 2**k bytes; the signature is searched there.
-_HDF5_OFFSETS = (0, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+# HDF5 may sit behind a user block: libhdf5 looks for the signature at 0, then at every power of
+# two from 512 up to the end of the file (H5FD_locate_signature), and so does the sniffing here.
+_HDF5_FIRST_USER_BLOCK = 512
+_ZIP_LOCAL_HEADER = 30
+_COPY_CHUNK = 1 << 20
+KERAS_SUFFIXES = {".keras": "keras_zip", ".h5": "h5", ".hdf5": "h5"}
+"""The suffixes Keras picks its reader by, and the format each one means."""
 
 _MAX_WALK = 10_000
 """Upper bound on layers visited walking back from the output (guards against cyclic configs)."""
@@ -133,10 +153,15 @@ class StaticModel:
     read_mode: str = READ_STATIC
     """``"static"``, or ``"needs_live"`` for a SavedModel without a readable Keras config."""
     lambda_layers: tuple[str, ...] = ()
-    """Names of every Lambda layer in the model (their code is never deserialised here)."""
+    """Names of every Lambda layer in the model, and of every layer whose config holds a
+    serialised ``lambda`` (``compile_config`` for one in the loss or metrics): Python code that a
+    load with Keras's safe mode off would run. Their code is never deserialised here."""
     output_layers: tuple[str, ...] = ()
     """Class names of the layers from the last Dense (or Conv) to the output, in order."""
     notes: tuple[str, ...] = field(default=())
+    sha256: str | None = None
+    """sha256 of the bytes this was read from, when read from a :class:`ModelSnapshot` (the
+    live load checks it before loading the same copy); None for a plain :func:`read_model_file`."""
 
     def require_head(self) -> HeadSpec:
         """The head, or a one-line :class:`BadInputError` when only a live load can read it."""
@@ -161,14 +186,18 @@ class StaticModel:
         }
 
 
-def read_model_file(path: str | Path) -> StaticModel:
+def read_model_file(path: str | Path, *, name: str | Path | None = None) -> StaticModel:
     """Read a saved Keras model's head, loss, metrics and Keras family as data.
 
     Parameters
     ----------
     path
         A ``.keras`` zip, a legacy ``.h5`` file, or a SavedModel folder. The format is told from
-        the file's first bytes, not its name.
+        the file's content (:func:`sniff_model_file`): a polyglot, or a ``.keras``/``.h5`` suffix
+        that says another format than the content, is refused.
+    name
+        The path to name in messages, in ``path`` and in the head's source, when ``path`` is a
+        private copy of it (:class:`ModelSnapshot`); default ``path``.
 
     Returns
     -------
@@ -178,40 +207,288 @@ def read_model_file(path: str | Path) -> StaticModel:
     Raises
     ------
     BadInputError
-        One line naming the file and the problem: missing, empty, not a model file, truncated or
-        corrupt, invalid JSON, or an output structure lossaudit cannot interpret (multi-output
-        models, layers it does not know between the last Dense and the output).
+        One line naming the file and the problem: missing, empty, not a model file, a polyglot or
+        a suffix that disagrees with the content, truncated or corrupt, invalid JSON, or an output
+        structure lossaudit cannot interpret (multi-output models, layers it does not know between
+        the last Dense and the output).
     """
-    p = Path(path)
-    if not p.exists():
+    src = Path(path)
+    p = src if name is None else Path(name)
+    if not src.exists():
         raise BadInputError(f"model file not found: {p}")
-    if p.is_dir():
-        return _read_savedmodel(p)
+    if src.is_dir():
+        return _read_savedmodel(src, p)
+    if sniff_model_file(src, name=p) == FORMAT_KERAS_ZIP:
+        return _read_keras_zip(src, p)
+    return _read_h5(src, p)
+
+
+# --- what the content is ----------------------------------------------------------------------
+
+
+def sniff_model_file(path: str | Path, *, name: str | Path | None = None) -> str:
+    """``"keras_zip"`` or ``"h5"``, told from the content; the suffix must agree.
+
+    * a zip archive from byte 0 (``PK``) is a ``.keras`` zip; HDF5 signatures inside it are fine
+      where they begin a member's data (Keras stores ``model.weights.h5`` uncompressed), anywhere
+      else the file is a polyglot;
+    * an HDF5 signature where libhdf5 looks for one (byte 0, or 512, 1024, 2048... behind a user
+      block) makes an HDF5 file, unless a zip archive can be read from the same file (its
+      end-of-central-directory record is found from the end, as :func:`zipfile.is_zipfile` and
+      Keras do): that is a polyglot;
+    * ``.keras`` must hold a zip, ``.h5``/``.hdf5`` an HDF5 file (Keras chooses its reader by the
+      suffix); other suffixes are read by their content.
+
+    Raises
+    ------
+    BadInputError
+        One line: missing, not a regular file, empty, unreadable, not a model file, a polyglot,
+        or a suffix that disagrees with the content (it says what the content is).
+    """
+    src = Path(path)
+    p = src if name is None else Path(name)
     try:
-        size = p.stat().st_size
-        with p.open("rb") as fh:
+        if not stat.S_ISREG(src.stat().st_mode):  # a FIFO or a device would block or never end
+            raise BadInputError(f"{p}: not a regular file")
+        with src.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
             head_bytes = fh.read(8)
-            hdf5 = head_bytes == _HDF5_MAGIC or _has_hdf5_signature(fh, size)
+            hdf5_at = _hdf5_signatures(fh, size)
+            spans = _zip_spans(fh)
+    except FileNotFoundError:
+        raise BadInputError(f"model file not found: {p}") from None
     except OSError as exc:
         raise BadInputError(f"{p}: cannot read the model file: {_first_line(exc)}") from None
     if size == 0:
         raise BadInputError(f"{p}: the model file is empty")
     if head_bytes.startswith((_ZIP_MAGIC, _EMPTY_ZIP_MAGIC)):
-        return _read_keras_zip(p)
-    if hdf5:
-        return _read_h5(p)
-    raise BadInputError(
-        f"{p}: not a Keras model file (neither a .keras zip nor an HDF5 .h5; it starts with {head_bytes!r})"
-    )
+        file_format = FORMAT_KERAS_ZIP
+        if spans is not None:
+            members = spans[1]
+            outside = [o for o in hdf5_at if not any(a <= o and o + 8 <= b for a, b in members)]
+            if outside:
+                raise BadInputError(
+                    f"{p}: refusing a polyglot: a zip archive that also holds an HDF5 file at byte "
+                    f"{outside[0]} outside its members, so Keras could read it as either"
+                )
+        # A zip that cannot be read is reported as a corrupt .keras zip by its reader.
+    elif hdf5_at:
+        file_format = FORMAT_H5
+        if spans is not None:
+            raise BadInputError(
+                f"{p}: refusing a polyglot: an HDF5 file (at byte {hdf5_at[0]}) that is also a zip "
+                f"archive (from byte {spans[0]}), so Keras could read it as either"
+            )
+    elif spans is not None:
+        raise BadInputError(
+            f"{p}: not a Keras model file: a zip archive that starts at byte {spans[0]}, after "
+            "something else (a .keras zip starts at byte 0)"
+        )
+    else:
+        raise BadInputError(
+            f"{p}: not a Keras model file (neither a .keras zip nor an HDF5 .h5; it starts with "
+            f"{head_bytes!r})"
+        )
+    expected = KERAS_SUFFIXES.get(p.suffix.lower())
+    if expected is not None and expected != file_format:
+        if file_format == FORMAT_H5:
+            raise BadInputError(f"{p} is an HDF5 file, not a .keras zip: rename it to .h5")
+        raise BadInputError(f"{p} is a .keras zip, not an HDF5 file: rename it to .keras")
+    return file_format
+
+
+def _hdf5_signatures(fh: Any, size: int) -> list[int]:
+    """Offsets where libhdf5 would find its signature: 0, then 512, 1024, 2048... in the file."""
+    found: list[int] = []
+    offset = 0
+    while offset + 8 <= size:
+        fh.seek(offset)
+        if fh.read(8) == _HDF5_MAGIC:
+            found.append(offset)
+        offset = _HDF5_FIRST_USER_BLOCK if offset == 0 else offset * 2
+    return found
+
+
+def _zip_spans(fh: Any) -> tuple[int, list[tuple[int, int]]] | None:
+    """(where the archive starts, [start, end) of each member's data) when :mod:`zipfile` can
+    read a zip archive from the file (found from its end, wherever it starts); else None."""
+    try:
+        with zipfile.ZipFile(fh) as archive:
+            infos = archive.infolist()
+            spans: list[tuple[int, int]] = []
+            for info in infos:
+                fh.seek(info.header_offset)
+                local = fh.read(_ZIP_LOCAL_HEADER)
+                if len(local) < _ZIP_LOCAL_HEADER or local[:4] != _ZIP_MAGIC:
+                    continue  # a damaged member: the zip reader reports it
+                start = info.header_offset + _ZIP_LOCAL_HEADER + _le(local, 26, 2) + _le(local, 28, 2)
+                spans.append((start, start + info.compress_size))
+    except Exception:  # BadZipFile, struct.error, OverflowError, ...: not a readable zip
+        return None
+    first = min((info.header_offset for info in infos), default=0)
+    return first, spans
+
+
+# --- a private copy: one model, one reading -------------------------------------------------
+
+
+class ModelSnapshot:
+    """A private copy of a model file (or SavedModel folder) and the sha256 of its bytes.
+
+    The copy lives in a folder only this user can read (``tempfile.mkdtemp``, under ``TMPDIR``),
+    named ``model.keras`` or ``model.h5`` after its content, so Keras picks the reader the
+    content needs whatever the original is called. :meth:`read_static` reads it; the live load
+    (:func:`lossaudit.keras.live.load_model_file`) checks the hash again (:meth:`verify`) and
+    loads the same copy: a file swapped or rewritten after the check is never loaded. The copy is
+    removed by :meth:`close` (or the ``with`` block), else when the object is collected or the
+    interpreter exits.
+    """
+
+    def __init__(self, source: Path, path: Path, file_format: str, sha256: str, folder: Path) -> None:
+        self.source = source
+        """The path the user named (messages and the report name it)."""
+        self.path = path
+        """The private copy."""
+        self.format = file_format
+        self.sha256 = sha256
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(folder), True)
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    def verify(self) -> None:
+        """Raise a one-line :class:`BadInputError` unless the copy still hashes to :attr:`sha256`."""
+        if self.closed:
+            raise BadInputError(f"{self.source}: the private copy of the model was already removed")
+        try:
+            digest = _tree_sha256(self.path) if self.path.is_dir() else _file_sha256(self.path)
+        except OSError as exc:
+            raise BadInputError(f"{self.source}: cannot read the private copy: {_first_line(exc)}") from None
+        if digest != self.sha256:
+            raise BadInputError(
+                f"{self.source}: the model's bytes changed after its static check "
+                f"(sha256 {self.sha256[:12]}... now {digest[:12]}...): not loading it"
+            )
+
+    def read_static(self) -> StaticModel:
+        """:func:`read_model_file` of the copy, naming the original; ``sha256`` set."""
+        try:
+            static = read_model_file(self.path, name=self.source)
+        except BadInputError as exc:
+            raise BadInputError(str(exc).replace(str(self.path), str(self.source))) from None
+        return replace(static, sha256=self.sha256)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> ModelSnapshot:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def snapshot_model_file(path: str | Path) -> ModelSnapshot:
+    """Copy a model file (or SavedModel folder) to a private folder, hashing what is copied, and
+    sniff the copy (:func:`sniff_model_file`: polyglots and suffixes that disagree with the
+    content are refused before anything else reads it).
+
+    Raises
+    ------
+    BadInputError
+        One line: missing, not a file or folder, changed while it was copied, or refused by
+        :func:`sniff_model_file`.
+    """
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise BadInputError(f"model file not found: {p}") from None
+    except OSError as exc:
+        raise BadInputError(f"{p}: cannot read the model file: {_first_line(exc)}") from None
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        raise BadInputError(f"{p}: not a regular file or a folder")
+    folder = Path(tempfile.mkdtemp(prefix="lossaudit-model-"))
+    try:
+        if stat.S_ISDIR(mode):
+            copy = folder / "model"
+            try:
+                # Links are followed: the copy holds the bytes they point at, as a load would.
+                shutil.copytree(p, copy, symlinks=False)
+            except (OSError, shutil.Error) as exc:
+                raise BadInputError(f"{p}: cannot copy the model folder: {_first_line(exc)}") from None
+            return ModelSnapshot(p, copy, FORMAT_SAVEDMODEL, _tree_sha256(copy), folder)
+        staging = folder / "model"
+        digest = _copy_hashed(p, staging)
+        file_format = sniff_model_file(staging, name=p)
+        copy = staging.rename(folder / ("model.keras" if file_format == FORMAT_KERAS_ZIP else "model.h5"))
+        return ModelSnapshot(p, copy, file_format, digest, folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _copy_hashed(src: Path, dst: Path) -> str:
+    """Copy ``src`` to a new private file ``dst``; the sha256 of the bytes copied."""
+    digest = hashlib.sha256()
+    try:
+        with src.open("rb") as fin:
+            info = os.fstat(fin.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise BadInputError(f"{src}: not a regular file")
+            fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fout:
+                left = info.st_size + 1  # one byte more than announced shows a file still growing
+                while left > 0:
+                    chunk = fin.read(min(_COPY_CHUNK, left))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+                    digest.update(chunk)
+                    fout.write(chunk)
+    except OSError as exc:
+        raise BadInputError(f"{src}: cannot copy the model file: {_first_line(exc)}") from None
+    if left != 1:
+        raise BadInputError(f"{src}: the model file changed size while it was read; try again")
+    return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_COPY_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _tree_sha256(folder: Path) -> str:
+    """sha256 over every file of a folder: relative path, size and bytes, in sorted order."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for file_name in sorted(files):
+            file_path = Path(root) / file_name
+            relative = file_path.relative_to(folder).as_posix().encode("utf-8", errors="surrogateescape")
+            digest.update(relative + b"\0" + str(file_path.stat().st_size).encode() + b"\0")
+            digest.update(bytes.fromhex(_file_sha256(file_path)))
+    return digest.hexdigest()
 
 
 # --- .keras zip -----------------------------------------------------------------------------
 
 
-def _read_keras_zip(p: Path) -> StaticModel:
+def _read_keras_zip(src: Path, p: Path) -> StaticModel:
     try:
-        with zipfile.ZipFile(p) as archive:
-            names = set(archive.namelist())
+        with zipfile.ZipFile(src) as archive:
+            listed_names = archive.namelist()
+            names = set(listed_names)
+            if len(names) != len(listed_names):
+                twice = sorted(n for n in names if listed_names.count(n) > 1)
+                # Readers disagree on which copy of a member they take: two readings of one file.
+                raise BadInputError(f"{p}: the .keras archive holds {twice[0]!r} more than once; refusing it")
             if "config.json" not in names:
                 listed = ", ".join(sorted(names)[:5]) or "nothing"
                 raise BadInputError(f"{p}: the .keras archive has no config.json (it holds {listed})")
@@ -264,13 +541,13 @@ def _zip_member(archive: zipfile.ZipFile, name: str, p: Path) -> bytes:
 _H5_ATTRIBUTES = ("keras_version", "model_config", "training_config")
 
 
-def _read_h5(p: Path) -> StaticModel:
+def _read_h5(src: Path, p: Path) -> StaticModel:
     try:
-        texts = _h5_root_texts_direct(p)
+        texts = _h5_root_texts_direct(src, p)
     except _H5Unsupported:
         # A valid layout the direct reader does not handle (dense attribute storage, a user
         # block): h5py reads it. Its import (numpy + libhdf5) is why it comes second.
-        texts = _h5_root_texts_h5py(p)
+        texts = _h5_root_texts_h5py(src, p)
     model_config_text = texts.get("model_config")
     if model_config_text is None:
         raise BadInputError(
@@ -297,18 +574,19 @@ def _read_h5(p: Path) -> StaticModel:
     )
 
 
-def _h5_root_texts_h5py(p: Path) -> dict[str, str]:
+def _h5_root_texts_h5py(src: Path, p: Path) -> dict[str, str]:
     import h5py
 
     texts: dict[str, str] = {}
     try:
-        with h5py.File(p, "r") as h5:
+        with h5py.File(src, "r") as h5:
             for name in _H5_ATTRIBUTES:
                 text = _h5_text(h5.attrs, name, p)
                 if text is not None:
                     texts[name] = text
     except (OSError, KeyError, ValueError, RuntimeError) as exc:
-        raise BadInputError(f"{p}: corrupt or truncated HDF5 file: {_first_line(exc)}") from None
+        line = _first_line(exc).replace(str(src), str(p))
+        raise BadInputError(f"{p}: corrupt or truncated HDF5 file: {line}") from None
     return texts
 
 
@@ -325,16 +603,6 @@ def _h5_text(attrs: Any, name: str, p: Path) -> str | None:
     if isinstance(value, str):
         return value
     raise BadInputError(f"{p}: the {name} attribute is not text ({type(value).__name__})")
-
-
-def _has_hdf5_signature(fh: Any, size: int) -> bool:
-    for offset in _HDF5_OFFSETS[1:]:
-        if offset + 8 > size:
-            return False
-        fh.seek(offset)
-        if fh.read(8) == _HDF5_MAGIC:
-            return True
-    return False
 
 
 class _H5Unsupported(Exception):
@@ -366,7 +634,7 @@ class _H5File:
         return data
 
 
-def _h5_root_texts_direct(p: Path) -> dict[str, str]:
+def _h5_root_texts_direct(src: Path, p: Path | None = None) -> dict[str, str]:
     """The root group's Keras attributes, read per the HDF5 file format specification (3.0).
 
     Handles what h5py writes for Keras: superblock v0-v3 with 8-byte offsets and lengths, root
@@ -376,14 +644,18 @@ def _h5_root_texts_direct(p: Path) -> dict[str, str]:
     :class:`_H5Unsupported`, and the caller asks h5py instead; a structure that contradicts itself
     (truncated, offsets past the end) is bad input.
     """
+    p = src if p is None else p
     try:
-        with p.open("rb") as fh:
-            size = p.stat().st_size
+        with src.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
             h5 = _H5File(fh, size)
             root = _h5_root_header_address(h5)
             texts: dict[str, str] = {}
             for name, datatype, dataspace, data in _h5_attribute_messages(h5, root):
                 if name in _H5_ATTRIBUTES:
+                    if name in texts:
+                        # libhdf5 and this reader could take different ones: two readings.
+                        raise _H5Corrupt(f"the root attribute {name} appears twice")
                     texts[name] = _h5_string_value(h5, datatype, dataspace, data)
             return texts
     except _H5Corrupt as exc:
@@ -566,8 +838,8 @@ def _h5_global_heap_object(h5: _H5File, address: int, index: int, length: int) -
 # --- SavedModel -----------------------------------------------------------------------------
 
 
-def _read_savedmodel(p: Path) -> StaticModel:
-    saved_model_pb = p / "saved_model.pb"
+def _read_savedmodel(src: Path, p: Path) -> StaticModel:
+    saved_model_pb = src / "saved_model.pb"
     if not saved_model_pb.is_file():
         raise BadInputError(
             f"{p}: a directory without saved_model.pb is not a SavedModel "
@@ -578,7 +850,7 @@ def _read_savedmodel(p: Path) -> StaticModel:
     notes: list[str] = []
     if tf_version:
         notes.append(f"saved by TensorFlow {tf_version}")
-    keras_metadata = p / "keras_metadata.pb"
+    keras_metadata = src / "keras_metadata.pb"
     root: Mapping[str, Any] | None = None
     if keras_metadata.is_file():
         root = _keras_metadata_root(_read_limited(keras_metadata, p, limit=MAX_CONFIG_BYTES), p)
@@ -807,7 +1079,11 @@ def _build(
         keras_version=keras_version,
         keras_family=family,
         read_mode=READ_STATIC,
-        lambda_layers=tuple(_lambda_layer_names(model_config)),
+        lambda_layers=tuple(
+            dict.fromkeys(
+                [*_lambda_layer_names(model_config), *_lambda_layer_names(compile_config, "compile_config")]
+            )
+        ),
         output_layers=found.layers,
         notes=tuple(notes + walker.notes + family_notes),
     )
@@ -1100,18 +1376,28 @@ def _keras_histories(value: Any) -> list[tuple[str, int]]:
     return refs
 
 
-def _lambda_layer_names(model_config: Mapping[str, Any]) -> list[str]:
-    """Every Lambda layer anywhere in the config, nested models and wrappers included."""
+def _lambda_layer_names(config: Mapping[str, Any] | None, owner: str = "?") -> list[str]:
+    """Every Lambda layer anywhere in the config (nested models and wrappers included), and every
+    layer whose config holds a serialised ``lambda`` (Keras 3 writes ``{"class_name":
+    "__lambda__"}`` for ``activation=lambda x: ...``; ``owner`` names one outside any layer)."""
     names: list[str] = []
-    stack: list[Any] = [model_config]
+    stack: list[tuple[Any, str]] = [(config, owner)]
     while stack:
-        item = stack.pop()
+        item, where = stack.pop()
         if isinstance(item, Mapping):
-            if _class_and_config(item)[0] == "Lambda":
+            class_name = _class_and_config(item)[0]
+            if class_name == "Lambda":
                 names.append(_layer_name(item))
-            stack.extend(reversed(list(item.values())))
+            elif class_name == "__lambda__":
+                names.append(where)
+            if isinstance(item.get("config"), Mapping) and _layer_name(item) != "?":
+                where = _layer_name(item)
+            stack.extend(
+                (value, "compile_config" if key == "compile_config" else where)
+                for key, value in reversed(list(item.items()))
+            )
         elif isinstance(item, list):
-            stack.extend(reversed(item))
+            stack.extend((value, where) for value in reversed(item))
     return list(dict.fromkeys(names))
 
 

@@ -142,6 +142,7 @@ def run_pipeline(
     """Run every audit, scenario or registry version the file describes."""
     if config.kind == "registry":
         return _run_registry(config, tracking_uri=tracking_uri, no_log=no_log)
+    folders = audit_folders(config)  # before anything runs: a bad name is exit 2, nothing written
     sink = _sink(config, tracking_uri, no_log)
     tracking_error: str | None = None
     entries: list[EntryOutcome] = []
@@ -149,10 +150,10 @@ def run_pipeline(
         several = config.kind == "demo" or len(config.audits) > 1
         with _parent(sink, f"{config.kind} {config.name}", several):
             if config.kind == "audit":
-                for entry in config.audits:
+                for entry, folder in zip(config.audits, folders, strict=True):
                     if progress is not None:
                         progress(f"auditing {entry.name} ...")
-                    entries.append(_run_audit_entry(config, entry, sink))
+                    entries.append(_run_audit_entry(config, entry, sink, folder))
             else:
                 entries.extend(_run_demo(config, sink, progress))
     except LossauditError as exc:
@@ -162,12 +163,36 @@ def run_pipeline(
     return PipelineOutcome(config.name, config.kind, tuple(entries), tracking_error)
 
 
-def _run_audit_entry(config: PipelineConfig, entry: AuditEntry, sink: MlflowSink | None) -> EntryOutcome:
+def audit_folders(config: PipelineConfig) -> list[Path]:
+    """Each audit's report folder: ``out`` / a safe folder name made from the audit's name
+    (:func:`lossaudit.safe_names.folder_name`), never a path the name spells.
+
+    Raises
+    ------
+    BadInputError
+        For a name with no letter or digit (``..``, ``.``, ``///``), or two names that give one
+        folder (``a/b`` and ``a-b``; ``Digits`` and ``digits``): one line, before any audit runs.
+    """
+    from lossaudit.errors import BadInputError
+    from lossaudit.safe_names import child_folder, clashes
+
+    out_root = Path(config.resolve(config.out))
+    folders = [child_folder(out_root, entry.name, what="audit name") for entry in config.audits]
+    for first, second, folder in clashes((e.name for e in config.audits), what="audit name"):
+        raise BadInputError(
+            f"pipeline {config.path}: audits {first!r} and {second!r} would write one report "
+            f"folder {folder!r}: give them names that differ in letters or digits"
+        )
+    return folders
+
+
+def _run_audit_entry(
+    config: PipelineConfig, entry: AuditEntry, sink: MlflowSink | None, out_dir: Path
+) -> EntryOutcome:
     from lossaudit.core.compare import ReportedMetric
     from lossaudit.core.findings import Severity
     from lossaudit.pipeline.stages import AuditRequest, run_audit
 
-    out_dir = Path(config.resolve(config.out)) / entry.name
     try:
         model = config.resolve(entry.model)
         request = AuditRequest(
@@ -234,11 +259,15 @@ def _run_demo(
     config: PipelineConfig, sink: MlflowSink | None, progress: Progress | None
 ) -> list[EntryOutcome]:
     from lossaudit.keras.scenarios import SCENARIO_NAMES, DemoSettings, run_scenarios
+    from lossaudit.safe_names import child_folder
 
     names = list(config.scenarios) or list(SCENARIO_NAMES)
     results = run_scenarios(names, DemoSettings(), progress=progress)
     out_root = Path(config.resolve(config.out))
-    return [_log_scenario(result, out_root / result.name, sink) for result in results]
+    return [
+        _log_scenario(result, child_folder(out_root, result.name, what="scenario"), sink)
+        for result in results
+    ]
 
 
 def write_scenario_folder(result: ScenarioResult, folder: Path) -> Path:
@@ -325,10 +354,10 @@ def _set_tags(sink: MlflowSink, run_id: str, tags: Mapping[str, str]) -> None:
 
 def record_project_outcome(outcome: PipelineOutcome) -> None:
     """For the project run of ``mlflow run`` (:mod:`lossaudit.tracking.project`): the pipeline's
-    verdict and codes, each entry's report folder under ``<entry name>/`` (each registry version's
-    under ``<model>-v<version>/``), the pipeline's JSON document (``pipeline.json``; a registry
-    job's ``summary.json``) and links to the runs it logged. Tags are written when the command
-    exits, with its exit code."""
+    verdict and codes, each entry's report folder under its folder's name (the entry's name made
+    safe, :func:`audit_folders`; each registry version's under ``<model>-v<version>/``), the
+    pipeline's JSON document (``pipeline.json``; a registry job's ``summary.json``) and links to
+    the runs it logged. Tags are written when the command exits, with its exit code."""
     from lossaudit.tracking.project import record_result
 
     document = outcome.to_dict()
@@ -363,7 +392,8 @@ def record_project_outcome(outcome: PipelineOutcome) -> None:
     record_result(
         outcome.verdict,
         [c for e in outcome.entries for c in e.codes],
-        folders=[(e.name, e.folder) for e in outcome.entries if e.folder],
+        # The artifact path is the folder's safe name, never the entry's name as written.
+        folders=[(Path(e.folder).name, e.folder) for e in outcome.entries if e.folder],
         files={"pipeline.json": text},
         tags=tags,
         error=errors[0] if errors else None,

@@ -12,20 +12,26 @@ One job (:func:`run_registry_audit`):
    (``mlflow.log_input``: the dataset's ``source`` JSON holds a ``uri`` or ``path``; eval-like
    contexts first) -- and hash it with the audit pipeline's own ``data_sha256``;
 4. skip a version whose tags say it was already audited with the same data hash, rules version
-   and failing severity (unless ``force``); audit the others in worker processes
-   (:mod:`lossaudit.registry.workers`), each as an MLflow run nested under one summary run;
-5. write the outcome back as version tags (``lossaudit.verdict``, ``lossaudit.codes``,
-   ``lossaudit.audit_run``, ``lossaudit.audited_at``, ``lossaudit.data_hash``,
-   ``lossaudit.rules_version``; ``lossaudit.error`` and ``lossaudit.error_kind`` for versions that
-   could not be audited), as each version finishes;
-6. with ``promote_alias``, point that alias of each model at its highest passing version -- never
-   at a failing or unaudited one;
+   and failing severity, with no failed attempt since (unless ``force``); audit the others in
+   worker processes (:mod:`lossaudit.registry.workers`), each as an MLflow run nested under one
+   summary run;
+5. write the outcome back as version tags, as each version finishes: a fresh verdict writes
+   ``lossaudit.verdict``, ``lossaudit.codes``, ``lossaudit.audit_run``, ``lossaudit.audited_at``,
+   ``lossaudit.data_hash`` and ``lossaudit.rules_version`` (and removes the error tags); a version
+   that cannot be audited now keeps its earlier pass or fail verdict tags untouched and gets
+   ``lossaudit.error``, ``lossaudit.error_kind`` and ``lossaudit.error_at``; a version with no
+   pass or fail verdict is tagged ``lossaudit.verdict=error`` with the reason;
+6. with ``promote_alias``, point that alias of each model at its newest passing version; an alias
+   on a version whose latest verdict is fail or error is moved off it, or removed;
 7. close the summary run with metrics ``n_versions``, ``n_passed``, ``n_failed``, ``n_error``,
-   ``n_skipped`` and the artifacts ``summary.json`` and ``summary.md``.
+   ``n_audited``, ``n_skipped``, ``n_not_audited``, ``n_fresh``, ``n_stored`` and the artifacts
+   ``summary.json`` and ``summary.md``.
 
-One version's failure never stops the others. Exit codes judge the versions audited in this job
-(skipped ones keep their recorded verdict and are shown with it): 2 when any could not be
-audited, else 1 when any failed, else 0; 3 when MLflow could not be reached.
+One version's failure never stops the others. The job's verdict is the worst current verdict of
+every selected version (pass < fail < error): a fresh verdict for a version audited now, the
+stored ``lossaudit.verdict`` for a skipped one (a stored ``error`` counts), and ``error`` for a
+version this job could not audit (its stored verdict is kept and shown, but the job could not
+confirm it). Exit code: 2 for error, 1 for fail, 0 for pass; 3 when MLflow could not be reached.
 
 MLflow is imported inside the functions that talk to it; importing this module is cheap.
 """
@@ -81,6 +87,9 @@ TAG_RULES_VERSION = "lossaudit.rules_version"
 TAG_FAIL_ON = "lossaudit.fail_on"
 TAG_ERROR = "lossaudit.error"
 TAG_ERROR_KIND = "lossaudit.error_kind"
+TAG_ERROR_AT = "lossaudit.error_at"
+"""When the version last could not be audited (ISO 8601, UTC), with ``lossaudit.error``."""
+ERROR_TAGS = (TAG_ERROR, TAG_ERROR_KIND, TAG_ERROR_AT)
 TAG_DATA = "lossaudit.data"
 """Input tag: the eval data of a version (a path or an artifact URI), set by the user."""
 
@@ -89,6 +98,19 @@ EVAL_CONTEXTS = ("eval", "evaluation", "test", "testing", "validation", "val")
 """``mlflow.log_input`` contexts preferred when a source run logged several datasets."""
 _CONTEXT_TAG = "mlflow.data.context"
 _SEVERITIES = ("error", "warning", "info")
+VERDICTS = ("pass", "fail", "error")
+"""From best to worst: the job's verdict is the worst of its versions'."""
+JUDGED = ("pass", "fail")
+"""The verdicts an audit gives; ``error`` means the version has never been judged."""
+FRESH = "fresh"
+"""The verdict was given by this job."""
+STORED = "stored"
+"""The verdict was given by an earlier job and read from the version's tags."""
+AUDITED = "audited"
+SKIPPED = "skipped"
+NOT_AUDITED = "not_audited"
+"""What the job did with a version: audited it, skipped it (same data and rules), or could not
+audit it (no data, a corrupt artifact, a crash, MLflow down)."""
 _MAX_TAG_VALUE = 5000
 
 
@@ -118,6 +140,9 @@ class RegistryOptions:
     """Label column(s) of CSV/Parquet eval data."""
     fail_on: str = "error"
     """Lowest finding severity that fails a version."""
+    rules: Mapping[str, Any] = field(default_factory=dict)
+    """The rule configuration (``RuleConfig.to_dict()``) every version is audited with; empty:
+    defaults at ``fail_on``. It is part of the rules version, so a new configuration re-audits."""
     tracking_uri: str | None = None
     """Tracking and registry URI; default ``MLFLOW_TRACKING_URI``, else ``./mlflow.db``."""
     experiment: str = "lossaudit"
@@ -141,6 +166,13 @@ class RegistryOptions:
             raise BadInputError("--promote-alias: 'latest' is reserved by MLflow")
         object.__setattr__(self, "data", dict(self.data))
         object.__setattr__(self, "label_columns", tuple(self.label_columns))
+        if self.rules:
+            rules = dict(self.rules)
+            if rules.get("fail_on", self.fail_on) != self.fail_on:
+                raise BadInputError(
+                    f"--fail-on {self.fail_on} disagrees with the rule configuration's {rules['fail_on']}"
+                )
+            object.__setattr__(self, "rules", rules)
 
     @classmethod
     def from_pipeline(cls, config: PipelineConfig) -> RegistryOptions:
@@ -163,6 +195,7 @@ class RegistryOptions:
             data={pattern: config.resolve(path) for pattern, path in registry.data.items()},
             label_columns=tuple(registry.label_columns),
             fail_on=config.fail_on,
+            rules=config.rules.to_dict(),
             tracking_uri=config.log.tracking_uri,
             experiment=config.log.experiment,
             out_dir=str(Path(config.resolve(config.out)) / "registry"),
@@ -307,14 +340,8 @@ def find_versions(client: MlflowClient, options: RegistryOptions) -> list[Versio
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     """The version ``alias`` points to in model ``name``, or None when it points nowhere."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            return None
-        raise
+    found = alias_target(client, name, alias)
+    return None if found is None else found[0]
 
 
 def _alias_targets(client: MlflowClient, found: Sequence[Any], alias: str) -> list[Any]:
@@ -455,8 +482,8 @@ class DataResolver:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=text,
                 dst_path=str(folder),
-                tracking_uri=self.target.uri,
-                registry_uri=self.target.uri,
+                tracking_uri=self.target.client_uri,
+                registry_uri=self.target.client_uri,
             )
         except (MlflowException, OSError, ValueError) as exc:
             raise BadInputError(f"cannot download eval data {text}: {_line(exc)}") from None
@@ -514,18 +541,27 @@ class VersionResult:
     model: str
     version: str
     verdict: str
-    """``pass``, ``fail`` or ``error``; for a skipped version, the verdict recorded earlier."""
-    skipped: bool = False
+    """The version's current verdict, ``pass``, ``fail`` or ``error``: what its
+    ``lossaudit.verdict`` tag says after the job (see ``verdict_source``)."""
+    status: str = AUDITED
+    """What this job did: ``audited``, ``skipped`` (already audited with the same data and
+    rules) or ``not_audited`` (it could not be audited now: ``error`` says why)."""
+    verdict_source: str = FRESH
+    """``fresh`` (given by this job) or ``stored`` (given by an earlier job: a skipped version, or
+    one this job could not audit, which keeps its earlier pass or fail verdict)."""
     codes: tuple[str, ...] = ()
     data: str | None = None
     data_origin: str | None = None
     data_hash: str | None = None
+    """The data hash of the verdict (for a stored verdict, the stored one)."""
     audit_run: str | None = None
     audit_run_url: str | None = None
     audited_at: str | None = None
+    """When the verdict was given."""
     seconds: float = 0.0
     error: str | None = None
     error_kind: str | None = None
+    error_at: str | None = None
     report_dir: str | None = None
     findings: tuple[Mapping[str, Any], ...] = ()
     peak_rss_mb: float | None = None
@@ -534,11 +570,34 @@ class VersionResult:
     def label(self) -> str:
         return f"{self.model} v{self.version}"
 
+    @property
+    def skipped(self) -> bool:
+        return self.status == SKIPPED
+
+    @property
+    def gate(self) -> str:
+        """The verdict this version gives the job: ``error`` when this job could not audit it
+        (whatever verdict it keeps), else its current verdict."""
+        if self.status == NOT_AUDITED or self.verdict not in VERDICTS:
+            return "error"
+        return self.verdict
+
+    def describe(self) -> str:
+        """``fail (stored, skipped)``, ``pass (fresh)``, ``pass (stored; not audited now: bad_input)``."""
+        if self.status == NOT_AUDITED:
+            return f"{self.verdict} ({self.verdict_source}; not audited now: {self.error_kind or 'error'})"
+        if self.status == SKIPPED:
+            return f"{self.verdict} ({self.verdict_source}, skipped)"
+        return f"{self.verdict} ({self.verdict_source})"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "version": self.version,
             "verdict": self.verdict,
+            "verdict_source": self.verdict_source,
+            "status": self.status,
+            "gate": self.gate,
             "skipped": self.skipped,
             "codes": list(self.codes),
             "data": self.data,
@@ -550,9 +609,15 @@ class VersionResult:
             "seconds": round(self.seconds, 3),
             "error": self.error,
             "error_kind": self.error_kind,
+            "error_at": self.error_at,
             "report_dir": self.report_dir,
             "peak_rss_mb": self.peak_rss_mb,
         }
+
+
+MOVED = "moved"
+REMOVED = "removed"
+KEPT = "kept"
 
 
 @dataclass(frozen=True)
@@ -562,10 +627,20 @@ class AliasMove:
     model: str
     alias: str
     previous: str | None
+    """The version the alias pointed to before the job (None: nowhere)."""
     target: str | None
-    """The version the alias points to after the job."""
-    moved: bool
+    """The version the alias points to after the job (None: nowhere)."""
+    action: str
+    """``moved`` (set on ``target``), ``removed`` (deleted from ``previous``) or ``kept``."""
     reason: str
+
+    @property
+    def moved(self) -> bool:
+        return self.action == MOVED
+
+    @property
+    def removed(self) -> bool:
+        return self.action == REMOVED
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -573,6 +648,7 @@ class AliasMove:
             "alias": self.alias,
             "previous": self.previous,
             "target": self.target,
+            "action": self.action,
             "moved": self.moved,
             "reason": self.reason,
         }
@@ -594,27 +670,31 @@ class RegistrySummary:
     workers: int = 1
     seconds: float = 0.0
 
-    def _audited(self, verdict: str) -> int:
-        return sum(1 for v in self.versions if not v.skipped and v.verdict == verdict)
+    def _count(self, **match: str) -> int:
+        return sum(1 for v in self.versions if all(getattr(v, k) == x for k, x in match.items()))
 
     @property
     def counts(self) -> dict[str, int]:
-        """``n_versions``, ``n_passed``, ``n_failed``, ``n_error``, ``n_skipped`` (the skipped
-        ones are not counted in the three verdicts)."""
+        """``n_passed``, ``n_failed``, ``n_error``: the versions by the verdict each gives the job
+        (:attr:`VersionResult.gate`); ``n_audited``, ``n_skipped``, ``n_not_audited``: what the
+        job did; ``n_fresh``, ``n_stored``: where the current verdicts come from."""
         return {
             "n_versions": len(self.versions),
-            "n_passed": self._audited("pass"),
-            "n_failed": self._audited("fail"),
-            "n_error": self._audited("error"),
-            "n_skipped": sum(1 for v in self.versions if v.skipped),
+            "n_passed": self._count(gate="pass"),
+            "n_failed": self._count(gate="fail"),
+            "n_error": self._count(gate="error"),
+            "n_audited": self._count(status=AUDITED),
+            "n_skipped": self._count(status=SKIPPED),
+            "n_not_audited": self._count(status=NOT_AUDITED),
+            "n_fresh": self._count(verdict_source=FRESH),
+            "n_stored": self._count(verdict_source=STORED),
         }
 
     @property
     def verdict(self) -> str:
-        """``error`` when a version could not be audited, else ``fail`` when one failed, else ``pass``."""
-        if self._audited("error"):
-            return "error"
-        return "fail" if self._audited("fail") else "pass"
+        """The worst verdict the versions give the job (pass < fail < error), fresh or stored."""
+        gates = {v.gate for v in self.versions}
+        return max(gates, key=VERDICTS.index) if gates else "pass"
 
     @property
     def exit_code(self) -> int:
@@ -626,7 +706,7 @@ class RegistrySummary:
         findings = [
             {"model": v.model, "version": v.version, **dict(f)}
             for v in self.versions
-            if not v.skipped
+            if v.verdict_source == FRESH
             for f in v.findings
         ]
         return {
@@ -651,7 +731,7 @@ class RegistrySummary:
 
 # --- rendering --------------------------------------------------------------------------------
 
-_COLUMNS = ("model", "version", "verdict", "codes", "data", "seconds", "skipped")
+_COLUMNS = ("model", "version", "verdict", "source", "job", "codes", "data", "seconds")
 
 
 def _rows(summary: RegistrySummary) -> list[tuple[str, ...]]:
@@ -663,10 +743,11 @@ def _rows(summary: RegistrySummary) -> list[tuple[str, ...]]:
                 v.model,
                 v.version,
                 v.verdict,
+                v.verdict_source,
+                v.status.replace("_", " "),
                 ",".join(v.codes) or "-",
                 data,
-                "-" if v.skipped else f"{v.seconds:.1f}",
-                "yes" if v.skipped else "no",
+                f"{v.seconds:.1f}" if v.status == AUDITED else "-",
             )
         )
     return rows
@@ -675,15 +756,24 @@ def _rows(summary: RegistrySummary) -> list[tuple[str, ...]]:
 def _closing_lines(summary: RegistrySummary) -> list[str]:
     c = summary.counts
     lines = [
-        f"{c['n_versions']} version(s): {c['n_passed']} passed, {c['n_failed']} failed, "
-        f"{c['n_error']} could not be audited, {c['n_skipped']} skipped (already audited with the same "
-        f"data and rules {summary.rules_version}); verdict {summary.verdict}"
+        f"{c['n_versions']} version(s): {c['n_audited']} audited now, {c['n_skipped']} skipped (already "
+        f"audited with the same data and rules {summary.rules_version}), {c['n_not_audited']} could not "
+        f"be audited now; {c['n_fresh']} fresh and {c['n_stored']} stored verdict(s); counted as "
+        f"{c['n_passed']} pass, {c['n_failed']} fail, {c['n_error']} error; verdict {summary.verdict} "
+        "(the worst)"
     ]
     for v in summary.versions:
-        if v.verdict == "error" and v.error:
-            lines.append(f"{v.label}: error ({v.error_kind}): {v.error}")
+        if v.status == NOT_AUDITED and v.verdict_source == STORED:
+            lines.append(
+                f"{v.label}: could not be audited now ({v.error_kind}): {v.error}; keeps its stored "
+                f"{v.verdict} verdict of {v.audited_at or '?'}, counted as error"
+            )
+        elif v.status == NOT_AUDITED:
+            lines.append(f"{v.label}: error ({v.error_kind}), never audited: {v.error}")
+        elif v.verdict == "error":
+            lines.append(f"{v.label}: stored error ({v.error_kind}) of {v.audited_at or '?'}: {v.error}")
     for move in summary.alias_moves:
-        lines.append(f"alias {move.alias!r} of {move.model}: {move.reason}")
+        lines.append(f"alias {move.alias!r} of {move.model}: {move.action}: {move.reason}")
     if summary.summary_run is not None:
         where = summary.summary_run_url or summary.tracking_uri
         lines.append(f"summary run {summary.summary_run} ({where})")
@@ -723,10 +813,18 @@ def _line(exc: BaseException, limit: int = 300) -> str:
     return text.splitlines()[0][:limit]
 
 
-def _slug(text: str) -> str:
-    import re
+def _version_folder(name: str, version: str) -> str:
+    """``<model>-v<version>``: a safe, bounded folder name; a registered name that had to be changed
+    (spaces, case, length) gets a short hash of itself, so "my model" and "my-model", or "Digits"
+    and "digits" on a case-insensitive disk, never share a folder."""
+    import hashlib
 
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "model"
+    from lossaudit.safe_names import folder_name
+
+    slug = folder_name(name, what="registered model name", fallback="model")
+    if slug != name or slug != slug.lower():
+        slug = f"{slug[:80]}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+    return f"{slug}-v{folder_name(str(version), what='version', fallback='0')}"
 
 
 def _now() -> str:
@@ -734,27 +832,35 @@ def _now() -> str:
 
 
 def _already_audited(ref: VersionRef, digest: str, rules: str, fail_on: str) -> bool:
-    """True when the version's tags record an audit of the same data, rules and failing severity
-    whose outcome would not change: a verdict, or an error in the model or data themselves (a
-    corrupt artifact). Errors that may pass on a retry (a crash, MLflow down) are retried."""
+    """True when the version's tags record an outcome of the same data, rules and failing
+    severity that a new audit would repeat: a pass or fail verdict with no failed attempt since
+    (no ``lossaudit.error`` tag), or an error verdict from the model or data themselves (a
+    corrupt artifact). Errors that may pass on a retry (a crash, MLflow down) are retried, and so
+    is a version whose last attempt failed after its verdict."""
     tags = ref.tags
     if tags.get(TAG_DATA_HASH) != digest or tags.get(TAG_RULES_VERSION) != rules:
         return False
     if tags.get(TAG_FAIL_ON, "error") != fail_on:
         return False
     verdict = tags.get(TAG_VERDICT)
-    return verdict in ("pass", "fail") or (verdict == "error" and tags.get(TAG_ERROR_KIND) == ERROR_BAD_INPUT)
+    if verdict in JUDGED:
+        return TAG_ERROR not in tags
+    return verdict == "error" and tags.get(TAG_ERROR_KIND) == ERROR_BAD_INPUT
+
+
+def _stored_codes(tags: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(c for c in tags.get(TAG_CODES, "").split(",") if c)
 
 
 def _skipped_result(ref: VersionRef, data: EvalData, digest: str) -> VersionResult:
     tags = ref.tags
-    codes = tuple(c for c in tags.get(TAG_CODES, "").split(",") if c)
     return VersionResult(
         model=ref.name,
         version=ref.version,
         verdict=tags.get(TAG_VERDICT, ""),
-        skipped=True,
-        codes=codes,
+        status=SKIPPED,
+        verdict_source=STORED,
+        codes=_stored_codes(tags),
         data=data.path,
         data_origin=data.origin,
         data_hash=digest,
@@ -762,14 +868,19 @@ def _skipped_result(ref: VersionRef, data: EvalData, digest: str) -> VersionResu
         audited_at=tags.get(TAG_AUDITED_AT) or None,
         error=tags.get(TAG_ERROR) or None,
         error_kind=tags.get(TAG_ERROR_KIND) or None,
+        error_at=tags.get(TAG_ERROR_AT) or None,
     )
 
 
 def _result_from_worker(result: Mapping[str, Any], data: EvalData | None, audited_at: str) -> VersionResult:
+    verdict = str(result["verdict"])
+    judged = verdict in JUDGED
     return VersionResult(
         model=str(result["model"]),
         version=str(result["version"]),
-        verdict=str(result["verdict"]),
+        verdict=verdict,
+        status=AUDITED if judged else NOT_AUDITED,
+        verdict_source=FRESH,
         codes=tuple(result.get("codes") or ()),
         data=None if data is None else data.path,
         data_origin=None if data is None else data.origin,
@@ -780,80 +891,192 @@ def _result_from_worker(result: Mapping[str, Any], data: EvalData | None, audite
         seconds=float(result.get("seconds") or 0.0),
         error=result.get("error"),
         error_kind=result.get("error_kind"),
+        error_at=None if judged else audited_at,
         report_dir=result.get("report_dir"),
         findings=tuple(result.get("findings") or ()),
         peak_rss_mb=result.get("peak_rss_mb"),
     )
 
 
+def settle(ref: VersionRef, result: VersionResult) -> VersionResult:
+    """The outcome of a version this job could not audit, given what its tags record.
+
+    A version with an earlier pass or fail verdict keeps it (``verdict_source`` ``stored``, with
+    the stored codes, audit run, time and data hash): this job's error is reported beside it,
+    never instead of it. A version without one (never audited, or only errors before) gets a
+    fresh ``error`` verdict. Audited and skipped versions are returned as they are.
+    """
+    if result.status != NOT_AUDITED:
+        return result
+    now = result.error_at or _now()
+    tags = ref.tags
+    earlier = tags.get(TAG_VERDICT)
+    if earlier in JUDGED:
+        return replace(
+            result,
+            verdict=str(earlier),
+            verdict_source=STORED,
+            codes=_stored_codes(tags),
+            data_hash=tags.get(TAG_DATA_HASH) or None,
+            audit_run=tags.get(TAG_AUDIT_RUN) or None,
+            audit_run_url=None,
+            audited_at=tags.get(TAG_AUDITED_AT) or None,
+            error_at=now,
+            findings=(),
+        )
+    return replace(
+        result, verdict="error", verdict_source=FRESH, codes=(), audited_at=now, error_at=now, findings=()
+    )
+
+
 def write_version_tags(
     client: MlflowClient, ref: VersionRef, result: VersionResult, rules: str, fail_on: str
 ) -> None:
-    """Write the outcome as tags on the version; remove a stale error tag after a success."""
-    tags = {
+    """Write a settled outcome (:func:`settle`) as tags on the version.
+
+    A fresh pass or fail writes the verdict tags and removes the error tags; a version that could
+    not be audited but keeps an earlier verdict gets only ``lossaudit.error``,
+    ``lossaudit.error_kind`` and ``lossaudit.error_at``; one without an earlier verdict gets the
+    verdict tags with ``error`` as well. A skipped version is not written. The data hash and rules
+    version go last: a job cut short in the middle leaves a version that is audited again.
+    """
+    if result.status == SKIPPED:
+        return
+    errors = {
+        TAG_ERROR: (result.error or "unknown error")[:_MAX_TAG_VALUE],
+        TAG_ERROR_KIND: result.error_kind or "",
+        TAG_ERROR_AT: result.error_at or _now(),
+    }
+    verdict_tags = {
         TAG_VERDICT: result.verdict,
         TAG_CODES: ",".join(result.codes),
         TAG_AUDIT_RUN: result.audit_run or "",
         TAG_AUDITED_AT: result.audited_at or _now(),
-        TAG_DATA_HASH: result.data_hash or "",
-        TAG_RULES_VERSION: rules,
         TAG_FAIL_ON: fail_on,
     }
-    if result.verdict == "error":
-        tags[TAG_ERROR] = (result.error or "unknown error")[:_MAX_TAG_VALUE]
-        tags[TAG_ERROR_KIND] = result.error_kind or ""
+    last = {TAG_DATA_HASH: result.data_hash or "", TAG_RULES_VERSION: rules}
+    if result.status == NOT_AUDITED and result.verdict_source == STORED:
+        tags = errors
+    elif result.status == NOT_AUDITED:
+        tags = {**verdict_tags, **errors, **last}
+    else:
+        tags = {**verdict_tags, **last}
     for key, value in tags.items():
         client.set_model_version_tag(ref.name, ref.version, key, value)
-    if result.verdict != "error":
-        for key in (TAG_ERROR, TAG_ERROR_KIND):
+    if result.status == AUDITED:
+        for key in ERROR_TAGS:
             if key in ref.tags:
                 client.delete_model_version_tag(ref.name, ref.version, key)
 
 
 def plan_alias_moves(
-    results: Sequence[VersionResult], alias: str, current: Mapping[str, str | None]
+    results: Sequence[VersionResult],
+    alias: str,
+    current: Mapping[str, str | None],
+    stored: Mapping[str, str | None] | None = None,
 ) -> list[AliasMove]:
-    """Where ``alias`` should point in each model: its highest passing version.
+    """Where ``alias`` should point in each model after the job.
 
-    The alias never moves to a failing or unaudited version. It stays where it is when it
-    already points to the highest passing version, when the model has no passing version, or
-    when it points to a newer version outside the job's scope (not known to fail).
+    Parameters
+    ----------
+    results : the job's settled version results (their ``verdict`` is each one's latest).
+    alias : the alias to promote.
+    current : model -> the version the alias points to now (None: nowhere).
+    stored : model -> the ``lossaudit.verdict`` tag of that version, for versions outside the
+        job (None or missing: never audited).
+
+    The alias moves to the model's newest passing version in the job (a fresh pass, or the stored
+    pass of a skipped version; never one this job could not audit). It never stays on a version
+    whose latest verdict is fail or error: with no passing version to move to, it is removed. It
+    stays on a version whose latest verdict is pass (even one this job could not audit again), or
+    on a never-audited version outside the job, when no newer version passed.
     """
+    stored = stored or {}
     by_model: dict[str, list[VersionResult]] = {}
     for result in results:
         by_model.setdefault(result.model, []).append(result)
     moves: list[AliasMove] = []
     for model, versions in by_model.items():
-        verdicts = {int(v.version): v.verdict for v in versions}
-        passing = [n for n, verdict in verdicts.items() if verdict == "pass"]
         previous = current.get(model)
-        where = f"v{previous}" if previous is not None else "nowhere"
-        if not passing:
-            reason = f"not moved: no passing version; stays {'on ' if previous else ''}{where}"
-            moves.append(AliasMove(model, alias, previous, previous, False, reason))
-            continue
-        target = max(passing)
-        if previous is not None and int(previous) == target:
-            moves.append(AliasMove(model, alias, previous, previous, False, f"already on passing v{target}"))
-        elif previous is not None and int(previous) > target and int(previous) not in verdicts:
-            reason = f"not moved: stays on v{previous}, a newer version this job did not audit"
-            moves.append(AliasMove(model, alias, previous, previous, False, reason))
-        else:
-            if previous is not None and int(previous) in verdicts:
-                where += f", {verdicts[int(previous)]}"
-            reason = f"moved to passing v{target} (was {where})"
-            moves.append(AliasMove(model, alias, previous, str(target), True, reason))
+        action, target, reason = _plan_alias(versions, previous, stored.get(model) or None)
+        moves.append(AliasMove(model, alias, previous, target, action, reason))
     return moves
 
 
+def _plan_alias(
+    versions: Sequence[VersionResult], previous: str | None, stored: str | None
+) -> tuple[str, str | None, str]:
+    """(action, target, reason) for one model's alias; see :func:`plan_alias_moves`."""
+    by_number = {int(v.version): v for v in versions}
+    passing = [n for n, v in by_number.items() if v.verdict == "pass" and v.status != NOT_AUDITED]
+    best = max(passing, default=None)
+    newest = (
+        "" if best is None else f"v{best}, the newest passing version ({by_number[best].verdict_source} pass)"
+    )
+    if previous is None:
+        if best is None:
+            return KEPT, None, "not set: no version passed"
+        return MOVED, str(best), f"set on {newest}; it pointed nowhere"
+    p = int(previous)
+    latest: str | None
+    if p in by_number:
+        latest, how = by_number[p].verdict, by_number[p].verdict_source
+        if by_number[p].status == NOT_AUDITED:
+            how += f", not audited now: {by_number[p].error_kind or 'error'}"
+    else:
+        latest = stored
+        how = "stored, outside this job" if latest else "outside this job, never audited"
+    if latest is not None and latest != "pass":
+        if best is None:
+            return (
+                REMOVED,
+                None,
+                f"removed from v{p}: its latest verdict is {latest} ({how}) and no version passed",
+            )
+        return MOVED, str(best), f"moved to {newest}: v{p}'s latest verdict is {latest} ({how})"
+    shown = f"{latest}, {how}" if latest else how
+    if best is None:
+        return KEPT, previous, f"kept on v{p} ({shown}): no version passed in this job"
+    if best == p:
+        return KEPT, previous, f"kept on v{p}, the newest passing version ({shown})"
+    if p > best:
+        return (
+            KEPT,
+            previous,
+            f"kept on v{p} ({shown}): newer than v{best}, the newest that passed in this job",
+        )
+    return MOVED, str(best), f"moved to {newest}; was on older v{p} ({shown})"
+
+
+def alias_target(client: MlflowClient, name: str, alias: str) -> tuple[str, dict[str, str]] | None:
+    """The version ``alias`` points to in model ``name`` and its tags, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+    return str(mv.version), dict(getattr(mv, "tags", None) or {})
+
+
 def promote_alias(client: MlflowClient, results: Sequence[VersionResult], alias: str) -> list[AliasMove]:
-    """Apply :func:`plan_alias_moves` with ``set_registered_model_alias``."""
+    """Apply :func:`plan_alias_moves`: ``set_registered_model_alias`` for a move,
+    ``delete_registered_model_alias`` for a removal."""
     models = sorted({r.model for r in results})
-    current = {model: alias_version(client, model, alias) for model in models}
-    moves = plan_alias_moves(results, alias, current)
+    current: dict[str, str | None] = {}
+    stored: dict[str, str | None] = {}
+    for model in models:
+        found = alias_target(client, model, alias)
+        current[model] = None if found is None else found[0]
+        stored[model] = None if found is None else found[1].get(TAG_VERDICT)
+    moves = plan_alias_moves(results, alias, current, stored)
     for move in moves:
         if move.moved and move.target is not None:
             client.set_registered_model_alias(move.model, alias, move.target)
+        elif move.removed:
+            client.delete_registered_model_alias(move.model, alias)
     return moves
 
 
@@ -899,7 +1122,7 @@ class _SummaryRun:
         now = int(time.time() * 1000)
         metrics = {**summary.counts, "seconds": summary.seconds}
         self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
-        codes = dict.fromkeys(c for v in summary.versions if not v.skipped for c in v.codes)
+        codes = dict.fromkeys(c for v in summary.versions for c in v.codes)
         self.client.set_tag(self.run_id, "lossaudit.verdict", summary.verdict)
         self.client.set_tag(self.run_id, "lossaudit.codes", ",".join(codes))
         with tempfile.TemporaryDirectory(prefix="lossaudit-registry-summary-") as tmp:
@@ -934,8 +1157,9 @@ def run_registry_audit(
     Returns
     -------
     RegistrySummary
-        Its ``exit_code`` is the command's: 0 pass or skipped, 1 a version failed, 2 a version
-        could not be audited, 3 the summary run could not be finished.
+        Its ``exit_code`` is the command's, from the worst current verdict of the selected
+        versions, fresh or stored: 0 pass, 1 a version's verdict is fail, 2 a version's verdict is
+        error or it could not be audited now; 3 the summary run could not be finished.
 
     Raises
     ------
@@ -952,7 +1176,7 @@ def run_registry_audit(
     start = time.perf_counter()
     target = resolve_tracking_uri(options.tracking_uri)
     client = connect(target)
-    rules = rules_version()
+    rules = rules_version(options.rules)
     try:
         refs = find_versions(client, options)
         summary_run = _SummaryRun(client, target, options, rules)
@@ -963,17 +1187,20 @@ def run_registry_audit(
     refs_by_key = {(r.name, r.version): r for r in refs}
     data_by_key: dict[tuple[str, str], EvalData | None] = {}
 
-    def record(ref: VersionRef, result: VersionResult, write_tags: bool = True) -> None:
-        if write_tags:
-            try:
-                write_version_tags(client, ref, result, rules, options.fail_on)
-            except (MlflowException, OSError) as exc:
-                result = replace(
-                    result,
-                    verdict="error",
-                    error=f"audited ({result.verdict}) but its tags could not be written: {_line(exc)}",
-                    error_kind=ERROR_UNAVAILABLE,
-                )
+    def record(ref: VersionRef, result: VersionResult) -> None:
+        result = settle(ref, result)
+        try:
+            write_version_tags(client, ref, result, rules, options.fail_on)
+        except (MlflowException, OSError) as exc:
+            what = f"audited ({result.verdict})" if result.status == AUDITED else f"error ({result.error})"
+            failed = replace(
+                result,
+                status=NOT_AUDITED,
+                error=f"{what} but its tags could not be written: {_line(exc)}",
+                error_kind=ERROR_UNAVAILABLE,
+                error_at=_now(),
+            )
+            result = settle(ref, failed)
         results[(ref.name, ref.version)] = result
         if on_version is not None:
             on_version(result)
@@ -1058,7 +1285,7 @@ def _plan(
             continue
         data_by_key[key] = data
         if not options.force and _already_audited(ref, digest, rules, options.fail_on):
-            record(ref, _skipped_result(ref, data, digest), write_tags=False)
+            record(ref, _skipped_result(ref, data, digest))
             continue
         tasks.append(
             {
@@ -1067,13 +1294,14 @@ def _plan(
                 "data": data.path,
                 "data_hash": digest,
                 "label_columns": list(options.label_columns),
-                "tracking_uri": target.uri,
+                "tracking_uri": target.client_uri,  # what the worker connects with; not printed
                 "experiment": options.experiment,
                 "parent_run_id": parent_run_id,
                 "out_dir": None
                 if options.out_dir is None
-                else str(Path(options.out_dir) / f"{_slug(ref.name)}-v{ref.version}"),
+                else str(Path(options.out_dir) / _version_folder(ref.name, ref.version)),
                 "fail_on": options.fail_on,
+                "rules": dict(options.rules),
                 "batch_size": options.batch_size,
             }
         )

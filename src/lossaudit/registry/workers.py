@@ -199,6 +199,7 @@ def audit_version(task: Mapping[str, Any]) -> Result:
 
 
 def _audit(task: Mapping[str, Any], download_dir: Path, start: float) -> Result:
+    from lossaudit.core.config import RuleConfig
     from lossaudit.core.findings import Severity
     from lossaudit.pipeline.stages import AuditRequest, run_audit
     from lossaudit.tracking.sink import MlflowSink
@@ -209,12 +210,21 @@ def _audit(task: Mapping[str, Any], download_dir: Path, start: float) -> Result:
         fetched = fetch_model(model_uri, tracking_uri=task["tracking_uri"], dst_dir=download_dir)
     except BadInputError as exc:
         raise BadInputError(f"{model_uri}: {exc}") from None
+    rules = dict(task.get("rules") or {})
+    config = (
+        RuleConfig.from_mapping(
+            {k: v for k, v in rules.items() if k != "source"}, source=str(rules.get("source", "registry"))
+        )
+        if rules
+        else None
+    )
     request = AuditRequest(
         model=model_uri,
         data=str(task["data"]),
         label_columns=tuple(task.get("label_columns") or ()),
         out_dir=task.get("out_dir"),
         fail_on=Severity(str(task.get("fail_on", "error"))),
+        config=config,
         batch_size=int(task.get("batch_size", 256)),
     )
     sink = MlflowSink(

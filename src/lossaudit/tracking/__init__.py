@@ -8,6 +8,8 @@ talk to a store, so ``lossaudit --help`` and the static checks stay fast.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from typing import Any
 
 DEFAULT_EXPERIMENT = "lossaudit"
 """The experiment audits go to unless ``--experiment`` (or a pipeline's ``log.experiment``) names one."""
@@ -16,15 +18,22 @@ CONTEXT_KEY = "mlflow_source"
 """Key of the report context entry that says which MLflow model was audited (see ``source``)."""
 
 
-def rules_version() -> str:
-    """A short hash of the rule catalogue's codes and severities.
+def rules_version(config: Mapping[str, Any] | None = None) -> str:
+    """A short hash of the rule catalogue's codes and severities, and of the rule configuration
+    (``RuleConfig.to_dict()`` without its ``source``) when one is given.
 
     Two audits with the same ``rules_version`` judged with the same rules at the same severities;
-    a new rule or a changed severity changes it. Logged as the ``lossaudit.rules_version`` tag.
+    a new rule, a changed severity, or another select/ignore/alpha/tolerance changes it. Logged as
+    the ``lossaudit.rules_version`` tag.
     """
+    import json
+
     from lossaudit.core.catalogue import RULES
 
     text = "\n".join(f"{rule.code}:{rule.severity.value}" for rule in sorted(RULES, key=lambda r: r.code))
+    if config:
+        judged = {k: v for k, v in config.items() if k != "source"}
+        text += "\n" + json.dumps(judged, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 

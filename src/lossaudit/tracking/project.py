@@ -231,8 +231,10 @@ def _log_artifacts(client: Any, run_id: str, record: ProjectRecord) -> None:
 
 
 def _line(exc: BaseException) -> str:
+    from lossaudit.tracking.http import redact_text
+
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+    return redact_text(text.splitlines()[0])[:300]
 
 
 def _warn(message: str) -> None:

@@ -20,6 +20,11 @@ Names in the run:
   ``lossaudit.source_run_id``, ``lossaudit.model_name``, ``lossaudit.model_version``,
   ``lossaudit.logged_model_id``), ``mlflow.runName`` and a ``mlflow.note.content`` summary.
 
+The folder records the run it is logged to in ``upload.json`` (one entry per tracking URI, without
+passwords: run id, experiment, state ``started`` as soon as the run exists, ``complete`` once it is
+FINISHED, and the SHA-256 of the ``report.json`` it is about), which makes uploads idempotent and
+resumable: see :func:`log_report_folder`. ``upload.json`` is not uploaded.
+
 MLflow's limits (``mlflow/utils/validation.py``): keys of at most 250 characters from
 ``[A-Za-z0-9_-. /]`` that do not normalise to another path, param values of at most 6000
 characters, 100 params and 100 tags per batch (``MlflowClient.log_batch`` splits larger lists).
@@ -28,20 +33,33 @@ characters, 100 params and 100 tags per batch (``MlflowClient.log_batch`` splits
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
+import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lossaudit.errors import BadInputError, LossauditError, TrackingUnavailableError
 from lossaudit.tracking import CONTEXT_KEY, DEFAULT_EXPERIMENT, rules_version
-from lossaudit.tracking.store import TrackingTarget, connect, ensure_experiment, resolve_tracking_uri, run_url
+from lossaudit.tracking.store import (
+    TrackingTarget,
+    connect,
+    ensure_experiment,
+    file_lock,
+    redact_uri,
+    resolve_tracking_uri,
+    run_url,
+    sqlite_db_path,
+    store_failure_message,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -49,6 +67,10 @@ if TYPE_CHECKING:
     from lossaudit.core.report import AuditReport
 
 REPORT_FILE = "report.json"
+UPLOAD_FILE = "upload.json"
+"""The upload record of a report folder (see :func:`log_report_folder`); not an artifact."""
+UPLOAD_STARTED = "started"
+UPLOAD_COMPLETE = "complete"
 MAX_KEY_LENGTH = 250
 MAX_PARAM_LENGTH = 6000
 MAX_TAG_LENGTH = 8000
@@ -285,10 +307,22 @@ class LoggedRun:
     """The run's page on an HTTP(S) server; None for a local store."""
     store: str
     """A human line: the server or the local store (and its artifact folder)."""
+    action: str = "created"
+    """``created`` (a new run), ``resumed`` (the run of an interrupted upload, finished) or
+    ``none`` (the folder was already uploaded: nothing was sent)."""
+    notes: tuple[str, ...] = ()
+    """What happened to runs of earlier, interrupted uploads of the folder."""
+
+    def where(self) -> str:
+        return self.url or f"{self.store}; browse with `mlflow ui --backend-store-uri {self.tracking_uri}`"
 
     def describe(self) -> str:
-        where = self.url or f"{self.store}; browse with `mlflow ui --backend-store-uri {self.tracking_uri}`"
-        return f"logged MLflow run {self.run_id} (experiment {self.experiment!r}) to {where}"
+        run = f"MLflow run {self.run_id} (experiment {self.experiment!r})"
+        if self.action == "none":
+            return f"already uploaded: {run} in {self.where()}; nothing to do"
+        if self.action == "resumed":
+            return f"finished {run}, left unfinished by an interrupted upload, in {self.where()}"
+        return f"logged {run} to {self.where()}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -297,12 +331,187 @@ class LoggedRun:
             "experiment": self.experiment,
             "tracking_uri": self.tracking_uri,
             "url": self.url,
+            "action": self.action,
+            "notes": list(self.notes),
         }
 
 
-def _failure_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:200]
+# --- the upload record: which run a report folder was (or is being) logged to -------------------
+
+
+@dataclass(frozen=True)
+class UploadEntry:
+    """One store's line of ``upload.json``: the run a report folder was logged to there."""
+
+    tracking_uri: str
+    """Without passwords or tokens (:func:`lossaudit.tracking.store.redact_uri`)."""
+    run_id: str
+    experiment_id: str
+    experiment: str
+    state: str
+    """``started`` from the moment the run exists, ``complete`` once it is FINISHED."""
+    report_sha256: str
+    """The ``report.json`` that was logged: another audit written into the folder is not this one."""
+    url: str | None = None
+    started_at: str = ""
+    finished_at: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.state == UPLOAD_COMPLETE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tracking_uri": self.tracking_uri,
+            "run_id": self.run_id,
+            "experiment_id": self.experiment_id,
+            "experiment": self.experiment,
+            "state": self.state,
+            "report_sha256": self.report_sha256,
+            "url": self.url,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UploadEntry | None:
+        try:
+            return cls(
+                tracking_uri=str(data["tracking_uri"]),
+                run_id=str(data["run_id"]),
+                experiment_id=str(data["experiment_id"]),
+                experiment=str(data.get("experiment", "")),
+                state=str(data["state"]),
+                report_sha256=str(data["report_sha256"]),
+                url=None if data.get("url") is None else str(data["url"]),
+                started_at=str(data.get("started_at", "")),
+                finished_at=None if data.get("finished_at") is None else str(data["finished_at"]),
+            )
+        except (KeyError, TypeError):
+            return None
+
+
+def read_upload_record(report_dir: str | Path) -> dict[str, UploadEntry]:
+    """The entries of ``REPORT_DIR/upload.json`` by tracking URI; empty when there is none.
+
+    An unreadable or foreign file counts as none: the worst outcome is one more run.
+    """
+    path = Path(report_dir) / UPLOAD_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    uploads = data.get("uploads") if isinstance(data, dict) else None
+    entries: dict[str, UploadEntry] = {}
+    for item in uploads if isinstance(uploads, list) else ():
+        entry = UploadEntry.from_dict(item) if isinstance(item, Mapping) else None
+        if entry is not None:
+            entries[entry.tracking_uri] = entry
+    return entries
+
+
+def _write_upload_entry(folder: Path, entry: UploadEntry) -> None:
+    """Put ``entry`` into ``upload.json`` (atomically); a folder that cannot be written keeps
+    none: the upload itself goes on."""
+    entries = read_upload_record(folder)
+    entries[entry.tracking_uri] = entry
+    document = {
+        "tool": "lossaudit",
+        "about": "MLflow runs this report folder was logged to; `lossaudit log` reads it",
+        "uploads": [e.to_dict() for e in entries.values()],
+    }
+    data = (json.dumps(document, indent=2) + "\n").encode("utf-8")
+    path = folder / UPLOAD_FILE
+    with contextlib.suppress(OSError):
+        descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{UPLOAD_FILE}.", suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(name, 0o644)
+            os.replace(name, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+            raise
+
+
+def record_key(target: TrackingTarget) -> str:
+    """The tracking URI an upload record is filed under: without secrets, a SQLite store by its
+    absolute database path, a server without a trailing slash (one store, one key)."""
+    db_path = sqlite_db_path(target.uri)
+    if db_path is not None:
+        return f"sqlite:///{db_path}"
+    return redact_uri(target.uri).rstrip("/")
+
+
+def report_digest(report_dir: str | Path) -> str:
+    """SHA-256 of the folder's ``report.json``: which audit an upload record is about."""
+    return hashlib.sha256((Path(report_dir) / REPORT_FILE).read_bytes()).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _is_artifact(path: Path) -> bool:
+    """Every file and folder of the report folder is an artifact, except the upload record and the
+    temporary files of an atomic write in progress."""
+    return path.name != UPLOAD_FILE and not (path.name.startswith(".") and path.name.endswith(".tmp"))
+
+
+def _log_contents(
+    client: MlflowClient, run_id: str, report: Mapping[str, Any], folder: Path, existing: Any
+) -> None:
+    """Metrics, params and artifacts of ``report``/``folder`` into run ``run_id``.
+
+    ``existing`` (the run as it is, when resuming) leaves out the params and metrics it already
+    has: params cannot change and a metric logged twice would have two points. Artifacts are
+    uploaded again, each to the same path.
+    """
+    from mlflow.entities import Metric, Param
+
+    have_params = dict(existing.data.params) if existing is not None else {}
+    have_metrics = dict(existing.data.metrics) if existing is not None else {}
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, v, now, 0) for k, v in run_metrics(report).items() if k not in have_metrics]
+    params = [Param(k, v) for k, v in run_params(report).items() if k not in have_params]
+    if metrics or params:
+        client.log_batch(run_id, metrics=metrics, params=params)
+    for path in sorted(folder.iterdir()):
+        if not _is_artifact(path):
+            continue
+        if path.is_dir():
+            client.log_artifacts(run_id, str(path), artifact_path=path.name)
+        elif path.is_file():
+            client.log_artifact(run_id, str(path))
+
+
+def _finish(client: MlflowClient, run_id: str, work: Callable[[], None]) -> None:
+    """Run ``work`` then mark the run FINISHED; on any error try to mark it FAILED and re-raise
+    (the upload record stays ``started``: ``lossaudit log`` resumes the run)."""
+    try:
+        work()
+    except BaseException:
+        # The server may be gone: the original error says more than this one would.
+        with contextlib.suppress(Exception):
+            client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+
+
+def _logged(target: TrackingTarget, entry: UploadEntry, action: str, notes: list[str]) -> LoggedRun:
+    return LoggedRun(
+        run_id=entry.run_id,
+        experiment_id=entry.experiment_id,
+        experiment=entry.experiment,
+        tracking_uri=target.uri,
+        url=run_url(target, entry.experiment_id, entry.run_id),
+        store=target.describe(),
+        action=action,
+        notes=tuple(notes),
+    )
 
 
 def _log_run(
@@ -313,35 +522,96 @@ def _log_run(
     report: Mapping[str, Any],
     report_dir: Path,
     *,
+    digest: str,
     run_name: str | None,
     parent_run_id: str | None,
+    notes: list[str],
 ) -> LoggedRun:
-    from mlflow.entities import Metric, Param
-
     tags = run_tags(report, run_name=run_name, parent_run_id=parent_run_id)
     run = client.create_run(experiment_id, tags=tags, run_name=tags["mlflow.runName"])
     run_id = run.info.run_id
-    try:
-        now = int(time.time() * 1000)
-        client.log_batch(
-            run_id,
-            metrics=[Metric(k, v, now, 0) for k, v in run_metrics(report).items()],
-            params=[Param(k, v) for k, v in run_params(report).items()],
-        )
-        client.log_artifacts(run_id, str(report_dir))
-    except BaseException:
-        # The server may be gone: the original error says more than this one would.
-        with contextlib.suppress(Exception):
-            client.set_terminated(run_id, "FAILED")
-        raise
-    client.set_terminated(run_id, "FINISHED")
-    return LoggedRun(
+    entry = UploadEntry(
+        tracking_uri=record_key(target),
         run_id=run_id,
         experiment_id=experiment_id,
         experiment=experiment,
-        tracking_uri=target.uri,
+        state=UPLOAD_STARTED,
+        report_sha256=digest,
         url=run_url(target, experiment_id, run_id),
-        store=target.describe(),
+        started_at=_now(),
+    )
+    # Recorded before anything else is sent: an upload cut short from here on is resumed.
+    _write_upload_entry(report_dir, entry)
+    _finish(client, run_id, lambda: _log_contents(client, run_id, report, report_dir, None))
+    entry = replace(entry, state=UPLOAD_COMPLETE, finished_at=_now())
+    _write_upload_entry(report_dir, entry)
+    return _logged(target, entry, "created", notes)
+
+
+def _resume(
+    client: MlflowClient,
+    target: TrackingTarget,
+    entry: UploadEntry,
+    report: Mapping[str, Any],
+    folder: Path,
+    notes: list[str],
+) -> LoggedRun | None:
+    """Finish the run of an interrupted upload of this very report; None when it is gone (deleted,
+    or not in this store any more), which ``notes`` then says."""
+    from mlflow.exceptions import MlflowException
+
+    where = redact_uri(target.uri)
+    try:
+        run = client.get_run(entry.run_id)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        notes.append(
+            f"run {entry.run_id} of an interrupted upload of this folder is not in {where} any more; "
+            "logging a new run"
+        )
+        return None
+    if run.info.lifecycle_stage == "deleted":
+        notes.append(
+            f"run {entry.run_id} of an interrupted upload of this folder was deleted in {where}; "
+            "logging a new run"
+        )
+        return None
+    status = run.info.status
+    action = "none"  # FINISHED: only the record's last write was lost
+    if status != "FINISHED":
+        _finish(client, entry.run_id, lambda: _log_contents(client, entry.run_id, report, folder, run))
+        notes.append(f"run {entry.run_id} was left {status} by an interrupted upload: resumed and finished")
+        action = "resumed"
+    finished = replace(
+        entry,
+        experiment_id=str(run.info.experiment_id),
+        state=UPLOAD_COMPLETE,
+        finished_at=_now(),
+    )
+    if not finished.experiment:
+        finished = replace(finished, experiment=client.get_experiment(finished.experiment_id).name)
+    _write_upload_entry(folder, finished)
+    return _logged(target, finished, action, notes)
+
+
+def _fail_orphan(client: MlflowClient, target: TrackingTarget, entry: UploadEntry, notes: list[str]) -> None:
+    """An interrupted upload of an earlier audit written into the same folder cannot be resumed
+    (the folder holds another report now): its run, if still RUNNING, is marked FAILED."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client.get_run(entry.run_id)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return
+        raise
+    if run.info.lifecycle_stage == "deleted" or run.info.status not in ("RUNNING", "SCHEDULED"):
+        return
+    client.set_terminated(entry.run_id, "FAILED")
+    notes.append(
+        f"marked run {entry.run_id} in {redact_uri(target.uri)} FAILED: an upload of an earlier audit "
+        "in this folder was interrupted and cannot be resumed"
     )
 
 
@@ -356,11 +626,25 @@ def log_report_folder(
 ) -> LoggedRun:
     """Log the report folder ``report_dir`` as one MLflow run and return where it went.
 
+    Idempotent and resumable through ``REPORT_DIR/upload.json``, which records, per tracking URI,
+    the run the folder's ``report.json`` is logged to (written as soon as the run exists, marked
+    complete once it is FINISHED):
+
+    * already complete there: nothing is sent (``action == "none"``);
+    * started but not complete (a killed process or server): that run is resumed -- the params
+      and metrics it lacks are logged, the artifacts uploaded again -- and FINISHED
+      (``action == "resumed"``); when it no longer exists, a new run is logged;
+    * started for another ``report.json`` (a new audit written into the folder): that run, if
+      still RUNNING, is marked FAILED (said in ``notes``) and a new run is logged.
+
+    Uploads of one folder are serialised by a lock on the folder, so logging it twice at once
+    also makes one run.
+
     Parameters
     ----------
     report_dir : path
         A folder written by the local report sink: ``report.json`` and the files beside it, all
-        uploaded as the run's artifacts.
+        uploaded as the run's artifacts (except ``upload.json``).
     tracking_uri : str, optional
         See :func:`lossaudit.tracking.store.resolve_tracking_uri`.
     experiment : str
@@ -378,50 +662,81 @@ def log_report_folder(
     BadInputError
         The folder has no readable ``report.json``.
     TrackingUnavailableError
-        The store cannot be reached or refused the run; the message names the folder to upload
-        later with ``lossaudit log``.
+        The store cannot be reached or refused the run, whatever the cause (a killed server, a
+        locked or damaged database); the message names the folder to upload later with
+        ``lossaudit log``. Never any other exception.
     """
     folder = Path(report_dir)
     report = load_report_dict(folder)
     hint = folder if upload_hint else None
     target = resolve_tracking_uri(tracking_uri)
-    client = connect(target, report_dir=hint)
     try:
-        if parent_run_id is not None:
-            # A child lives in its parent's experiment (under `mlflow run`, the project's).
-            parent = client.get_run(parent_run_id)
-            experiment_id = parent.info.experiment_id
-            experiment = client.get_experiment(experiment_id).name
-        else:
-            experiment_id = ensure_experiment(client, experiment, target.artifact_root)
-        return _log_run(
-            client,
-            target,
-            experiment_id,
-            experiment,
-            report,
-            folder,
-            run_name=run_name,
-            parent_run_id=parent_run_id,
-        )
+        digest = report_digest(folder)
+        with file_lock(folder):
+            return _log_locked(
+                target,
+                folder,
+                report,
+                digest,
+                hint,
+                experiment=experiment,
+                run_name=run_name,
+                parent_run_id=parent_run_id,
+            )
     except LossauditError:
         raise
     except Exception as exc:
         raise _upload_failed(target, exc, hint) from None
 
 
+def _log_locked(
+    target: TrackingTarget,
+    folder: Path,
+    report: Mapping[str, Any],
+    digest: str,
+    hint: Path | None,
+    *,
+    experiment: str,
+    run_name: str | None,
+    parent_run_id: str | None,
+) -> LoggedRun:
+    previous = read_upload_record(folder).get(record_key(target))
+    if previous is not None and previous.complete and previous.report_sha256 == digest:
+        return _logged(target, previous, "none", [])
+    client = connect(target, report_dir=hint)
+    notes: list[str] = []
+    if previous is not None and not previous.complete:
+        if previous.report_sha256 == digest:
+            resumed = _resume(client, target, previous, report, folder, notes)
+            if resumed is not None:
+                return resumed
+        else:
+            _fail_orphan(client, target, previous, notes)
+    if parent_run_id is not None:
+        # A child lives in its parent's experiment (under `mlflow run`, the project's).
+        parent = client.get_run(parent_run_id)
+        experiment_id = parent.info.experiment_id
+        experiment = client.get_experiment(experiment_id).name
+    else:
+        experiment_id = ensure_experiment(client, experiment, target.artifact_root)
+    return _log_run(
+        client,
+        target,
+        experiment_id,
+        experiment,
+        report,
+        folder,
+        digest=digest,
+        run_name=run_name,
+        parent_run_id=parent_run_id,
+        notes=notes,
+    )
+
+
 def _upload_failed(
     target: TrackingTarget, exc: BaseException, folder: Path | None
 ) -> TrackingUnavailableError:
-    from lossaudit.tracking.store import unreachable_message
-
-    reason = f"{type(exc).__name__}: {_failure_line(exc)}"
-    if target.is_http:
-        return TrackingUnavailableError(unreachable_message(target.uri, reason, folder))
-    text = f"MLflow store {target.uri} refused the audit run: {reason}"
-    if folder is not None:
-        text += f"; the local report is in {folder}; upload it later with `lossaudit log {folder}`"
-    return TrackingUnavailableError(text)
+    return TrackingUnavailableError(store_failure_message(target, "refused the audit run", exc, folder))
 
 
 def project_run_id(tracking_uri: str | None = None) -> str | None:

@@ -418,8 +418,8 @@ def fetch_model(
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=storage,
             dst_path=str(folder),
-            tracking_uri=target.uri,
-            registry_uri=target.uri,
+            tracking_uri=target.client_uri,
+            registry_uri=target.client_uri,
         )
         model_file, flavors = find_model_file(local)
     except LossauditError:

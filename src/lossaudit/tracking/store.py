@@ -14,19 +14,35 @@ artifact location ``<db folder>/mlruns/<experiment>``. Experiments that already 
 
 An HTTP(S) server is probed at ``<uri>/health`` with a 2-second timeout before any MLflow call:
 MLflow's own client retries a dead server for minutes (``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` with
-exponential backoff), which would turn "the server is down" into a hang.
+exponential backoff), which would turn "the server is down" into a hang. The probe goes through
+MLflow's own HTTP client, so its TLS and credential settings apply (:mod:`lossaudit.tracking.http`).
+
+Credentials in a URI (``http://user:password@host``, ``?token=...``) never leave the process:
+:attr:`TrackingTarget.uri` is the redacted URI (``user:***@``) that is printed and stored;
+MLflow alone gets the URI as given (:attr:`TrackingTarget.client_uri`).
+
+A SQLite store is opened under an exclusive lock on ``<db>.lock`` (``fcntl.flock``), beside the
+database. MLflow's ``SqlAlchemyStore.__init__`` (``mlflow/store/tracking/sqlalchemy_store.py``)
+creates the tables and runs the alembic migrations of a new database without a lock of its own,
+so audits started together on a fresh folder each ran them at once (``duplicate column name:
+step``, ``table _alembic_tmp_tags already exists``) and could leave the schema half migrated for
+good. Under the lock the first process migrates and the others find a complete schema; after that
+SQLite serialises the writers itself (MLflow's sessions wait up to 20 s on a busy database).
+Whatever goes wrong while opening a store is a :class:`TrackingUnavailableError` (exit 3), never
+an internal error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lossaudit.errors import BadInputError, TrackingUnavailableError
 
@@ -36,6 +52,12 @@ if TYPE_CHECKING:
 HEALTH_TIMEOUT_SECONDS = 2.0
 DEFAULT_DB_NAME = "mlflow.db"
 DEFAULT_ARTIFACT_DIR = "mlruns"
+LOCK_SUFFIX = ".lock"
+"""The schema lock of a SQLite store ``<db>`` is the file ``<db>.lock`` beside it."""
+LOCK_TIMEOUT_SECONDS = 300.0
+"""How long a process waits for another one to finish creating a SQLite store's schema."""
+# What MLflow says about a SQLite schema that concurrent migrations left half done.
+_HALF_MIGRATED = re.compile(r"_alembic_tmp_|duplicate column name|table \w+ already exists|Online migration")
 
 # Once the server has answered /health, a failing request is retried a little, not for minutes.
 _HTTP_RETRY_DEFAULTS = {
@@ -55,6 +77,14 @@ class TrackingTarget:
     artifact_root: str | None = None
     """For a SQLite store: the folder new experiments keep their artifacts in (``mlruns/``
     beside the database file)."""
+    secret_uri: str | None = field(default=None, repr=False, compare=False)
+    """The URI as given when ``uri`` is its redacted form (it holds a password or token); None
+    when the two are the same. Never print it: see :attr:`client_uri`."""
+
+    @property
+    def client_uri(self) -> str:
+        """The URI MLflow connects with, credentials included: for MLflow clients only."""
+        return self.secret_uri or self.uri
 
     @property
     def is_http(self) -> bool:
@@ -83,10 +113,10 @@ def resolve_tracking_uri(explicit: str | None = None, cwd: str | Path | None = N
         The folder for the embedded default store (the current directory when not given).
     """
     if explicit is not None and explicit.strip():
-        return TrackingTarget(explicit.strip(), "option", _sqlite_artifact_root(explicit.strip()))
+        return _given(explicit.strip(), "option")
     env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
     if env:
-        return TrackingTarget(env, "environment", _sqlite_artifact_root(env))
+        return _given(env, "environment")
     folder = Path(cwd) if cwd is not None else Path.cwd()
     folder = folder.resolve()
     return TrackingTarget(
@@ -96,19 +126,42 @@ def resolve_tracking_uri(explicit: str | None = None, cwd: str | Path | None = N
     )
 
 
-def _sqlite_artifact_root(uri: str) -> str | None:
-    """``<db folder>/mlruns`` for a ``sqlite:///`` URI with a file path, else None."""
+def _given(uri: str, origin: str) -> TrackingTarget:
+    """A target for a URI the user gave: shown redacted, connected to as given."""
+    shown = redact_uri(uri)
+    return TrackingTarget(shown, origin, _sqlite_artifact_root(uri), secret_uri=None if shown == uri else uri)
+
+
+def sqlite_db_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (absolute), or None (another scheme, in memory)."""
     if not uri.lower().startswith("sqlite:///"):
         return None
     db_path = uri[len("sqlite:///") :].split("?", 1)[0]
     if not db_path or db_path == ":memory:":
         return None
-    return str(Path(db_path).resolve().parent / DEFAULT_ARTIFACT_DIR)
+    return Path(db_path).resolve()
+
+
+def _sqlite_artifact_root(uri: str) -> str | None:
+    """``<db folder>/mlruns`` for a ``sqlite:///`` URI with a file path, else None."""
+    db_path = sqlite_db_path(uri)
+    return None if db_path is None else str(db_path.parent / DEFAULT_ARTIFACT_DIR)
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` without secrets, fit to print or to write in a file: the password of
+    ``http://user:password@host`` and the values of query keys such as ``token`` become ``***``
+    (:func:`lossaudit.tracking.http.redact_uri`; idempotent)."""
+    from lossaudit.tracking.http import redact_uri as redact
+
+    return redact(uri)
 
 
 def unreachable_message(uri: str, reason: str, report_dir: str | Path | None = None) -> str:
     """The one line a user sees when the server does not answer."""
-    text = f"MLflow tracking server at {uri} is unreachable: {reason}"
+    from lossaudit.tracking.http import redact_text
+
+    text = f"MLflow tracking server at {redact_uri(uri)} is unreachable: {redact_text(reason)}"
     if report_dir is not None:
         text += f"; the local report is in {report_dir}; upload it later with `lossaudit log {report_dir}`"
     return text
@@ -122,25 +175,15 @@ def check_reachable(
 ) -> None:
     """Raise :class:`TrackingUnavailableError` when ``target`` cannot be used.
 
-    HTTP(S): ``GET <uri>/health`` must get any HTTP answer within ``timeout`` seconds (an error
-    status such as 401 still proves a server is there). SQLite: the database's folder must exist.
+    HTTP(S): ``GET <uri>/health`` must get an HTTP answer within ``timeout`` seconds, through
+    MLflow's HTTP client with its TLS and credential settings, and the server must not refuse the
+    credentials (:func:`lossaudit.tracking.http.probe`). SQLite: the database's folder must exist.
     Other schemes (``file:``, ``databricks``) are left to MLflow.
     """
     if target.is_http:
-        url = target.uri.rstrip("/") + "/health"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                response.read(64)
-        except urllib.error.HTTPError:
-            return
-        except urllib.error.URLError as exc:
-            raise TrackingUnavailableError(
-                unreachable_message(target.uri, _reason_text(exc.reason), report_dir)
-            ) from None
-        except (TimeoutError, OSError) as exc:
-            raise TrackingUnavailableError(
-                unreachable_message(target.uri, _reason_text(exc), report_dir)
-            ) from None
+        from lossaudit.tracking.http import probe
+
+        probe(target, report_dir=report_dir, timeout=timeout)
         return
     if target.uri.lower().startswith("sqlite:///"):
         db_path = Path(target.uri[len("sqlite:///") :])
@@ -150,19 +193,102 @@ def check_reachable(
             )
 
 
-def _reason_text(reason: Any) -> str:
-    if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-        return f"no answer within {HEALTH_TIMEOUT_SECONDS:g} s"
-    if isinstance(reason, ConnectionRefusedError):
-        return "connection refused"
-    text = str(reason).strip() or type(reason).__name__
-    return text.splitlines()[0][:200]
+def store_failure_message(
+    target: TrackingTarget, what: str, exc: BaseException, report_dir: str | Path | None = None
+) -> str:
+    """One line: the store (or server) ``what`` (``refused the audit run``, ...), why, and where
+    the local report waits for ``lossaudit log``."""
+    text = str(exc).strip() or type(exc).__name__
+    reason = f"{type(exc).__name__}: {text.splitlines()[0][:200]}"
+    if target.is_http:
+        return unreachable_message(target.uri, reason, report_dir)
+    line = f"MLflow store {redact_uri(target.uri)} {what}: {reason}"
+    if report_dir is not None:
+        line += f"; the local report is in {report_dir}; upload it later with `lossaudit log {report_dir}`"
+    return line
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[bool]:
+    """Hold an exclusive ``fcntl.flock`` on ``path`` (a file, created when missing, or a folder).
+
+    Yields True when locked, False when the lock cannot be had (the file cannot be created in a
+    read-only folder, or no ``fcntl`` on this platform): callers go on without it.
+
+    Raises
+    ------
+    TimeoutError
+        Another process held the lock for ``timeout`` seconds.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield False
+        return
+    try:
+        if path.is_dir():
+            descriptor = os.open(path, os.O_RDONLY)
+        else:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield False
+        return
+    try:
+        deadline = time.monotonic() + timeout
+        locked = True
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    held = f"another process has held the lock {path} for {timeout:g} s"
+                    raise TimeoutError(held) from None
+                time.sleep(0.05)
+            except OSError:  # a file system without flock (some network mounts)
+                locked = False
+                break
+        try:
+            yield locked
+        finally:
+            if locked:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def schema_lock(target: TrackingTarget, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Hold the exclusive lock ``<db>.lock`` of a SQLite store (a no-op for other stores).
+
+    Taken by :func:`connect` while MLflow opens the store, which creates and migrates the schema
+    of a new database. A folder where the lock file cannot be created (read-only) goes without
+    the lock: nothing could migrate such a store anyway.
+
+    Raises
+    ------
+    TimeoutError
+        Another process held the lock for ``timeout`` seconds.
+    """
+    db_path = sqlite_db_path(target.uri)
+    if db_path is None:
+        yield
+        return
+    with file_lock(db_path.with_name(db_path.name + LOCK_SUFFIX), timeout=timeout):
+        yield
 
 
 def connect(target: TrackingTarget, *, report_dir: str | Path | None = None) -> MlflowClient:
     """An :class:`mlflow.MlflowClient` for ``target``, after :func:`check_reachable`.
 
     The same URI serves as registry URI, so ``models:/`` lookups go to the same server or store.
+    A SQLite store is opened (and, when new, created) under :func:`schema_lock`.
+
+    Raises
+    ------
+    TrackingUnavailableError
+        The server does not answer, or the store cannot be opened (the message names
+        ``report_dir`` and ``lossaudit log`` when given).
     """
     check_reachable(target, report_dir=report_dir)
     if target.is_http:
@@ -179,9 +305,27 @@ def connect(target: TrackingTarget, *, report_dir: str | Path | None = None) -> 
     # command whose stderr is reserved for one-line errors.
     for name in ("mlflow.store.db.utils", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    from mlflow import MlflowClient
+    try:
+        from mlflow import MlflowClient  # seconds: imported before the lock, not under it
 
-    return MlflowClient(tracking_uri=target.uri, registry_uri=target.uri)
+        if sqlite_db_path(target.uri) is not None:
+            # The SQL store's modules take seconds more to import (MLflow imports them when it
+            # opens the store): not under the lock either, or concurrent audits queue on imports.
+            import alembic.script  # noqa: F401
+            import mlflow.store.db.utils
+            import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+
+        with schema_lock(target):
+            # Creates the tracking store now (``TrackingServiceClient.__init__``): for a new
+            # SQLite database, its tables and migrations, inside the lock.
+            return MlflowClient(tracking_uri=target.client_uri, registry_uri=target.client_uri)
+    except TrackingUnavailableError:
+        raise
+    except Exception as exc:
+        what = "cannot be opened"
+        if sqlite_db_path(target.uri) is not None and _HALF_MIGRATED.search(str(exc)):
+            what += " (its schema was left half-migrated by an earlier crash or race: move the file aside)"
+        raise TrackingUnavailableError(store_failure_message(target, what, exc, report_dir)) from None
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None = None) -> str:
