@@ -19,6 +19,7 @@ Alias ``audited`` starts on ``reg_bc`` v3 (a failing version).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -587,7 +588,10 @@ def test_options_from_a_registry_pipeline_file(tmp_path: Path, monkeypatch: pyte
         encoding="utf-8",
     )
     options = RegistryOptions.from_pipeline(load_pipeline(folder / "scheduled.yaml"))
-    assert options == RegistryOptions(
+    # The pipeline's rule configuration travels with the job (select, ignore, severities, ...).
+    assert options.rules["fail_on"] == "warning"
+    assert str(options.rules["source"]).startswith("pipeline ")
+    assert dataclasses.replace(options, rules={}) == RegistryOptions(
         name="digits*",
         workers=2,
         promote_alias="audited",

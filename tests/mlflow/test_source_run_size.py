@@ -12,12 +12,15 @@ from lossaudit.tracking.source import FetchedModel, held_out_size, parse_model_u
 pytestmark = pytest.mark.mlflow
 
 
-def test_held_out_size_comes_from_the_validation_dataset_profile(sqlite_store: str) -> None:
+def test_held_out_size_comes_from_the_validation_dataset_profile(
+    sqlite_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mlflow
     import mlflow.data
     import pandas as pd
 
-    mlflow.set_tracking_uri(sqlite_store)
+    # The environment, not mlflow.set_tracking_uri: a process-wide URI would outlive this test.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", sqlite_store)
     with mlflow.start_run() as run:
         train = mlflow.data.from_numpy(np.zeros((900, 4)), targets=np.zeros(900), name="train")
         val = mlflow.data.from_numpy(np.zeros((212, 4)), targets=np.zeros(212), name="val")

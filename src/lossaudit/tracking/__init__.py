@@ -32,8 +32,15 @@ def rules_version(config: Mapping[str, Any] | None = None) -> str:
 
     text = "\n".join(f"{rule.code}:{rule.severity.value}" for rule in sorted(RULES, key=lambda r: r.code))
     if config:
-        judged = {k: v for k, v in config.items() if k != "source"}
-        text += "\n" + json.dumps(judged, sort_keys=True)
+        from lossaudit.core.config import DEFAULT_CONFIG
+
+        # Only what differs from the defaults: the default configuration keeps the catalogue's
+        # version, so versions audited before configurations existed are not all re-audited.
+        defaults = DEFAULT_CONFIG.to_dict()
+        # fail_on has its own tag (lossaudit.fail_on); the source says where, not what.
+        judged = {k: v for k, v in config.items() if k not in ("source", "fail_on") and defaults.get(k) != v}
+        if judged:
+            text += "\n" + json.dumps(judged, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
