@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from lossaudit.cli_common import JsonOpt, bad_input, guarded
+from lossaudit.cli.common import JsonOpt, bad_input, guarded
 from lossaudit.errors import EXIT_FINDINGS, EXIT_PASS
 
 SCENARIO_HELP = (
@@ -52,7 +52,7 @@ def demo(
     """
 
     def body() -> int:
-        from lossaudit.keras.scenarios import (
+        from lossaudit.demo.scenarios import (
             SCENARIO_NAMES,
             DemoSettings,
             demo_document,

@@ -1,17 +1,17 @@
 """``lossaudit run PIPELINE.yaml``: execute an audit, demo or registry pipeline file.
 
-Imports only Typer and :mod:`lossaudit.cli_common` at top level.
+Imports only Typer and :mod:`lossaudit.cli.common` at top level.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from lossaudit.cli_common import (
+from lossaudit.cli.common import (
     ConfigOpt,
     IgnoreOpt,
     JsonOpt,
@@ -20,7 +20,7 @@ from lossaudit.cli_common import (
     guarded,
     rule_overrides,
 )
-from lossaudit.cli_mlflow import NoLogOpt, TrackingUriOpt
+from lossaudit.cli.log import NoLogOpt, TrackingUriOpt
 
 
 def run(
@@ -46,7 +46,7 @@ def run(
     """
 
     def body() -> int:
-        from lossaudit.config_file import base_config
+        from lossaudit.core.config_file import base_config
         from lossaudit.pipeline.config import load_pipeline
         from lossaudit.pipeline.runner import record_project_outcome, run_pipeline
 
@@ -59,7 +59,7 @@ def run(
 
         # An empty --tracking-uri (the MLproject `registry` entry point's default) is not given.
         uri = tracking_uri if tracking_uri and tracking_uri.strip() else None
-        outcome = run_pipeline(config, tracking_uri=uri, no_log=no_log, progress=progress)
+        outcome = run_pipeline(config, tracking_uri=uri, no_log=no_log, progress=progress, kinds=kinds())
         # Under `mlflow run`, the project run gets the verdict, codes and folders at exit.
         record_project_outcome(outcome)
         if as_json:
@@ -81,6 +81,14 @@ def run(
         return outcome.exit_code
 
     guarded(body)
+
+
+def kinds() -> dict[str, Any]:
+    """The pipeline kinds beyond ``audit``, wired here (the pipeline imports neither package)."""
+    from lossaudit.demo.pipeline import run_demo
+    from lossaudit.registry.pipeline import run_registry
+
+    return {"demo": run_demo, "registry": run_registry}
 
 
 def register(app: typer.Typer) -> None:
