@@ -30,7 +30,7 @@ app = typer.Typer(
         "the numbers it reports are true.\n\n" + EXIT_CODES_HELP
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )

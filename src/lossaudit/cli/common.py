@@ -184,9 +184,10 @@ def emit(report: AuditReport, as_json: bool) -> int:
     if as_json:
         typer.echo(report.to_json())
     else:
+        from lossaudit.cli.console import severity_colours
         from lossaudit.formats.text import render_report
 
-        typer.echo(render_report(report))
+        typer.echo(severity_colours(render_report(report)))
     return EXIT_FINDINGS if report.verdict == "fail" else EXIT_PASS
 
 
