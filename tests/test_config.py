@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from lossaudit.config_file import (
+from lossaudit.core.config import RuleConfig
+from lossaudit.core.config_file import (
     apply_layer,
     command_line_layer,
     discover_config,
@@ -28,7 +29,6 @@ from lossaudit.config_file import (
     resolve_config,
     split_codes,
 )
-from lossaudit.core.config import RuleConfig
 from lossaudit.core.findings import Severity
 from lossaudit.errors import BadInputError
 from lossaudit.pipeline.config import load_pipeline
@@ -216,7 +216,7 @@ def test_report_and_text_and_params_carry_the_configuration(tmp_path: Path) -> N
     from lossaudit.core.audit import check
     from lossaudit.core.head import HeadSpec
     from lossaudit.formats.text import render_report
-    from lossaudit.tracking.sink import run_params
+    from lossaudit.sinks.mlflow import run_params
 
     head = HeadSpec.from_values(units=3, activation="sigmoid", loss="categorical_crossentropy")
     default = check(head)

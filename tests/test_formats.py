@@ -568,3 +568,22 @@ def test_report_html_renders_in_headless_chromium(report: AuditReport, tmp_path:
             shutil.copy(shot, os.environ["LOSSAUDIT_KEEP_SCREENSHOT"])
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_html_page_is_a_jinja2_template_with_autoescape_shipped_as_package_data() -> None:
+    import tomllib
+    from importlib.resources import files
+
+    from lossaudit.formats import html as html_format
+
+    env = html_format._environment()
+    assert env.autoescape is True
+    templates = files("lossaudit.formats").joinpath("templates")
+    assert templates.joinpath("report.html.j2").is_file() and templates.joinpath("report.css").is_file()
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["lossaudit"]
+    assert {"**/*.j2", "**/*.css"} <= set(shipped)
+    assert "jinja2" in " ".join(pyproject["project"]["dependencies"]).lower()
+    # a value that looks like markup stays text
+    page = render_html(failing_report(model='"><b onmouseover=x>'))
+    assert "<b onmouseover" not in page and "&lt;b onmouseover=x&gt;" in page

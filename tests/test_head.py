@@ -20,7 +20,7 @@ from lossaudit.core.head import (
     normalise_metric_name,
 )
 from lossaudit.errors import BadInputError
-from lossaudit.files import load_spec
+from lossaudit.sources.files import load_spec
 
 
 @pytest.mark.parametrize(

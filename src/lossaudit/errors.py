@@ -21,14 +21,14 @@ class LossauditError(Exception):
     """Base class: the message is the one line the user sees.
 
     Printed or stored, the message has the credentials of any URI in it masked (``user:***@``,
-    ``?token=***``; :func:`lossaudit.tracking.http.redact_text`): it may quote an MLflow error that
+    ``?token=***``; :func:`lossaudit.redact.redact_text`): it may quote an MLflow error that
     quotes the URL it called.
     """
 
     exit_code = EXIT_BAD_INPUT
 
     def __str__(self) -> str:
-        from lossaudit.tracking.http import redact_text
+        from lossaudit.redact import redact_text
 
         return redact_text(super().__str__())
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lossaudit.keras.scenarios import DemoSettings, ScenarioResult, run_scenarios
+from lossaudit.demo.scenarios import DemoSettings, ScenarioResult, run_scenarios
 
 pytestmark = pytest.mark.keras
 
@@ -63,7 +63,7 @@ def test_every_scenario_reproduces(results: dict[str, ScenarioResult]) -> None:
 
 
 def test_bce_softmax_keras3_accuracy_is_honest_argmax(results: dict[str, ScenarioResult]) -> None:
-    from lossaudit.keras.scenarios import load_dataset
+    from lossaudit.demo.scenarios import load_dataset
 
     case = results["bce-softmax-multiclass"].case("keras3")
     assert case.codes == ("LA103",)
@@ -81,7 +81,7 @@ def test_bce_softmax_keras3_accuracy_is_honest_argmax(results: dict[str, Scenari
 
 
 def test_bce_softmax_legacy_accuracy_is_elementwise_binary(results: dict[str, ScenarioResult]) -> None:
-    from lossaudit.keras.legacy import unavailable_reason
+    from lossaudit.demo.legacy import unavailable_reason
 
     case = results["bce-softmax-multiclass"].case("legacy")
     assert case.codes == ("LA103", "LA401", "LA503")
@@ -108,8 +108,8 @@ def test_bce_softmax_legacy_accuracy_is_elementwise_binary(results: dict[str, Sc
 def test_legacy_recording_audits_like_the_live_run() -> None:
     from lossaudit.core.audit import audit_predictions
     from lossaudit.core.compare import reported_from_mapping
-    from lossaudit.keras.legacy import load_recorded
-    from lossaudit.keras.scenarios import legacy_case
+    from lossaudit.demo.legacy import load_recorded
+    from lossaudit.demo.scenarios import legacy_case
 
     run = load_recorded("bce-softmax-multiclass")
     assert not run.live and "not reproduced now" in run.source
@@ -169,7 +169,7 @@ def test_one_unit_softmax_outputs_one_and_scores_the_positive_rate(
 
 
 def test_label_loss_mismatch_keras_refuses_and_the_fix_trains(results: dict[str, ScenarioResult]) -> None:
-    from lossaudit.keras.scenarios import load_dataset
+    from lossaudit.demo.scenarios import load_dataset
 
     scenario = results["label-loss-mismatch"]
     index_case = scenario.case("index-labels-cce")
@@ -225,7 +225,7 @@ def test_multi_label_softmax_and_the_argmax_accuracy_trap(results: dict[str, Sce
 
 
 def test_from_logits_mismatch(results: dict[str, ScenarioResult]) -> None:
-    from lossaudit.keras.scenarios import load_dataset
+    from lossaudit.demo.scenarios import load_dataset
 
     scenario = results["from-logits-mismatch"]
     linear = scenario.case("linear-from-logits-false")
@@ -248,7 +248,7 @@ def test_cli_demo_json_and_exit_codes(
     from typer.testing import CliRunner
 
     from lossaudit.cli import app
-    from lossaudit.keras import scenarios
+    from lossaudit.demo import scenarios
 
     # The module fixture already trained this scenario through run_scenarios, the function the
     # command calls; reuse it so the test checks the command's wiring, not a second training.
@@ -299,8 +299,8 @@ def test_a_scenario_that_stops_reproducing_fails_the_demo(
     from typer.testing import CliRunner
 
     from lossaudit.cli import app
-    from lossaudit.keras import scenarios
-    from lossaudit.keras.scenarios import demo_document
+    from lossaudit.demo import scenarios
+    from lossaudit.demo.scenarios import demo_document
 
     real = results["one-unit-softmax"]
     # As if a Keras release fixed the 1-unit softmax: the expected LA501 would no longer appear.

@@ -183,7 +183,7 @@ def test_tf_keras_savedmodel_folder_loads_with_tf_keras(tmp_path: Path) -> None:
     tf_keras = pytest.importorskip("tf_keras")
     from lossaudit.keras.live import built_metric_classes, head_from_model
     from lossaudit.keras.predict import evaluate_live
-    from lossaudit.pipeline.stages import LocalFileSource
+    from lossaudit.sources.local import LocalFileSource
 
     tf_keras.utils.set_random_seed(0)
     saved = tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(3, activation="softmax")])

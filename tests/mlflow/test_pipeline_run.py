@@ -233,7 +233,7 @@ def test_mlflow_run_demo_leaves_one_run_per_scenario_with_its_artifacts(
     sqlite_store: str, tmp_path: Path
 ) -> None:
     """The README's main job: `mlflow run . -e demo --env-manager local`, offline."""
-    from lossaudit.keras.scenarios import SCENARIO_NAMES
+    from lossaudit.demo.scenarios import SCENARIO_NAMES
 
     result = mlflow_run(sqlite_store, tmp_path, "demo")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""The project run of ``mlflow run`` (:mod:`lossaudit.tracking.project`), in process: which verdict
+"""The project run of ``mlflow run`` (:mod:`lossaudit.pipeline.project_run`), in process: which verdict
 and error line an exit gets, which store the project run is in, and what lands on it."""
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import pytest
 import typer
 
 from lossaudit.errors import BadInputError
-from lossaudit.pipeline.runner import EntryOutcome, PipelineOutcome, record_project_outcome
-from lossaudit.tracking import project
-from lossaudit.tracking.project import (
+from lossaudit.pipeline import project_run as project
+from lossaudit.pipeline.project_run import (
     current_record,
     error_line,
     finish_project_run,
@@ -25,6 +24,7 @@ from lossaudit.tracking.project import (
     project_verdict,
     record_report,
 )
+from lossaudit.pipeline.runner import EntryOutcome, PipelineOutcome, record_project_outcome
 
 
 @pytest.fixture(autouse=True)

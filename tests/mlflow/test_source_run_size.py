@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lossaudit.core.compare import OTHER_DATA, TRAINING_DATA
-from lossaudit.tracking.source import FetchedModel, held_out_size, parse_model_uri
+from lossaudit.sources.mlflow import FetchedModel, held_out_size, parse_model_uri
 
 pytestmark = pytest.mark.mlflow
 

@@ -27,8 +27,7 @@ from lossaudit.errors import (
     BadInputError,
     TrackingUnavailableError,
 )
-from lossaudit.tracking import rules_version
-from lossaudit.tracking.sink import (
+from lossaudit.sinks.mlflow import (
     UPLOAD_FILE,
     MlflowSink,
     load_report_dict,
@@ -39,7 +38,8 @@ from lossaudit.tracking.sink import (
     run_params,
     run_tags,
 )
-from lossaudit.tracking.source import attributable_metrics, find_model_file, parse_model_uri
+from lossaudit.sources.mlflow import attributable_metrics, find_model_file, parse_model_uri
+from lossaudit.tracking import rules_version
 from lossaudit.tracking.store import check_reachable, resolve_tracking_uri
 
 from .conftest import MlflowServer, copy_store, free_port
@@ -560,7 +560,7 @@ def _experiment_id(uri: str) -> str:
 def test_a_registry_alias_names_the_same_version_and_source_run(registered: RegisteredModel) -> None:
     """The alias resolves, downloads and reads statically without TensorFlow; the full audit path
     is the test above."""
-    from lossaudit.tracking.source import MlflowModelSource
+    from lossaudit.sources.mlflow import MlflowModelSource
 
     source = MlflowModelSource(f"models:/{MODEL_NAME}@champion", tracking_uri=registered.server.uri)
     static = source.read_static()
@@ -584,7 +584,7 @@ def test_a_registry_alias_names_the_same_version_and_source_run(registered: Regi
 
 def test_run_and_logged_model_uris_reach_the_same_model(registered: RegisteredModel) -> None:
     from lossaudit.keras.static import read_model_file
-    from lossaudit.tracking.source import fetch_model
+    from lossaudit.sources.mlflow import fetch_model
 
     for uri in (f"runs:/{registered.run_id}/model", f"models:/{registered.model_id}"):
         fetched = fetch_model(uri, tracking_uri=registered.server.uri)

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from lossaudit.cli import app
 from lossaudit.errors import EXIT_PASS, EXIT_TRACKING_UNAVAILABLE, TrackingUnavailableError
-from lossaudit.tracking.sink import UPLOAD_FILE, MlflowSink, log_report_folder, read_upload_record
+from lossaudit.sinks.mlflow import UPLOAD_FILE, MlflowSink, log_report_folder, read_upload_record
 from lossaudit.tracking.store import connect, resolve_tracking_uri
 from tests.mlflow.conftest import copy_store, migrated_empty_db  # noqa: F401  (a fixture)
 

@@ -227,8 +227,8 @@ def _from_environment(monkeypatch: pytest.MonkeyPatch, uri: str) -> TrackingTarg
 
 
 def test_error_lines_never_carry_a_uri_password(capsys: pytest.CaptureFixture[str]) -> None:
-    from lossaudit.cli_common import guarded
-    from lossaudit.tracking.project import error_line
+    from lossaudit.cli.common import guarded
+    from lossaudit.pipeline.project_run import error_line
 
     quoted = "API request to http://alice:s3cret@h:5000/api/2.0/mlflow/runs/create failed"
     error = TrackingUnavailableError(f"MLflow store refused the audit run: {quoted}")
@@ -387,7 +387,7 @@ def test_a_model_downloaded_through_basic_auth_names_its_server_without_the_pass
     report.json) says where it came from, redacted; the download itself used the credentials."""
     from mlflow import MlflowClient
 
-    from lossaudit.tracking.source import fetch_model
+    from lossaudit.sources.mlflow import fetch_model
 
     upstream = MlflowClient(tracking_uri=basic_auth_server.upstream.uri)
     experiment_id = upstream.create_experiment(f"credentials-{tmp_path.name}")
@@ -416,7 +416,7 @@ def test_the_project_run_is_tagged_through_basic_auth_and_a_refusal_names_no_pas
     """Under ``mlflow run`` (``MLFLOW_RUN_ID``, ``MLFLOW_TRACKING_URI`` with the credentials)."""
     from mlflow import MlflowClient
 
-    from lossaudit.tracking.project import finish_project_run, reset_record
+    from lossaudit.pipeline.project_run import finish_project_run, reset_record
 
     upstream = MlflowClient(tracking_uri=basic_auth_server.upstream.uri)
     experiment_id = upstream.create_experiment(f"project-{tmp_path.name}")

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from lossaudit.core.config import RuleConfig
 from lossaudit.core.labels import LabelEvidence, detect_labels
 from lossaudit.errors import BadInputError
-from lossaudit.files import load_dataset, load_labels, load_predictions, load_spec
 from lossaudit.pipeline.config import load_pipeline
+from lossaudit.sources.files import load_dataset, load_labels, load_predictions, load_spec
 
 pytestmark = pytest.mark.reliability
 

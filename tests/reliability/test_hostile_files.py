@@ -168,7 +168,7 @@ def test_refusal_happens_before_tensorflow_is_imported(files: Files) -> None:
         import sys
         from pathlib import Path
         from lossaudit.errors import BadInputError
-        from lossaudit.pipeline.stages import LocalFileSource
+        from lossaudit.sources.local import LocalFileSource
         try:
             LocalFileSource(Path(sys.argv[1])).read_static()
         except BadInputError as exc:
@@ -231,7 +231,7 @@ def test_the_live_load_reads_the_bytes_the_static_check_read(
 ) -> None:
     """The original is replaced by the Lambda model after the static check: the load still gets
     the checked bytes (from the private copy), never the new file."""
-    from lossaudit.pipeline.stages import LocalFileSource
+    from lossaudit.sources.local import LocalFileSource
 
     model = tmp_path / "model.keras"
     shutil.copyfile(PLAIN_KERAS, model)
@@ -298,7 +298,7 @@ def test_unsafe_with_the_callers_empty_lambda_list_still_reads_the_copy(
 def test_no_private_copy_is_left_behind(
     files: Files, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lossaudit.pipeline.stages import LocalFileSource
+    from lossaudit.sources.local import LocalFileSource
 
     scratch = tmp_path / "tmp"
     scratch.mkdir()

@@ -150,8 +150,8 @@ def test_the_project_run_artifact_path_is_the_safe_folder_name(
 ) -> None:
     """Under ``mlflow run`` each entry's folder is logged under its folder's (safe) name, never
     under the entry's name as written (an artifact path of ``../../x``)."""
+    from lossaudit.pipeline import project_run as project
     from lossaudit.pipeline import runner
-    from lossaudit.tracking import project
 
     recorded: dict[str, Any] = {}
 
@@ -169,8 +169,8 @@ def test_the_project_run_artifact_path_is_the_safe_folder_name(
 
 @pytest.mark.parametrize("model", ["...keras", "models/...keras", "x/..", "models:/../x/1", "runs:/../../m"])
 def test_the_default_out_folder_of_audit_stays_in_lossaudit_reports(model: str) -> None:
-    from lossaudit.cli_keras import DEFAULT_REPORTS_DIR
-    from lossaudit.cli_mlflow import report_name
+    from lossaudit.cli.audit import DEFAULT_REPORTS_DIR
+    from lossaudit.cli.log import report_name
 
     folder = Path(DEFAULT_REPORTS_DIR) / report_name(model)
     assert folder.parent == Path(DEFAULT_REPORTS_DIR) and folder.name not in ("", ".", "..")

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from lossaudit.cli import app
 from lossaudit.errors import EXIT_PASS, TrackingUnavailableError
-from lossaudit.tracking.sink import (
+from lossaudit.sinks.mlflow import (
     UPLOAD_FILE,
     UploadEntry,
     _write_upload_entry,

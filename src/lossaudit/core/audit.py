@@ -13,11 +13,11 @@ from typing import Any
 from lossaudit.core.catalogue import RULES
 from lossaudit.core.compare import Comparison, ReportedMetric, compare
 from lossaudit.core.config import RuleConfig
+from lossaudit.core.facts import OutputFacts
 from lossaudit.core.findings import (
     AuditFacts,
     DataCheck,
     FixEvidence,
-    OutputFacts,
     Severity,
     StageFailure,
     ThresholdCheck,

@@ -4,7 +4,7 @@ Modelled on ruff: ``select`` and ``ignore`` take codes or code prefixes (``LA5``
 rule), ``severity`` overrides a rule's default per code, ``fail_on`` is the lowest severity that
 fails. ``alpha`` and ``tolerance`` set how reported numbers are judged (see
 :mod:`lossaudit.core.compare`). Finding files and reading them is the job of
-:mod:`lossaudit.config_file`; this module only holds and applies the values, so the core stays free
+:mod:`lossaudit.core.config_file`; this module only holds and applies the values, so the core stays free
 of file formats.
 """
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from lossaudit.core.facts import OutputFacts, PredictionFacts
 from lossaudit.core.head import HeadFix, HeadSpec, KerasFamily
 
 if TYPE_CHECKING:
@@ -32,36 +33,6 @@ class Severity(StrEnum):
 
 
 ALL_FAMILIES: tuple[KerasFamily, ...] = tuple(KerasFamily)
-
-
-@dataclass(frozen=True)
-class PredictionFacts:
-    """What the predictions showed, reduced to what rules need (see ``metrics.prediction_facts``)."""
-
-    task: str
-    n_samples: int
-    predicted_counts: tuple[int, ...]
-    """Samples predicted per class (argmax, or thresholded for 1-unit and multi-label heads)."""
-    accuracy: float | None
-    majority_baseline: float | None
-
-    @property
-    def n_classes_predicted(self) -> int:
-        return sum(1 for c in self.predicted_counts if c > 0)
-
-
-@dataclass(frozen=True)
-class OutputFacts:
-    """What the raw outputs showed before any metric: rows that diverged, a range that is not a
-    probability's. Present even when no metric could be computed."""
-
-    n_rows: int
-    non_finite_rows: int = 0
-    """Rows holding NaN or an infinity."""
-    not_probabilities: str | None = None
-    """Why outputs the head promises as probabilities are not (e.g. a range beyond [0, 1])."""
-    row_sums: tuple[float, float] | None = None
-    """(min, max) over rows of the sum of the outputs, for heads of more than one unit."""
 
 
 @dataclass(frozen=True)

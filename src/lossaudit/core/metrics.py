@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lossaudit.core.findings import PredictionFacts
+from lossaudit.core.facts import PredictionFacts
 from lossaudit.core.head import HeadSpec
 from lossaudit.core.labels import LabelEvidence, to_class_indices
 from lossaudit.core.resolution import task_kind

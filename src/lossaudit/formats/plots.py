@@ -169,35 +169,54 @@ def confusion_matrix_png(report: AuditReport) -> bytes | None:
 
 
 def comparison_chart_png(report: AuditReport) -> bytes | None:
-    """Reported vs recomputed numbers as horizontal bar pairs, or None when there are none."""
+    """Reported vs recomputed numbers, one row per number: a dot for each, joined by the gap.
+
+    The axis spans the values themselves, not 0 to 1, so a 0.9943 vs 0.9741 gap is visible; the
+    reported value is labelled above its dot and the recomputed one below, the difference at the
+    right edge, and the legend sits under the axes: no label can cover another. None when there
+    is no comparable number.
+    """
     bars = comparison_bars(report)
     if not bars or not _matplotlib_available():
         return None
-    figure = _new_figure(7.5, max(2.2, 0.75 * len(bars) + 1.2))
+    figure = _new_figure(7.5, max(2.4, 0.95 * len(bars) + 1.5))
     ax = figure.add_subplot()
-    height = 0.38
-    positions = list(range(len(bars)))
-    reported = ax.barh(
-        [p - height / 2 for p in positions],
-        [b.reported for b in bars],
-        height,
-        color="#d9822b",
-        label="reported",
-    )
-    recomputed = ax.barh(
-        [p + height / 2 for p in positions],
-        [b.recomputed for b in bars],
-        height,
-        color="#2b6cb0",
-        label="recomputed",
-    )
-    for container in (reported, recomputed):
-        ax.bar_label(container, fmt="%.4f", padding=3, fontsize=8)
+    values = [v for b in bars for v in (b.reported, b.recomputed)]
+    low, high = min(values), max(values)
+    span = max(high - low, 0.01)
+    left, right = low - 0.35 * span, high + 0.75 * span
+    for i, bar in enumerate(bars):
+        ax.plot([bar.recomputed, bar.reported], [i, i], color="#9aa5b1", linewidth=2, zorder=1)
+        ax.scatter([bar.reported], [i], s=55, color="#d9822b", zorder=3, label="reported" if i == 0 else None)
+        ax.scatter(
+            [bar.recomputed], [i], s=55, color="#2b6cb0", zorder=3, label="recomputed" if i == 0 else None
+        )
+        for value, dy, va in ((bar.reported, 8, "bottom"), (bar.recomputed, -8, "top")):
+            ax.annotate(
+                f"{value:.4f}",
+                xy=(value, i),
+                xytext=(0, dy),
+                textcoords="offset points",
+                ha="center",
+                va=va,
+                fontsize=8,
+                parse_math=False,
+            )
+        ax.text(
+            right,
+            i,
+            difference_text(bar.reported, bar.recomputed) + " ",
+            ha="right",
+            va="center",
+            fontsize=8,
+            color="#616e7c",
+            parse_math=False,
+        )
     labels = [f"{printable(b.label)}\n[{printable(b.status)}]" for b in bars]
-    ax.set_yticks(positions, labels, fontsize=8, parse_math=False)
-    ax.invert_yaxis()
-    top = max(1.0, *(b.reported for b in bars), *(b.recomputed for b in bars))
-    ax.set_xlim(0.0, top * 1.18)
+    ax.set_yticks(list(range(len(bars))), labels, fontsize=8, parse_math=False)
+    ax.set_ylim(len(bars) - 0.4, -0.6)  # first number on top, room for the labels above and below
+    ax.set_xlim(left, right)
+    ax.set_xlabel("value (the axis spans the values; the right column is reported - recomputed)", fontsize=8)
     ax.set_title("Reported vs recomputed")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
     return _png(figure)

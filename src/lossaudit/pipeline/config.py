@@ -27,7 +27,7 @@ The rule configuration keys (``select``, ``ignore``, ``severity``, ``fail_on``, 
 ``tolerance``) sit at the top level of any kind and mean what they mean in ``[tool.lossaudit]``:
 they are applied over the configuration file found from the working folder upwards (or named by
 ``--config``), and ``lossaudit run``'s ``--select``/``--ignore``/``--fail-on`` are applied over
-them (:mod:`lossaudit.config_file`). The result is :attr:`PipelineConfig.rules`.
+them (:mod:`lossaudit.core.config_file`). The result is :attr:`PipelineConfig.rules`.
 
 ``${VAR}`` and ``${VAR:-default}`` in string values are expanded from the environment, so one file
 serves CI and local runs. Relative paths are relative to the pipeline file's folder's parent when
@@ -237,9 +237,9 @@ def load_pipeline(
 
     ``base`` is the configuration file's layer (default: discovered from the working folder
     upwards); the file's rule keys go over it, then ``overrides`` (the command line's keys, from
-    :func:`lossaudit.config_file.command_line_layer`).
+    :func:`lossaudit.core.config_file.command_line_layer`).
     """
-    from lossaudit.config_file import apply_layer, describe_flags, discover_config, pipeline_keys
+    from lossaudit.core.config_file import apply_layer, describe_flags, discover_config, pipeline_keys
     from lossaudit.pipeline.schema import AuditPipeline, DemoPipeline, validate_pipeline
 
     p = Path(path)

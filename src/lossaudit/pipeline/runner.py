@@ -8,13 +8,12 @@
 Under ``mlflow run`` (``MLFLOW_RUN_ID`` is set) the project's own run is the parent: every audit
 becomes its nested child, in its experiment (when the pipeline logs to the project run's store),
 and :func:`record_project_outcome` gives the project run the pipeline's verdict, codes, exit code
-and report folders (:mod:`lossaudit.tracking.project`).
+and report folders (:mod:`lossaudit.pipeline.project_run`).
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -31,10 +30,25 @@ from lossaudit.errors import (
 from lossaudit.pipeline.config import AuditEntry, PipelineConfig
 
 if TYPE_CHECKING:
-    from lossaudit.keras.scenarios import Case, ScenarioResult
-    from lossaudit.tracking.sink import MlflowSink
+    from lossaudit.sinks.mlflow import MlflowSink
 
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a pipeline kind's runner gets besides the pipeline file."""
+
+    sink: MlflowSink | None
+    """The pipeline's MLflow sink (None with ``--no-log``; always None for ``kind: registry``,
+    which opens its own)."""
+    tracking_uri: str | None
+    no_log: bool
+    progress: Progress | None
+
+
+KindRunner = Callable[[PipelineConfig, RunContext], "PipelineOutcome"]
+"""Runs one ``kind`` of pipeline file: the demo's scenarios, or a registry job."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +128,7 @@ class PipelineOutcome:
 def _sink(config: PipelineConfig, tracking_uri: str | None, no_log: bool) -> MlflowSink | None:
     if no_log or not config.log.enabled:
         return None
-    from lossaudit.tracking.sink import MlflowSink, project_run_id
+    from lossaudit.sinks.mlflow import MlflowSink, project_run_id
 
     uri = tracking_uri or config.log.tracking_uri
     return MlflowSink(
@@ -138,10 +152,22 @@ def run_pipeline(
     tracking_uri: str | None = None,
     no_log: bool = False,
     progress: Progress | None = None,
+    kinds: Mapping[str, KindRunner] | None = None,
 ) -> PipelineOutcome:
-    """Run every audit, scenario or registry version the file describes."""
+    """Run every audit, scenario or registry version the file describes.
+
+    ``kind: audit`` runs here. The other kinds live in the packages above the pipeline and are
+    passed in by the caller (the CLI wires them: :data:`lossaudit.cli.pipeline.KINDS`):
+    ``kinds["demo"]`` runs the scenarios (:func:`lossaudit.demo.pipeline.run_demo`) and
+    ``kinds["registry"]`` is a whole job (:func:`lossaudit.registry.pipeline.run_registry`).
+    """
+    runners = dict(kinds or {})
+    if config.kind != "audit" and config.kind not in runners:
+        from lossaudit.errors import BadInputError
+
+        raise BadInputError(f"pipeline {config.path}: kind {config.kind!r} is not available here")
     if config.kind == "registry":
-        return _run_registry(config, tracking_uri=tracking_uri, no_log=no_log)
+        return runners["registry"](config, RunContext(None, tracking_uri, no_log, progress))
     folders = audit_folders(config)  # before anything runs: a bad name is exit 2, nothing written
     sink = _sink(config, tracking_uri, no_log)
     tracking_error: str | None = None
@@ -155,7 +181,8 @@ def run_pipeline(
                         progress(f"auditing {entry.name} ...")
                     entries.append(_run_audit_entry(config, entry, sink, folder))
             else:
-                entries.extend(_run_demo(config, sink, progress))
+                done = runners[config.kind](config, RunContext(sink, tracking_uri, no_log, progress))
+                entries.extend(done.entries)
     except LossauditError as exc:
         # The parent run could not be opened or closed: MLflow is down. Entries that ran keep
         # their local report folders.
@@ -217,14 +244,14 @@ def _run_audit_entry(
         )
         source = None
         if model.startswith(("models:", "runs:")):
-            from lossaudit.tracking.source import MlflowModelSource
+            from lossaudit.sources.mlflow import MlflowModelSource
 
             source = MlflowModelSource(
                 model,
                 tracking_uri=None if sink is None else sink.tracking_uri,
                 read_reported=entry.reported_from_source_run,
             )
-        named = _named(sink, f"audit {entry.name}")
+        named = named_sink(sink, f"audit {entry.name}")
         outcome = run_audit(request, source=source, sinks=() if named is None else (named,))
     except LossauditError as exc:
         return EntryOutcome(entry.name, "error", error=str(exc), exit_code=exc.exit_code)
@@ -246,7 +273,7 @@ def _run_audit_entry(
     )
 
 
-def _named(sink: MlflowSink | None, run_name: str) -> MlflowSink | None:
+def named_sink(sink: MlflowSink | None, run_name: str) -> MlflowSink | None:
     """The pipeline's sink with a run name for one entry (same store, experiment and parent)."""
     if sink is None:
         return None
@@ -255,96 +282,7 @@ def _named(sink: MlflowSink | None, run_name: str) -> MlflowSink | None:
     return replace(sink, run_name=run_name, logged=[])
 
 
-def _run_demo(
-    config: PipelineConfig, sink: MlflowSink | None, progress: Progress | None
-) -> list[EntryOutcome]:
-    from lossaudit.keras.scenarios import SCENARIO_NAMES, DemoSettings, run_scenarios
-    from lossaudit.safe_names import child_folder
-
-    names = list(config.scenarios) or list(SCENARIO_NAMES)
-    results = run_scenarios(names, DemoSettings(), progress=progress)
-    out_root = Path(config.resolve(config.out))
-    return [
-        _log_scenario(result, child_folder(out_root, result.name, what="scenario"), sink)
-        for result in results
-    ]
-
-
-def write_scenario_folder(result: ScenarioResult, folder: Path) -> Path:
-    """The scenario's first audited case as the folder's report, every case under ``cases/``,
-    and the scenario itself as ``scenario.json``."""
-    from lossaudit.sinks.local import write_atomic, write_report_folder
-
-    cases = [c for c in result.cases if c.report is not None]
-    if not cases:
-        raise LossauditError(f"scenario {result.name} produced no audit report")
-    folder.mkdir(parents=True, exist_ok=True)
-    for case in cases:
-        assert case.report is not None
-        write_report_folder(case.report, folder / "cases" / case.label)
-    document = json.dumps(result.to_dict(), indent=2, default=str) + "\n"
-    write_atomic(folder / "scenario.json", document.encode("utf-8"))
-    main = cases[0]
-    assert main.report is not None
-    with tempfile.TemporaryDirectory(prefix="lossaudit-gx-") as docs:
-        attachments, attached_dirs = _gx_attachments(main, Path(docs))
-        # report.json last: the folder is complete once it has one.
-        write_report_folder(main.report, folder, attachments=attachments, attached_dirs=attached_dirs)
-    return folder
-
-
-def _gx_attachments(case: Case, docs: Path) -> tuple[dict[str, bytes], dict[str, Path]]:
-    """The Great Expectations result and Data Docs of a scenario case's eval labels."""
-    from lossaudit.sinks.local import GX_DOCS_DIR, GX_RESULT_JSON
-    from lossaudit.validation.gx import validate_with_gx
-
-    if case.y_eval is None:
-        return {}, {}
-    gx = validate_with_gx(case.y_eval, case.head, docs_dir=docs)
-    attachments = {GX_RESULT_JSON: (json.dumps(gx.result_json, indent=2) + "\n").encode("utf-8")}
-    attached_dirs = {GX_DOCS_DIR: gx.data_docs_dir} if gx.data_docs_dir is not None else {}
-    return attachments, attached_dirs
-
-
-def _log_scenario(result: ScenarioResult, folder: Path, sink: MlflowSink | None) -> EntryOutcome:
-    write_scenario_folder(result, folder)
-    findings = tuple(result.findings())
-    run_id: str | None = None
-    error: str | None = None
-    # The demo shows failures on purpose: it passes when every scenario reproduced them.
-    verdict = "pass" if result.reproduced else "fail"
-    code = EXIT_PASS if result.reproduced else EXIT_FINDINGS
-    if sink is not None:
-        named = _named(sink, f"demo {result.name}")
-        assert named is not None
-        try:
-            logged = named.log_folder(folder)
-            run_id = logged.run_id
-            _set_tags(
-                named,
-                run_id,
-                {
-                    "lossaudit.scenario": result.name,
-                    "lossaudit.reproduced": str(result.reproduced).lower(),
-                    "lossaudit.scenario_codes": ",".join(result.codes),
-                },
-            )
-        except LossauditError as exc:
-            error, code = str(exc), exc.exit_code
-    return EntryOutcome(
-        result.name,
-        verdict,
-        result.codes,
-        folder=str(folder),
-        run_id=run_id,
-        error=error,
-        exit_code=code,
-        findings=findings,
-        extra={"reproduced": result.reproduced, "seconds": round(result.seconds, 2)},
-    )
-
-
-def _set_tags(sink: MlflowSink, run_id: str, tags: Mapping[str, str]) -> None:
+def set_tags(sink: MlflowSink, run_id: str, tags: Mapping[str, str]) -> None:
     from lossaudit.tracking.store import connect, resolve_tracking_uri
 
     client = connect(resolve_tracking_uri(sink.tracking_uri))
@@ -353,12 +291,12 @@ def _set_tags(sink: MlflowSink, run_id: str, tags: Mapping[str, str]) -> None:
 
 
 def record_project_outcome(outcome: PipelineOutcome) -> None:
-    """For the project run of ``mlflow run`` (:mod:`lossaudit.tracking.project`): the pipeline's
+    """For the project run of ``mlflow run`` (:mod:`lossaudit.pipeline.project_run`): the pipeline's
     verdict and codes, each entry's report folder under its folder's name (the entry's name made
     safe, :func:`audit_folders`; each registry version's under ``<model>-v<version>/``), the
     pipeline's JSON document (``pipeline.json``; a registry job's ``summary.json``) and links to
     the runs it logged. Tags are written when the command exits, with its exit code."""
-    from lossaudit.tracking.project import record_result
+    from lossaudit.pipeline.project_run import record_result
 
     document = outcome.to_dict()
     text = json.dumps(document, indent=2, default=str) + "\n"
@@ -397,27 +335,4 @@ def record_project_outcome(outcome: PipelineOutcome) -> None:
         files={"pipeline.json": text},
         tags=tags,
         error=errors[0] if errors else None,
-    )
-
-
-def _run_registry(config: PipelineConfig, *, tracking_uri: str | None, no_log: bool) -> PipelineOutcome:
-    from dataclasses import replace
-
-    from lossaudit.errors import BadInputError
-    from lossaudit.registry.audit import RegistryOptions, render_table, run_registry_audit
-
-    if no_log:
-        raise BadInputError("a registry audit writes its verdicts to MLflow: --no-log does not apply")
-    options = RegistryOptions.from_pipeline(config)
-    # An empty --tracking-uri (the MLproject's default) means "not given".
-    if tracking_uri is not None and tracking_uri.strip():
-        options = replace(options, tracking_uri=tracking_uri)
-    summary = run_registry_audit(options)
-    return PipelineOutcome(
-        config.name,
-        config.kind,
-        (),
-        document=summary.to_dict(),
-        exit_code_override=summary.exit_code,
-        table=render_table(summary),
     )

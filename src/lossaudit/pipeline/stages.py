@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lossaudit.core.compare import ReportedMetric
 from lossaudit.core.config import RuleConfig
@@ -31,6 +31,8 @@ from lossaudit.core.findings import FixEvidence, Severity, StageFailure
 from lossaudit.core.head import HeadSpec
 from lossaudit.core.report import AuditReport, StageResult
 from lossaudit.errors import BadInputError, LossauditError, RefusedError, TrackingUnavailableError
+from lossaudit.sinks.base import ReportSink
+from lossaudit.sources.base import ModelSource, model_source_for
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from lossaudit.core.labels import LabelEvidence
     from lossaudit.core.metrics import RecomputedMetrics
     from lossaudit.keras.predict import LiveEvaluation
-    from lossaudit.keras.static import ModelSnapshot, StaticModel
+    from lossaudit.keras.static import StaticModel
     from lossaudit.validation.gx import GxValidation
 
 STAGE_NAMES = (
@@ -113,166 +115,6 @@ class AuditRequest:
     def rules(self) -> RuleConfig:
         assert self.config is not None  # set in __post_init__
         return self.config
-
-
-# --- where the model comes from ---------------------------------------------------------------
-
-
-@runtime_checkable
-class ModelSource(Protocol):
-    """Where a model is read from: its saved head (no TensorFlow), then the live model."""
-
-    @property
-    def uri(self) -> str:
-        """What the user named: a path or a URI (goes to ``report.context["model"]``)."""
-        ...
-
-    def read_static(self) -> StaticModel:
-        """The saved model's head and Lambda layers, read as data (never runs the file)."""
-        ...
-
-    def load(self, static: StaticModel, *, unsafe: bool, on_note: Callable[[str], None]) -> Any:
-        """The live Keras model; refuses Lambda layers unless ``unsafe``. ``on_note`` gets lines
-        worth keeping in the report (how the model was loaded)."""
-        ...
-
-    def context(self) -> dict[str, Any]:
-        """Plain-JSON facts about the source for the report context (run id, registry version)."""
-        ...
-
-    def reported_metrics(self) -> tuple[ReportedMetric, ...]:
-        """Numbers the source itself carries (an MLflow model's training run), compared like the
-        live evaluate's; empty for a file."""
-        ...
-
-
-@dataclass(frozen=True)
-class LocalFileSource:
-    """A ``.keras`` zip, a legacy ``.h5`` file or a SavedModel folder on disk.
-
-    One model, one reading: :meth:`read_static` copies the file to a private folder (hashing it,
-    refusing a polyglot or a suffix that disagrees with the content) and reads the copy;
-    :meth:`load` checks the copy's hash again and loads that same copy, then removes it. What the
-    rules judged is what Keras runs, whatever happens to the original in between. The copy's
-    sha256 goes to the report context (``model_sha256``).
-    """
-
-    path: Path
-    _held: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
-    """The snapshot of the last :meth:`read_static` (until loaded) and its sha256."""
-
-    @property
-    def uri(self) -> str:
-        return str(self.path)
-
-    def read_static(self) -> StaticModel:
-        from lossaudit.keras.static import snapshot_model_file
-
-        self._release()
-        snapshot = snapshot_model_file(self.path)
-        try:
-            static = snapshot.read_static()
-        except BaseException:
-            snapshot.close()
-            raise
-        self._held.update(snapshot=snapshot, sha256=snapshot.sha256)
-        return static
-
-    def load(self, static: StaticModel, *, unsafe: bool, on_note: Callable[[str], None]) -> Any:
-        held = self._held.get("snapshot")
-        # The copy the static read came from; another static read (a caller's own) is compared
-        # with a fresh copy instead.
-        snapshot: ModelSnapshot | None = held if held is not None and held.sha256 == static.sha256 else None
-        try:
-            if static.format == "savedmodel":
-                return _load_savedmodel(self.path, static, unsafe=unsafe, snapshot=snapshot)
-            from lossaudit.keras.live import load_model_file
-
-            return load_model_file(
-                self.path, unsafe=unsafe, static=static, snapshot=snapshot, on_note=on_note
-            )
-        finally:
-            self._release()  # the model is in memory now (or failed to load): the copy goes
-
-    def context(self) -> dict[str, Any]:
-        # The path is the report's "model" already; the hash says which bytes were audited.
-        sha256 = self._held.get("sha256")
-        return {} if sha256 is None else {"model_sha256": sha256}
-
-    def reported_metrics(self) -> tuple[ReportedMetric, ...]:
-        return ()  # a file carries no record of what its training reported
-
-    def _release(self) -> None:
-        snapshot = self._held.pop("snapshot", None)
-        if snapshot is not None:
-            snapshot.close()
-
-
-def _load_savedmodel(path: Path, static: StaticModel, *, unsafe: bool, snapshot: ModelSnapshot | None) -> Any:
-    """A tf-keras SavedModel folder: only tf-keras can load it back as a Keras model. It loads
-    the private copy its static read came from (made here when not given)."""
-    if snapshot is None:
-        from lossaudit.keras.static import snapshot_model_file
-
-        with snapshot_model_file(path) as own:
-            return _load_savedmodel(path, static, unsafe=unsafe, snapshot=own)
-    from lossaudit.keras.live import checked_static, refuse_lambda
-
-    checked = checked_static(path, snapshot, static, unsafe=unsafe)
-    refuse_lambda(path, checked.lambda_layers if checked is not None else static.lambda_layers, unsafe)
-    try:
-        import tf_keras
-    except ImportError:
-        raise BadInputError(
-            f"{path}: a SavedModel folder loads only with tf_keras (pip install tf-keras), or save "
-            "the model as .keras"
-        ) from None
-    try:
-        return tf_keras.models.load_model(str(snapshot.path), compile=True)
-    except Exception as exc:  # tf-keras raises many types on foreign or damaged folders
-        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise BadInputError(
-            f"cannot load model {path}: {line.replace(str(snapshot.path), str(path))}"
-        ) from None
-
-
-SourceFactory = Callable[[str], ModelSource]
-_SOURCE_FACTORIES: dict[str, SourceFactory] = {}
-_URI_PREFIXES_NEEDING_A_FACTORY = ("models:/", "runs:/", "mlflow-artifacts:/")
-
-
-def register_model_source(prefix: str, factory: SourceFactory) -> None:
-    """Make :func:`model_source_for` send URIs starting with ``prefix`` to ``factory``.
-
-    The MLflow adapter registers ``models:/`` and ``runs:/`` this way.
-    """
-    _SOURCE_FACTORIES[prefix] = factory
-
-
-def model_source_for(uri: str) -> ModelSource:
-    """The :class:`ModelSource` for a model path or URI (longest registered prefix wins)."""
-    for prefix in sorted(_SOURCE_FACTORIES, key=len, reverse=True):
-        if uri.startswith(prefix):
-            return _SOURCE_FACTORIES[prefix](uri)
-    if uri.startswith(_URI_PREFIXES_NEEDING_A_FACTORY):
-        raise BadInputError(f"{uri}: MLflow model URIs need the MLflow adapter, which is not available here")
-    return LocalFileSource(Path(uri))
-
-
-# --- where the report goes after the local folder ---------------------------------------------
-
-
-class ReportSink(Protocol):
-    """Somewhere the finished report is sent after the local folder is written (the log stage)."""
-
-    @property
-    def name(self) -> str: ...
-
-    def send(self, report: AuditReport, files: Mapping[str, Path]) -> Mapping[str, Any]:
-        """Send the report (``files`` are the local report files, empty when none were written);
-        return plain-JSON facts about where it went (run id, URL). Raise
-        :class:`~lossaudit.errors.TrackingUnavailableError` when the destination is down."""
-        ...
 
 
 # --- stage results ----------------------------------------------------------------------------
@@ -481,7 +323,7 @@ def validate_labels(request: AuditRequest, source: ModelSource) -> LabelsStage:
     """
     from lossaudit.core.audit import inspect_labels
     from lossaudit.core.labels import detect_labels
-    from lossaudit.files import load_dataset
+    from lossaudit.sources.files import load_dataset
 
     static = source.read_static()
     x, y = load_dataset(request.data, request.label_columns)
@@ -768,8 +610,8 @@ def _retrain(request: AuditRequest, model: Any, head: HeadSpec, labels: LabelsSt
     prediction rules propose no head change, so they are not needed to know it).
     """
     from lossaudit.core.audit import check
-    from lossaudit.files import load_dataset
     from lossaudit.keras.retrain import describe_fix, merge_fixes, prove_fix
+    from lossaudit.sources.files import load_dataset
 
     assert request.train is not None  # AuditRequest refuses retrain without train
     fix = merge_fixes(check(head, labels.y).findings)

@@ -493,8 +493,8 @@ class DataResolver:
     def data_hash(self, data: EvalData) -> str:
         """The audit pipeline's ``data_sha256`` of the eval data's arrays (so the version tag
         equals the audit run's ``data_hash`` param), computed once per file."""
-        from lossaudit.files import load_dataset
         from lossaudit.pipeline.stages import data_sha256
+        from lossaudit.sources.files import load_dataset
 
         path = Path(data.path)
         try:

@@ -36,7 +36,7 @@ from lossaudit.errors import BadInputError, LossauditError, TrackingUnavailableE
 if TYPE_CHECKING:
     from lossaudit.core.compare import ReportedMetric
     from lossaudit.keras.static import StaticModel
-    from lossaudit.tracking.source import FetchedModel
+    from lossaudit.sources.mlflow import FetchedModel
 
 Task = dict[str, Any]
 Result = dict[str, Any]
@@ -119,7 +119,7 @@ class FetchedModelSource:
         return read_model_file(self.fetched.model_file)
 
     def load(self, static: StaticModel, *, unsafe: bool, on_note: Callable[[str], None]) -> Any:
-        from lossaudit.pipeline.stages import LocalFileSource
+        from lossaudit.sources.local import LocalFileSource
 
         on_note(f"model downloaded from {self.uri} ({self.fetched.tracking_uri})")
         return LocalFileSource(self.fetched.model_file).load(static, unsafe=unsafe, on_note=on_note)
@@ -202,8 +202,8 @@ def _audit(task: Mapping[str, Any], download_dir: Path, start: float) -> Result:
     from lossaudit.core.config import RuleConfig
     from lossaudit.core.findings import Severity
     from lossaudit.pipeline.stages import AuditRequest, run_audit
-    from lossaudit.tracking.sink import MlflowSink
-    from lossaudit.tracking.source import fetch_model
+    from lossaudit.sinks.mlflow import MlflowSink
+    from lossaudit.sources.mlflow import fetch_model
 
     model_uri = str(task["model_uri"])
     try:

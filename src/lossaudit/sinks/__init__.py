@@ -2,5 +2,5 @@
 
 The local folder is always written first and never needs a server: when MLflow is down the audit
 still leaves a complete folder, which ``lossaudit log REPORT_DIR`` uploads later (MLflow logging
-itself is ``lossaudit.tracking.sink``).
+itself is ``lossaudit.sinks.mlflow``).
 """

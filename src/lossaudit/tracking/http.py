@@ -28,66 +28,32 @@ Importing this module imports no MLflow.
 
 from __future__ import annotations
 
-import re
 import socket
 import ssl
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lossaudit.errors import TrackingUnavailableError
+from lossaudit.redact import MASK, redact_text, redact_uri
 
-if TYPE_CHECKING:
-    from lossaudit.tracking.store import TrackingTarget
 
-MASK = "***"
+class TrackingTarget(Protocol):
+    """What the probe needs of :class:`lossaudit.tracking.store.TrackingTarget` (a protocol, so
+    that this module, which the store imports, imports nothing of the store)."""
+
+    @property
+    def uri(self) -> str: ...
+
+    @property
+    def client_uri(self) -> str: ...
+
+
 PROBE_TIMEOUT_SECONDS = 2.0
 AUTH_CHECK_ENDPOINT = "/api/2.0/mlflow/experiments/search"
 """An API call every authenticated user may make (the auth app filters its result): MLflow's
 basic-auth app leaves ``/health`` open, so only an API call tells whether the credentials work."""
-
-# scheme://userinfo@ -- the userinfo runs up to the last "@" before the path, query or fragment
-# (a password with an unescaped "@" still ends at the host).
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/?#\s]*)@")
-# Query parameters whose values are secrets: ?token=..., &access_token=..., &sig=... (SAS), ...
-_SECRET_PARAM = re.compile(
-    r"(?P<lead>[?&;](?P<name>[A-Za-z0-9_.\-]*?(?:token|secret|passw(?:or)?d|pwd|api[_-]?key|access[_-]?key"
-    r"|credentials?|auth[A-Za-z_]*|signature)|key|sig|code|pass)=)(?P<value>[^&#;\s'\"]*)",
-    re.IGNORECASE,
-)
-
-
-def _mask_userinfo(match: re.Match[str]) -> str:
-    userinfo = match.group("userinfo")
-    if ":" in userinfo:
-        user = userinfo.split(":", 1)[0]
-        return f"{match.group('scheme')}{user}:{MASK}@"
-    # A lone name may be a token (https://TOKEN@host): hide it too.
-    return f"{match.group('scheme')}{MASK}@"
-
-
-def _mask_param(match: re.Match[str]) -> str:
-    return match.group("lead") + (MASK if match.group("value") else "")
-
-
-def redact_uri(uri: str) -> str:
-    """``uri`` fit to print: the password of its userinfo (``user:***@``; a userinfo without a
-    password, which may be a token, becomes ``***@``) and the values of secret-looking query
-    parameters (``token``, ``access_token``, ``api_key``, ``sig``, ...) masked.
-
-    URIs without secrets (``sqlite:///...``, ``http://host:5000``, ``databricks``) come back
-    unchanged.
-    """
-    return redact_text(uri)
-
-
-def redact_text(text: str) -> str:
-    """``text`` with every URI in it redacted as :func:`redact_uri` does (error messages that
-    quote a URL)."""
-    if "@" not in text and "=" not in text:
-        return text
-    return _SECRET_PARAM.sub(_mask_param, _USERINFO.sub(_mask_userinfo, text))
 
 
 # --- the probe ---------------------------------------------------------------------------------
@@ -165,9 +131,15 @@ def _refused_credentials(target: TrackingTarget, status: int, report_dir: str | 
     )
 
 
-def _unreachable(target: TrackingTarget, reason: str, report_dir: str | Path | None) -> str:
-    from lossaudit.tracking.store import unreachable_message
+def unreachable_message(uri: str, reason: str, report_dir: str | Path | None = None) -> str:
+    """The one line a user sees when the server does not answer."""
+    text = f"MLflow tracking server at {redact_uri(uri)} is unreachable: {redact_text(reason)}"
+    if report_dir is not None:
+        text += f"; the local report is in {report_dir}; upload it later with `lossaudit log {report_dir}`"
+    return text
 
+
+def _unreachable(target: TrackingTarget, reason: str, report_dir: str | Path | None) -> str:
     return unreachable_message(target.uri, reason, report_dir)
 
 
@@ -246,4 +218,5 @@ __all__ = [
     "quiet_insecure_tls",
     "redact_text",
     "redact_uri",
+    "unreachable_message",
 ]

@@ -45,11 +45,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lossaudit.errors import BadInputError, TrackingUnavailableError
+from lossaudit.redact import redact_uri
+from lossaudit.tracking.http import probe, unreachable_message
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 HEALTH_TIMEOUT_SECONDS = 2.0
+RUN_ID_ENV = "MLFLOW_RUN_ID"
+"""The run ``mlflow run`` opened for this process (set in the entry point's environment)."""
 DEFAULT_DB_NAME = "mlflow.db"
 DEFAULT_ARTIFACT_DIR = "mlruns"
 LOCK_SUFFIX = ".lock"
@@ -148,25 +152,6 @@ def _sqlite_artifact_root(uri: str) -> str | None:
     return None if db_path is None else str(db_path.parent / DEFAULT_ARTIFACT_DIR)
 
 
-def redact_uri(uri: str) -> str:
-    """``uri`` without secrets, fit to print or to write in a file: the password of
-    ``http://user:password@host`` and the values of query keys such as ``token`` become ``***``
-    (:func:`lossaudit.tracking.http.redact_uri`; idempotent)."""
-    from lossaudit.tracking.http import redact_uri as redact
-
-    return redact(uri)
-
-
-def unreachable_message(uri: str, reason: str, report_dir: str | Path | None = None) -> str:
-    """The one line a user sees when the server does not answer."""
-    from lossaudit.tracking.http import redact_text
-
-    text = f"MLflow tracking server at {redact_uri(uri)} is unreachable: {redact_text(reason)}"
-    if report_dir is not None:
-        text += f"; the local report is in {report_dir}; upload it later with `lossaudit log {report_dir}`"
-    return text
-
-
 def check_reachable(
     target: TrackingTarget,
     *,
@@ -181,8 +166,6 @@ def check_reachable(
     Other schemes (``file:``, ``databricks``) are left to MLflow.
     """
     if target.is_http:
-        from lossaudit.tracking.http import probe
-
         probe(target, report_dir=report_dir, timeout=timeout)
         return
     if target.uri.lower().startswith("sqlite:///"):
@@ -361,3 +344,18 @@ def run_url(target: TrackingTarget, experiment_id: str, run_id: str) -> str | No
     if not target.is_http:
         return None
     return f"{target.uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def project_run_id(tracking_uri: str | None = None) -> str | None:
+    """The run ``mlflow run`` opened for this process (``MLFLOW_RUN_ID``), if any.
+
+    With ``tracking_uri`` (an explicit ``--tracking-uri`` or a pipeline's ``log.tracking_uri``):
+    the id only when that URI is the project run's own store (``MLFLOW_TRACKING_URI``), since a
+    run can only be nested under a parent in the same store; None otherwise.
+    """
+    run_id = os.environ.get(RUN_ID_ENV, "").strip() or None
+    if run_id is None or tracking_uri is None or not tracking_uri.strip():
+        return run_id
+    if resolve_tracking_uri(tracking_uri).uri != resolve_tracking_uri(None).uri:
+        return None
+    return run_id

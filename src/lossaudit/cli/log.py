@@ -1,7 +1,7 @@
 """``lossaudit log``: upload a report folder to MLflow as a run, and the MLflow options other
 commands share (``--tracking-uri``, ``--experiment``, ``--no-log``).
 
-Imports only Typer and :mod:`lossaudit.cli_common` at top level; MLflow is imported by the command.
+Imports only Typer and :mod:`lossaudit.cli.common` at top level; MLflow is imported by the command.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lossaudit.cli_common import JsonOpt, guarded
+from lossaudit.cli.common import JsonOpt, guarded
 from lossaudit.errors import EXIT_PASS
 
 if TYPE_CHECKING:
-    from lossaudit.pipeline.stages import ModelSource
-    from lossaudit.tracking.sink import MlflowSink
+    from lossaudit.sinks.mlflow import MlflowSink
+    from lossaudit.sources.base import ModelSource
 
 TrackingUriOpt = Annotated[
     str | None,
@@ -67,8 +67,8 @@ def log(
     """
 
     def body() -> int:
+        from lossaudit.sinks.mlflow import load_report_dict, log_report_folder
         from lossaudit.tracking import DEFAULT_EXPERIMENT
-        from lossaudit.tracking.sink import load_report_dict, log_report_folder
 
         report = load_report_dict(report_dir)
         logged = log_report_folder(
@@ -125,12 +125,12 @@ def audit_source_and_sink(
     """The MLflow pieces of ``lossaudit audit``: a model source for ``models:/`` and ``runs:/``
     URIs (None for files: the pipeline reads those itself) and the sink that logs the run (None
     with ``--no-log``)."""
+    from lossaudit.sinks.mlflow import MlflowSink, project_run_id
     from lossaudit.tracking import DEFAULT_EXPERIMENT
-    from lossaudit.tracking.sink import MlflowSink, project_run_id
 
     source: ModelSource | None = None
     if is_mlflow_model(model):
-        from lossaudit.tracking.source import MlflowModelSource
+        from lossaudit.sources.mlflow import MlflowModelSource
 
         source = MlflowModelSource(model, tracking_uri=tracking_uri)
     sink = (

@@ -477,7 +477,7 @@ class MlflowModelSource:
         return read_model_file(self.fetch().model_file)
 
     def load(self, static: StaticModel, *, unsafe: bool, on_note: Callable[[str], None]) -> Any:
-        from lossaudit.pipeline.stages import LocalFileSource
+        from lossaudit.sources.local import LocalFileSource
 
         on_note(f"model downloaded from {self._ref.uri} ({self.fetch().tracking_uri})")
         return LocalFileSource(self.fetch().model_file).load(static, unsafe=unsafe, on_note=on_note)
@@ -493,7 +493,7 @@ class MlflowModelSource:
 def register_model_sources() -> None:
     """Send ``models:/`` and ``runs:/`` URIs of the audit pipeline to :class:`MlflowModelSource`
     (tracking URI from ``MLFLOW_TRACKING_URI`` or the local default store)."""
-    from lossaudit.pipeline.stages import register_model_source
+    from lossaudit.sources.base import register_model_source
 
     for prefix in ("models:/", "runs:/"):
         register_model_source(prefix, MlflowModelSource)

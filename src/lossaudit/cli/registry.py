@@ -1,6 +1,6 @@
 """``lossaudit registry``: scheduled audits over the MLflow Model Registry.
 
-Imports only Typer and :mod:`lossaudit.cli_common` at top level; MLflow and the audit are
+Imports only Typer and :mod:`lossaudit.cli.common` at top level; MLflow and the audit are
 imported when the command runs.
 
 Scheduling it with cron (every night at 03:00; a version already audited with the same data and
@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from lossaudit.cli_common import (
+from lossaudit.cli.common import (
     ConfigOpt,
     IgnoreOpt,
     JsonOpt,

@@ -19,7 +19,7 @@ it exits:
   under ``<entry name>/`` beside ``pipeline.json`` (or ``summary.json`` for a registry job).
 
 Audits themselves are nested child runs of the project run, with their params, metrics and their
-own copy of the folder (see :mod:`lossaudit.tracking.sink`): the project run carries the entry
+own copy of the folder (see :mod:`lossaudit.sinks.mlflow`): the project run carries the entry
 point's parameters (logged by MLflow), the verdict and the folder.
 
 The commands :func:`record_audit`, :func:`record_report` or :func:`record_result` what they
@@ -31,7 +31,6 @@ no MLflow; nothing talks to MLflow unless ``MLFLOW_RUN_ID`` is set.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,36 +40,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lossaudit.errors import EXIT_FINDINGS, EXIT_PASS, EXIT_TRACKING_UNAVAILABLE, LossauditError
+from lossaudit.tracking.store import project_run_id
 
 if TYPE_CHECKING:
     from lossaudit.core.report import AuditReport
     from lossaudit.pipeline.stages import AuditOutcome
-    from lossaudit.tracking.sink import MlflowSink
+    from lossaudit.sinks.mlflow import MlflowSink
 
-RUN_ID_ENV = "MLFLOW_RUN_ID"
 VERDICT_TAG = "lossaudit.verdict"
 CODES_TAG = "lossaudit.codes"
 EXIT_CODE_TAG = "lossaudit.exit_code"
 ERROR_TAG = "lossaudit.error"
 MAX_TAG_LENGTH = 8000
 MAX_NOTE_LENGTH = 5000
-
-
-def project_run_id(tracking_uri: str | None = None) -> str | None:
-    """The run ``mlflow run`` opened for this process (``MLFLOW_RUN_ID``), if any.
-
-    With ``tracking_uri`` (an explicit ``--tracking-uri`` or a pipeline's ``log.tracking_uri``):
-    the id only when that URI is the project run's own store (``MLFLOW_TRACKING_URI``), since a
-    run can only be nested under a parent in the same store; None otherwise.
-    """
-    run_id = os.environ.get(RUN_ID_ENV, "").strip() or None
-    if run_id is None or tracking_uri is None or not tracking_uri.strip():
-        return run_id
-    from lossaudit.tracking.store import resolve_tracking_uri
-
-    if resolve_tracking_uri(tracking_uri).uri != resolve_tracking_uri(None).uri:
-        return None
-    return run_id
 
 
 @dataclass

@@ -48,13 +48,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lossaudit.errors import BadInputError, LossauditError, TrackingUnavailableError
+from lossaudit.redact import redact_uri
 from lossaudit.tracking import CONTEXT_KEY, DEFAULT_EXPERIMENT, rules_version
 from lossaudit.tracking.store import (
     TrackingTarget,
     connect,
     ensure_experiment,
     file_lock,
-    redact_uri,
     resolve_tracking_uri,
     run_url,
     sqlite_db_path,
@@ -178,7 +178,7 @@ def run_params(report: Mapping[str, Any]) -> dict[str, str]:
         params["data_hash"] = _param_text(digest)
     params["fail_on"] = _param_text(report.get("fail_on", "error"))
     params["command"] = _param_text(report.get("command", ""))
-    # The effective rule configuration (lossaudit.config_file): config.select, config.ignore,
+    # The effective rule configuration (lossaudit.core.config_file): config.select, config.ignore,
     # config.severity (CODE=severity list), config.fail_on, config.alpha, config.tolerance
     # ("auto": half a unit of the reported number's last digit) and config.source.
     for key, value in _mapping(report.get("config")).items():
@@ -344,7 +344,7 @@ class UploadEntry:
     """One store's line of ``upload.json``: the run a report folder was logged to there."""
 
     tracking_uri: str
-    """Without passwords or tokens (:func:`lossaudit.tracking.store.redact_uri`)."""
+    """Without passwords or tokens (:func:`lossaudit.redact.redact_uri`)."""
     run_id: str
     experiment_id: str
     experiment: str
@@ -742,8 +742,8 @@ def _upload_failed(
 def project_run_id(tracking_uri: str | None = None) -> str | None:
     """The run ``mlflow run`` opened for this process (``MLFLOW_RUN_ID``), if any: audits logged
     from inside an MLflow project become its nested children. With ``tracking_uri``, only when
-    that is the project run's store (see :func:`lossaudit.tracking.project.project_run_id`)."""
-    from lossaudit.tracking.project import project_run_id as from_environment
+    that is the project run's store (see :func:`lossaudit.tracking.store.project_run_id`)."""
+    from lossaudit.tracking.store import project_run_id as from_environment
 
     return from_environment(tracking_uri)
 

@@ -1,6 +1,6 @@
 """``lossaudit audit``: load a Keras model, run it on eval data, and audit what it reports.
 
-Imports only Typer and :mod:`lossaudit.cli_common` at module level; the pipeline, numpy and Keras
+Imports only Typer and :mod:`lossaudit.cli.common` at module level; the pipeline, numpy and Keras
 are imported when the command runs, so ``lossaudit --help`` stays fast.
 """
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from lossaudit.cli_common import (
+from lossaudit.cli.common import (
     ConfigOpt,
     IgnoreOpt,
     JsonOpt,
@@ -27,7 +27,7 @@ from lossaudit.cli_common import (
     parse_threshold,
     rule_config,
 )
-from lossaudit.cli_mlflow import ExperimentOpt, NoLogOpt, TrackingUriOpt
+from lossaudit.cli.log import ExperimentOpt, NoLogOpt, TrackingUriOpt
 
 DEFAULT_REPORTS_DIR = "lossaudit-reports"
 
@@ -105,7 +105,7 @@ def audit(
     """
 
     def body() -> int:
-        from lossaudit.cli_mlflow import audit_source_and_sink, logged_line, report_name
+        from lossaudit.cli.log import audit_source_and_sink, logged_line, report_name
         from lossaudit.pipeline.stages import AuditRequest, run_audit
 
         rules = rule_config(config, select, ignore, fail_on)
@@ -130,7 +130,7 @@ def audit(
         )
         source, mlflow_sink = audit_source_and_sink(model, tracking_uri, experiment, no_log)
         outcome = run_audit(request, source=source, sinks=() if mlflow_sink is None else (mlflow_sink,))
-        from lossaudit.tracking.project import record_audit
+        from lossaudit.pipeline.project_run import record_audit
 
         record_audit(outcome, mlflow_sink)  # under `mlflow run`: the project run's verdict and folder
         code = emit(outcome.report, as_json)

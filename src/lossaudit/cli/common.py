@@ -1,6 +1,6 @@
 """What every ``lossaudit`` command shares: option types, the error guard, report output.
 
-Imports only Typer: command modules (``cli``, ``cli_keras``, ``cli_mlflow``) build on it.
+Imports only Typer: every command module of :mod:`lossaudit.cli` builds on it.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def rule_config(
     """The effective rule configuration of a command: the configuration file (``--config``, else
     discovered from the working folder upwards) under ``--select``, ``--ignore`` and
     ``--fail-on``. Bad values raise a one-line :class:`~lossaudit.errors.BadInputError`."""
-    from lossaudit.config_file import resolve_config
+    from lossaudit.core.config_file import resolve_config
 
     return resolve_config(
         config_path=config,
@@ -174,7 +174,7 @@ def rule_overrides(
 ) -> dict[str, object]:
     """The command line's rule keys alone (for pipeline files, which sit between the
     configuration file and the flags)."""
-    from lossaudit.config_file import command_line_layer
+    from lossaudit.core.config_file import command_line_layer
 
     return command_line_layer(select, ignore, None if fail_on is None else fail_on.value)
 
@@ -184,9 +184,10 @@ def emit(report: AuditReport, as_json: bool) -> int:
     if as_json:
         typer.echo(report.to_json())
     else:
+        from lossaudit.cli.console import severity_colours
         from lossaudit.formats.text import render_report
 
-        typer.echo(render_report(report))
+        typer.echo(severity_colours(render_report(report)))
     return EXIT_FINDINGS if report.verdict == "fail" else EXIT_PASS
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from lossaudit.cli_common import JsonOpt, bad_input, guarded
+from lossaudit.cli.common import JsonOpt, bad_input, guarded
 from lossaudit.errors import EXIT_FINDINGS, EXIT_PASS
 
 SCENARIO_HELP = (
@@ -52,7 +52,7 @@ def demo(
     """
 
     def body() -> int:
-        from lossaudit.keras.scenarios import (
+        from lossaudit.demo.scenarios import (
             SCENARIO_NAMES,
             DemoSettings,
             demo_document,
@@ -67,11 +67,11 @@ def demo(
         settings = DemoSettings(epochs=epochs, seed=seed, legacy=legacy)
         started = time.perf_counter()
 
-        def progress(name: str) -> None:
-            if not as_json:
-                typer.echo(f"running {name} ...", err=True)
+        from lossaudit.cli import console
 
-        results = run_scenarios(names, settings, progress=progress)
+        # A live line on stderr in a terminal; nothing in a pipe or with --json.
+        with console.progress("demo") as update:
+            results = run_scenarios(names, settings, progress=None if as_json else update)
         seconds = time.perf_counter() - started
         document = demo_document(results, seconds)
         if as_json:

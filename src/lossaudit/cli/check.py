@@ -1,20 +1,17 @@
-"""The ``lossaudit`` command line: thin wiring over the Python API.
+"""``lossaudit check`` and ``lossaudit compare``: the rules on a head, and reported numbers against
+recomputed ones, without running a model.
 
-Start-up stays light: this module imports Typer and nothing heavy. numpy, scikit-learn,
-TensorFlow, MLflow and Great Expectations are imported inside the commands that need them.
+Imports only Typer and :mod:`lossaudit.cli.common` at top level.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from lossaudit import __version__
-from lossaudit.cli_common import (
+from lossaudit.cli.common import (
     ConfigOpt,
     Family,
     IgnoreOpt,
@@ -31,43 +28,8 @@ from lossaudit.cli_common import (
     parse_reported,
     rule_config,
 )
-from lossaudit.errors import EXIT_PASS
-
-EXIT_CODES_HELP = (
-    "Exit codes: 0 pass; 1 findings at or above --fail-on; 2 bad input (one line on stderr); "
-    "3 audit complete and report written locally, but MLflow unreachable."
-)
-
-app = typer.Typer(
-    name="lossaudit",
-    help=(
-        "Check that a classifier's labels, output layer, loss and metrics fit together, and that "
-        "the numbers it reports are true.\n\n" + EXIT_CODES_HELP
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
 
 
-def version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"lossaudit {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _main(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version."),
-    ] = False,
-) -> None:
-    """lossaudit."""
-
-
-@app.command()
 def check(
     units: Annotated[int | None, typer.Option(help="Output units of the last layer.")] = None,
     activation: Annotated[
@@ -111,12 +73,12 @@ def check(
         )
         y = None
         if labels is not None:
-            from lossaudit.files import load_labels
+            from lossaudit.sources.files import load_labels
 
             y = load_labels(labels, label_column or ())
             context["labels_file"] = str(labels)
         report = run_check(head, y, context=context, config=rules)
-        from lossaudit.tracking.project import record_report
+        from lossaudit.pipeline.project_run import record_report
 
         record_report(report)  # under `mlflow run`: the project run's verdict and report
         return emit(report, as_json)
@@ -149,7 +111,7 @@ def _head_from_options(
         )
     if sources:
         if spec is not None:
-            from lossaudit.files import load_spec
+            from lossaudit.sources.files import load_spec
 
             head, context = load_spec(spec), {"spec": str(spec)}
         else:
@@ -176,7 +138,6 @@ def _head_from_options(
     return head, {}
 
 
-@app.command()
 def compare(
     labels: Annotated[Path, typer.Option(help="Labels file: .npy, .npz (key y), .csv, .parquet.")],
     predictions: Annotated[Path, typer.Option(help="Model outputs, shape (n, units): .npy, .npz, .csv.")],
@@ -213,7 +174,7 @@ def compare(
         parsed = parse_reported(reported, reported_on, reported_n)
         from lossaudit.core.audit import audit_predictions, head_for_predictions
         from lossaudit.core.labels import LabelEncoding, detect_labels
-        from lossaudit.files import load_labels, load_predictions
+        from lossaudit.sources.files import load_labels, load_predictions
 
         y = load_labels(labels, label_column or ())
         preds = load_predictions(predictions, prediction_column or ())
@@ -242,73 +203,7 @@ def compare(
     guarded(body)
 
 
-@app.command()
-def rules(as_json: JsonOpt = False) -> None:
-    """List the rule catalogue."""
-
-    def body() -> int:
-        from lossaudit.core.catalogue import RULES
-        from lossaudit.formats.text import render_rule_table
-
-        if as_json:
-            doc = {"verdict": "pass", "findings": [], "rules": [r.to_dict() for r in RULES]}
-            typer.echo(json.dumps(doc, indent=2))
-        else:
-            typer.echo(render_rule_table(RULES))
-        return EXIT_PASS
-
-    guarded(body)
-
-
-@app.command()
-def explain(
-    code: Annotated[str, typer.Argument(help="A rule code (LA101) or name (softmax-on-one-unit).")],
-    as_json: JsonOpt = False,
-) -> None:
-    """Print a rule's page: what it finds, why (with the math), the fix, references."""
-
-    def body() -> int:
-        from lossaudit.core.catalogue import find_rule
-        from lossaudit.formats.text import render_rule_page
-
-        rule = find_rule(code)
-        if rule is None:
-            raise bad_input(f"unknown rule {code!r}; `lossaudit rules` lists them")
-        if as_json:
-            typer.echo(json.dumps({"verdict": "pass", "findings": [], "rule": rule.to_dict()}, indent=2))
-        else:
-            typer.echo(render_rule_page(rule))
-        return EXIT_PASS
-
-    guarded(body)
-
-
-def _register_area_commands() -> None:
-    """Commands that live beside their adapters; each module imports only Typer at top level."""
-    from lossaudit import cli_demo, cli_keras, cli_mlflow, cli_pipeline, cli_registry
-
-    cli_keras.register(app)
-    cli_demo.register(app)
-    cli_pipeline.register(app)
-    cli_registry.register(app)
-    cli_mlflow.register(app)
-
-
-_register_area_commands()
-
-
-def main() -> None:
-    # Quiet TensorFlow and MLflow before anything may import them; the user's settings win.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("DO_NOT_TRACK", "true")
-    from lossaudit.tracking.project import project_run_verdict
-
-    # Under `mlflow run`, the project run is tagged with the verdict and the real exit code.
-    with project_run_verdict():
-        app(prog_name="lossaudit")
-
-
-if __name__ == "__main__":
-    main()
+def register(app: typer.Typer) -> None:
+    """Add ``check`` and ``compare`` to the ``lossaudit`` app."""
+    app.command(name="check")(check)
+    app.command(name="compare")(compare)

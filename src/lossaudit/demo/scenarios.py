@@ -6,7 +6,7 @@ model the way ``lossaudit audit`` does (head read from the live model, labels, p
 Keras-reported numbers attributed to a definition), and retrains with the fix the findings
 propose (:func:`lossaudit.keras.retrain.prove_fix`). The legacy metric resolution of the
 seeds is reproduced with tf-keras in TF1 graph mode in a child process
-(:mod:`lossaudit.keras.legacy`).
+(:mod:`lossaudit.demo.legacy`).
 
 A scenario is *reproduced* when every case shows exactly the finding codes it is meant to show
 and every check about its numbers holds. The failures are the point: a scenario that stops
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from lossaudit.core.compare import Comparison
     from lossaudit.core.findings import Finding
     from lossaudit.core.report import AuditReport
-    from lossaudit.keras.legacy import LegacyRun, LegacySpec, PendingLegacyRun
+    from lossaudit.demo.legacy import LegacyRun, LegacySpec, PendingLegacyRun
     from lossaudit.keras.retrain import RetrainResult, TrainedRun
 
 EVAL_FRACTION = 0.3
@@ -498,7 +498,7 @@ def legacy_inputs(
     name: str, settings: DemoSettings = DemoSettings()
 ) -> tuple[LegacySpec, dict[str, np.ndarray]]:
     """The spec and arrays of a scenario's legacy run (what ``legacy --record`` records)."""
-    from lossaudit.keras.legacy import LegacySpec
+    from lossaudit.demo.legacy import LegacySpec
 
     if name != "bce-softmax-multiclass":
         raise BadInputError(f"scenario {name!r} has no legacy run; only bce-softmax-multiclass does")
@@ -526,7 +526,7 @@ def legacy_inputs(
 
 def start_legacy_case(settings: DemoSettings) -> tuple[PendingLegacyRun | None, str | None]:
     """(the started child, None), or (None, why the live legacy run cannot happen)."""
-    from lossaudit.keras.legacy import LegacyUnavailableError, start_legacy
+    from lossaudit.demo.legacy import LegacyUnavailableError, start_legacy
 
     if not settings.legacy:
         return None, "the live legacy run was switched off (--no-legacy)"
@@ -542,7 +542,7 @@ def start_legacy_case(settings: DemoSettings) -> tuple[PendingLegacyRun | None, 
 def legacy_case(settings: DemoSettings, pending: PendingLegacyRun | None, reason: str | None) -> Case:
     from lossaudit.core.audit import audit_predictions
     from lossaudit.core.compare import reported_from_mapping
-    from lossaudit.keras.legacy import LegacyUnavailableError, load_recorded
+    from lossaudit.demo.legacy import LegacyUnavailableError, load_recorded
 
     spec, _ = legacy_inputs("bce-softmax-multiclass", settings)
     notes: list[str] = []

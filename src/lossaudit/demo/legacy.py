@@ -7,13 +7,13 @@ training_utils_v1.py, ``get_metric_function``): with ``binary_crossentropy`` it 
 the number the seed questions trusted ("binary_crossentropy is more accurate").
 
 Graph mode is process-global and cannot be switched back, so the reproduction runs in a child
-process (``python -m lossaudit.keras.legacy``) that trains a small MLP, evaluates it, records what
+process (``python -m lossaudit.demo.legacy``) that trains a small MLP, evaluates it, records what
 tf-keras reported, which metric function it built, and the predictions, and writes them as JSON.
 The parent audits those numbers with lossaudit's core (Keras family ``legacy``).
 
 tf-keras is optional: it depends on ``tensorflow`` by name, which ``tensorflow-cpu`` provides, so
 it is installed with ``pip install --no-deps "tf-keras>=2.20,<2.22"``. Without it,
-:func:`load_recorded` returns a run recorded earlier by this same module (``--record``), and says
+:func:`load_recorded` returns a run recorded earlier by :mod:`lossaudit.demo.record`, and says
 so in ``source``.
 """
 
@@ -30,7 +30,6 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -227,7 +226,7 @@ def start_legacy(spec: LegacySpec, x_train: Any, y_train: Any, x_eval: Any, y_ev
     command = [
         sys.executable,
         "-m",
-        "lossaudit.keras.legacy",
+        "lossaudit.demo.legacy",
         "--spec",
         str(workdir / "spec.json"),
         "--data",
@@ -254,7 +253,7 @@ def recorded_path(name: str) -> Path:
 
 
 def load_recorded(name: str) -> LegacyRun:
-    """A legacy run recorded earlier with ``python -m lossaudit.keras.legacy --record``.
+    """A legacy run recorded earlier with ``python -m lossaudit.demo.record``.
 
     Raises
     ------
@@ -368,33 +367,19 @@ def _train_in_graph_mode(spec: LegacySpec, data: Mapping[str, np.ndarray]) -> di
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Child entry point: ``python -m lossaudit.keras.legacy --spec S --data D --out O``.
+    """Child entry point: ``python -m lossaudit.demo.legacy --spec S --data D --out O``.
 
-    ``--record NAME`` instead reproduces a demo scenario's legacy run on its own data and writes
-    it to the package's recordings (what :func:`load_recorded` reads without tf-keras).
+    Recording a demo scenario's run is :mod:`lossaudit.demo.record`.
     """
-    parser = argparse.ArgumentParser(prog="python -m lossaudit.keras.legacy", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lossaudit.demo.legacy", description=__doc__)
     parser.add_argument("--spec", type=Path, help="LegacySpec as JSON")
     parser.add_argument("--data", type=Path, help=".npz with x_train, y_train, x_eval, y_eval")
     parser.add_argument("--out", type=Path, help="where to write the run as JSON")
-    parser.add_argument("--record", metavar="NAME", help="record a demo scenario's legacy run")
     args = parser.parse_args(argv)
     import numpy as np
 
-    if args.record:
-        from lossaudit.keras.scenarios import legacy_inputs
-
-        spec, arrays = legacy_inputs(args.record)
-        record = _train_in_graph_mode(spec, arrays)
-        record["recorded_at"] = datetime.now(UTC).date().isoformat()
-        record["command"] = f"python -m lossaudit.keras.legacy --record {args.record}"
-        out = args.out or recorded_path(args.record)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record, separators=(",", ":")) + "\n")
-        print(f"recorded {out}")
-        return 0
     if not (args.spec and args.data and args.out):
-        parser.error("give --spec, --data and --out (or --record NAME)")
+        parser.error("give --spec, --data and --out")
     spec = LegacySpec.from_dict(json.loads(args.spec.read_text()))
     with np.load(args.data) as npz:
         arrays = {k: npz[k] for k in ("x_train", "y_train", "x_eval", "y_eval")}

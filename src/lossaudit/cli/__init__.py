@@ -1,0 +1,86 @@
+"""The ``lossaudit`` command line: the one place that wires the packages together.
+
+This module builds the Typer app and its entry point :func:`main`; each command family has its
+module beside it (``check`` and ``compare`` in :mod:`.check`, ``rules`` and ``explain`` in
+:mod:`.rules`, ``audit``, ``demo``, ``run`` in :mod:`.pipeline`, ``registry``, ``log``), with the
+options they share in :mod:`.common`.
+
+Start-up stays light: these modules import Typer and nothing heavy. numpy, scikit-learn,
+TensorFlow, MLflow and Great Expectations are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from lossaudit import __version__
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 pass; 1 findings at or above --fail-on; 2 bad input (one line on stderr); "
+    "3 audit complete and report written locally, but MLflow unreachable."
+)
+
+app = typer.Typer(
+    name="lossaudit",
+    help=(
+        "Check that a classifier's labels, output layer, loss and metrics fit together, and that "
+        "the numbers it reports are true.\n\n" + EXIT_CODES_HELP
+    ),
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"lossaudit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """lossaudit."""
+
+
+def _register_commands() -> None:
+    """One module per command family; each imports only Typer at top level, and its command
+    bodies import what they use."""
+    from lossaudit.cli import audit, check, demo, log, pipeline, registry, rules
+
+    check.register(app)
+    rules.register(app)
+    audit.register(app)
+    demo.register(app)
+    pipeline.register(app)
+    registry.register(app)
+    log.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    # Quiet TensorFlow and MLflow before anything may import them; the user's settings win.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    from lossaudit.pipeline.project_run import project_run_verdict
+
+    # Under `mlflow run`, the project run is tagged with the verdict and the real exit code.
+    with project_run_verdict():
+        app(prog_name="lossaudit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""What the commands print for a person: colour by severity, progress, headed tables.
+
+Plain text whenever a person is not watching: when stdout is not a terminal, when ``NO_COLOR`` is
+set (https://no-color.org) or ``TERM=dumb``. Progress goes to stderr and only to a terminal: a pipe
+or a CI log gets the results and nothing else. Rich is imported only when it draws something.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+
+SEVERITY_STYLE = {
+    "error": "bold red",
+    "fail": "bold red",
+    "warning": "yellow",
+    "info": "cyan",
+    "pass": "green",
+}
+
+
+def _no_color() -> bool:
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+
+
+def styled(stream: Any = None) -> bool:
+    """Whether to draw with colour on ``stream`` (stdout by default)."""
+    stream = sys.stdout if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not _no_color()
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], styles: Sequence[str | None] = ()) -> None:
+    """A headed table on stdout: Rich with colour in a terminal, aligned plain text otherwise.
+
+    ``styles`` gives each row's style name for its verdict cells (a key of :data:`SEVERITY_STYLE`).
+    """
+    if styled():
+        from rich.console import Console
+        from rich.table import Table
+
+        grid = Table(*headers, show_lines=False, header_style="bold")
+        for i, row in enumerate(rows):
+            style = SEVERITY_STYLE.get(styles[i] or "") if i < len(styles) else None
+            grid.add_row(*row, style=style)
+        Console().print(grid)
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = [headers, *rows]
+    for line in lines:
+        typer.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
+
+
+_LINE_STYLE = (
+    (re.compile(r"^(LA\d{3} error)"), "red"),
+    (re.compile(r"^(LA\d{3} warning)"), "yellow"),
+    (re.compile(r"^(LA\d{3} info)"), "cyan"),
+    (re.compile(r"^(verdict: fail)"), "red"),
+    (re.compile(r"^(verdict: pass)"), "green"),
+)
+
+
+def severity_colours(text: str) -> str:
+    """A text report with finding codes and the verdict coloured by severity, in a terminal;
+    unchanged otherwise (pipes, ``NO_COLOR``)."""
+    if not styled():
+        return text
+    out = []
+    for line in text.splitlines():
+        for pattern, colour in _LINE_STYLE:
+            match = pattern.match(line)
+            if match:
+                head = match.group(1)
+                line = typer.style(head, fg=colour, bold=True) + line[len(head) :]
+                break
+        out.append(line)
+    return "\n".join(out)
+
+
+@contextmanager
+def progress(label: str) -> Iterator[Any]:
+    """A live status line on stderr while a slow stage runs, in a terminal only; yields a
+    function that updates the line (a no-op in a pipe)."""
+    if not styled(sys.stderr):
+        yield lambda _text: None
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(label) as status:
+        yield lambda text: status.update(f"{label}: {text}")

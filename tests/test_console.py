@@ -1,0 +1,116 @@
+"""The console: headed tables and plain text when nobody watches, colour and progress in a terminal."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from typer.testing import CliRunner
+
+from lossaudit.cli import app, console
+from lossaudit.cli.pipeline import _print_outcome
+from lossaudit.pipeline.runner import EntryOutcome, PipelineOutcome
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _demo_outcome(run_ids: tuple[str | None, str | None]) -> PipelineOutcome:
+    error = {"code": "LA101", "severity": "error"}
+    return PipelineOutcome(
+        "demo",
+        "demo",
+        (
+            EntryOutcome(
+                "one-unit-cce",
+                "pass",
+                ("LA101", "LA501"),
+                "out/one-unit-cce",
+                run_ids[0],
+                findings=(error,),
+                extra={"reproduced": True},
+            ),
+            EntryOutcome(
+                "multi-label",
+                "fail",
+                ("LA105",),
+                "out/multi-label",
+                run_ids[1],
+                findings=({"code": "LA105", "severity": "warning"},),
+                extra={"reproduced": False},
+            ),
+        ),
+    )
+
+
+def _config(tmp_path: Path) -> SimpleNamespace:
+    return SimpleNamespace(
+        kind="demo",
+        name="demo",
+        out="out",
+        resolve=lambda p: str(tmp_path / p),
+        log=SimpleNamespace(enabled=True, tracking_uri=None, experiment="lossaudit"),
+    )
+
+
+def test_demo_table_has_a_header_words_a_newcomer_reads_and_where_the_runs_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    _print_outcome(_config(tmp_path), _demo_outcome(("a1", "b2")), None, logged=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["scenario", "reproduced?", "findings", "audited", "model", "MLflow", "run"]
+    assert lines[1].split()[:2] == ["one-unit-cce", "yes"] and lines[1].split()[-2:] == ["fail", "a1"]
+    assert lines[2].split()[:2] == ["multi-label", "no"] and lines[2].split()[-2:] == ["pass", "b2"]
+    assert "1 of 2 scenario(s) reproduced" in lines[3]
+    assert f"mlflow ui --backend-store-uri sqlite:///{tmp_path / 'mlflow.db'}" in lines[4]
+    assert "\x1b[" not in "\n".join(lines)  # not a terminal: no colour codes
+
+
+def test_closing_line_without_mlflow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _print_outcome(_config(tmp_path), _demo_outcome((None, None)), None, logged=False)
+    assert (
+        capsys.readouterr().out.splitlines()[-1] == f"reports in {tmp_path / 'out'}; nothing logged to MLflow"
+    )
+
+
+def test_colour_only_in_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "LA101 error   categorical cross-entropy\nverdict: fail (1 error)"
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    assert console.severity_colours(text) == text
+    monkeypatch.setattr("sys.stdout", _Tty())
+    coloured = console.severity_colours(text)
+    assert "\x1b[" in coloured and "categorical cross-entropy" in coloured
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert console.severity_colours(text) == text
+
+
+def test_progress_is_silent_in_a_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    with console.progress("demo") as update:
+        update("one-unit-cce")
+    assert err.getvalue() == ""
+
+
+def test_progress_shows_in_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    err = _Tty()
+    monkeypatch.setattr("sys.stderr", err)
+    with console.progress("demo") as update:
+        update("one-unit-cce")
+    assert err.getvalue() != ""
+
+
+def test_shell_completion_is_on() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "--install-completion" in result.output

@@ -1,0 +1,195 @@
+"""The package imports one way: no import circle, and each layer imports only the layers below it.
+
+Every ``import`` counts, at the top of a module, inside a function or under ``TYPE_CHECKING``: a
+circle hidden in a function is still a circle a reader has to untangle. The layers, lowest first
+(docs/architecture.md explains them):
+
+* base -- ``lossaudit`` itself, ``errors``, ``redact``, ``safe_names``: the standard library only;
+* ``core`` -- the audit's logic: rules, labels, metrics, comparison, reports; no adapter;
+* adapters -- ``formats`` (renderers), ``keras``, ``validation`` (Great Expectations) and
+  ``tracking`` (the MLflow connection) import core only; ``sources`` may read through ``keras`` and
+  ``tracking``; ``sinks`` write ``formats`` and log through ``tracking``;
+* ``pipeline`` -- the stages, wired to the adapters through their interfaces;
+* ``demo`` and ``registry`` -- jobs built on the pipeline;
+* ``cli`` -- the only place that wires everything.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "lossaudit"
+
+BASE = {"base"}
+CORE = BASE | {"core"}
+ADAPTERS = {"formats", "keras", "validation", "tracking", "sources", "sinks"}
+ALLOWED: dict[str, set[str]] = {
+    "base": BASE,
+    "core": CORE,
+    "formats": CORE | {"formats"},
+    "keras": CORE | {"keras"},
+    "validation": CORE | {"validation"},
+    "tracking": CORE | {"tracking"},
+    "sources": CORE | {"sources", "keras", "tracking"},
+    "sinks": CORE | {"sinks", "formats", "tracking"},
+    "pipeline": CORE | ADAPTERS | {"pipeline"},
+    "demo": CORE | ADAPTERS | {"pipeline", "demo"},
+    "registry": CORE | ADAPTERS | {"pipeline", "registry"},
+    "cli": CORE | ADAPTERS | {"pipeline", "demo", "registry", "cli"},
+}
+
+
+def _modules(root: Path = PACKAGE) -> dict[str, Path]:
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def _imports(path: Path, known: set[str]) -> set[str]:
+    """The lossaudit modules ``path`` imports (``from a import b`` counts ``a.b`` when ``b`` is a
+    module, else ``a``)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{a.name}" for a in node.names]
+            names = [n if n in known else node.module for n in names]
+        else:
+            continue
+        out.update(n for n in names if n in known)
+    return out
+
+
+def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+    modules = _modules(root)
+    known = set(modules)
+    return {name: _imports(path, known) - {name} for name, path in modules.items()}
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] in {"errors", "redact", "safe_names"}:
+        return "base"
+    if parts[1] == "__main__":
+        return "cli"
+    return parts[1]
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def violations(graph: dict[str, set[str]]) -> list[str]:
+    bad = []
+    for module, targets in sorted(graph.items()):
+        source = layer(module)
+        assert source in ALLOWED, f"{module}: package {source!r} has no place in the layers"
+        for target in sorted(targets):
+            if layer(target) not in ALLOWED[source]:
+                bad.append(f"{module} ({source}) imports {target} ({layer(target)})")
+    return bad
+
+
+def test_no_import_circle() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_each_layer_imports_only_the_layers_below() -> None:
+    assert violations(import_graph()) == []
+
+
+def test_core_imports_no_adapter() -> None:
+    graph = import_graph()
+    core = {m: t for m, t in graph.items() if layer(m) == "core"}
+    assert core, "the core package was not found"
+    assert {t for ts in core.values() for t in ts if layer(t) not in CORE} == set()
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / "lossaudit" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root / "lossaudit"
+
+
+@pytest.mark.parametrize(
+    ("files", "kind"),
+    [
+        (  # a circle hidden under TYPE_CHECKING and in a function
+            {
+                "__init__.py": "",
+                "core/__init__.py": "",
+                "core/a.py": "if TYPE_CHECKING:\n    from lossaudit.core.b import B\n",
+                "core/b.py": "def f():\n    from lossaudit.core import a\n",
+            },
+            "cycle",
+        ),
+        (  # core importing an adapter, inside a function
+            {
+                "__init__.py": "",
+                "core/__init__.py": "",
+                "core/a.py": "def f():\n    from lossaudit.keras.static import read_model_file\n",
+                "keras/__init__.py": "",
+                "keras/static.py": "def read_model_file(): ...\n",
+            },
+            "layer",
+        ),
+        (  # an adapter importing the pipeline
+            {
+                "__init__.py": "",
+                "sinks/__init__.py": "",
+                "sinks/x.py": "import lossaudit.pipeline.stages\n",
+                "pipeline/__init__.py": "",
+                "pipeline/stages.py": "",
+            },
+            "layer",
+        ),
+    ],
+    ids=["hidden-cycle", "core-imports-adapter", "adapter-imports-pipeline"],
+)
+def test_the_checks_are_not_blind(tmp_path: Path, files: dict[str, str], kind: str) -> None:
+    graph = import_graph(_write(tmp_path, files))
+    if kind == "cycle":
+        assert cycles(graph) == [["lossaudit.core.a", "lossaudit.core.b"]]
+    else:
+        assert violations(graph)
