@@ -37,7 +37,9 @@ case "${1:-}" in
     .venv/bin/ruff check src tests benchmarks
     .venv/bin/ruff format --check src tests benchmarks
     .venv/bin/mypy src
-    exec .venv/bin/python -m pytest "$@"
+    # Three workers on two cores: many tests wait on subprocesses and servers. Each test file runs
+    # in one worker (its module and session fixtures are built once there).
+    exec .venv/bin/python -m pytest -n 3 --dist loadfile --durations=15 "$@"
     ;;
   *)
     echo "usage: ./run.sh demo|test|setup" >&2
