@@ -723,26 +723,14 @@ class _Timer:
         """
         start = self.clock()
         try:
-            result = fn()
+            return self.run(name, fn)
         except (RefusedError, TrackingUnavailableError, KeyboardInterrupt):
             raise
-        except BadInputError:
-            if bad_input_ends:
+        except Exception as exc:
+            if bad_input_ends and isinstance(exc, BadInputError):
                 raise
             self._failed(name, start, failures, unchecked)
             return None
-        except Exception:
-            self._failed(name, start, failures, unchecked)
-            return None
-        self.results.append(
-            StageResult(
-                name=name,
-                seconds=self.clock() - start,
-                status=str(getattr(result, "status", "ok")),
-                summary=str(getattr(result, "summary", "")),
-            )
-        )
-        return result
 
     def _failed(self, name: str, start: float, failures: list[StageFailure], unchecked: str) -> None:
         import sys
