@@ -260,6 +260,30 @@ CASES = [
         "model file not found",
         out="out",
     ),
+    Case(
+        "audit-string-features",
+        ("audit", str(MODEL), "--data", "d.npz", "--out", "out", "--no-log"),
+        {"d.npz": _npz(x=np.array([["a", "b", "c", "d"]] * 4), y=np.array([0, 1, 2, 1]))},
+        "features are not numeric (dtype <U1)",
+        out="out",
+    ),
+    Case(
+        "audit-out-under-a-file",
+        ("audit", str(MODEL), "--data", "d.npz", "--out", "f.txt/out", "--no-log"),
+        {
+            "d.npz": _npz(x=np.zeros((4, 4), dtype=np.float32), y=np.array([0, 1, 2, 1])),
+            "f.txt": b"a file",
+        },
+        "which is a file",
+        out="f.txt/out",
+    ),
+    Case(
+        "audit-bogus-tracking-uri",
+        ("audit", str(MODEL), "--data", "d.npz", "--out", "out", "--tracking-uri", "bogus://x"),
+        {"d.npz": _npz(x=np.zeros((4, 4), dtype=np.float32), y=np.array([0, 1, 2, 1]))},
+        "MLflow has no tracking store for it",
+        out="out",
+    ),
 ]
 
 

@@ -111,6 +111,9 @@ def audit(
         rules = rule_config(config, select, ignore, fail_on)
         reported_metrics = parse_reported(reported, reported_on, reported_n)
         out_dir = out if out is not None else Path(DEFAULT_REPORTS_DIR) / report_name(model)
+        from lossaudit.sinks.local import check_writable
+
+        check_writable(out_dir)  # before the model loads, not after the whole audit
         request = AuditRequest(
             model=model,
             data=str(data),

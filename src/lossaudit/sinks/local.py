@@ -65,6 +65,23 @@ def prepare_folder(out_dir: str | Path) -> Path:
     return folder
 
 
+def check_writable(out_dir: str | Path) -> None:
+    """Refuse, before any work, a report folder that could not be written: a file in its place or
+    on its path, or a nearest existing folder without write permission (a read-only mount).
+    Creates nothing."""
+    folder = Path(out_dir).absolute()
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        where = "exists and is not a folder" if probe == folder else f"is under {probe}, which is a file"
+        raise BadInputError(f"report folder {out_dir} {where}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise BadInputError(f"cannot write to report folder {out_dir}: {probe} is not writable")
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary sibling and ``os.replace``."""
     descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

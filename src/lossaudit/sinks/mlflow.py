@@ -774,6 +774,10 @@ class MlflowSink:
     logged: list[LoggedRun] = field(default_factory=list)
     _child_reports: list[Mapping[str, Any]] = field(default_factory=list, repr=False)
 
+    def __post_init__(self) -> None:
+        # A tracking URI MLflow has no store for is bad input now (exit 2), not after the audit.
+        resolve_tracking_uri(self.tracking_uri)
+
     @property
     def name(self) -> str:
         return "mlflow"

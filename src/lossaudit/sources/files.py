@@ -200,6 +200,9 @@ def load_dataset(path: str | Path, label_columns: Sequence[str] = ()) -> tuple[n
         # Both arrays by name: the only-array fallback of a labels file would read x as y.
         x = _load_npz(p, FEATURE_KEYS, "data (features)", only_array=False)
         y = _load_npz(p, LABEL_KEYS, "data (labels)", only_array=False)
+        if x.dtype.kind not in "biuf":
+            # Found now, not when the model meets them after its load (a minute in).
+            raise BadInputError(f"data file {p}: features are not numeric (dtype {x.dtype})")
     elif suffix in TABLE_SUFFIXES:
         if not label_columns:
             raise BadInputError(f"data file {p}: name the label column(s) with --label-column")

@@ -130,9 +130,23 @@ def resolve_tracking_uri(explicit: str | None = None, cwd: str | Path | None = N
     )
 
 
+_TRACKING_SCHEMES = frozenset(
+    {"file", "sqlite", "http", "https", "databricks", "databricks-uc", "uc", "postgresql", "mysql", "mssql"}
+)
+"""Schemes MLflow's tracking stores take (a SQLAlchemy ``dialect+driver`` counts as its dialect)."""
+
+
 def _given(uri: str, origin: str) -> TrackingTarget:
-    """A target for a URI the user gave: shown redacted, connected to as given."""
+    """A target for a URI the user gave: shown redacted, connected to as given. A scheme MLflow has
+    no store for is refused here, before any audit runs (exit 2), not after it."""
     shown = redact_uri(uri)
+    # "databricks" and "databricks://profile" name a scheme; a bare path is a file store.
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ("databricks" if uri == "databricks" else "file")
+    if scheme.split("+", 1)[0] not in _TRACKING_SCHEMES:
+        from lossaudit.errors import BadInputError
+
+        known = ", ".join(sorted(_TRACKING_SCHEMES))
+        raise BadInputError(f"tracking URI {shown}: MLflow has no tracking store for it (schemes: {known})")
     return TrackingTarget(shown, origin, _sqlite_artifact_root(uri), secret_uri=None if shown == uri else uri)
 
 
