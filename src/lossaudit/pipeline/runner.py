@@ -26,6 +26,7 @@ from lossaudit.errors import (
     EXIT_PASS,
     EXIT_TRACKING_UNAVAILABLE,
     LossauditError,
+    TrackingUnavailableError,
 )
 from lossaudit.pipeline.config import AuditEntry, PipelineConfig
 
@@ -183,9 +184,9 @@ def run_pipeline(
             else:
                 done = runners[config.kind](config, RunContext(sink, tracking_uri, no_log, progress))
                 entries.extend(done.entries)
-    except LossauditError as exc:
+    except TrackingUnavailableError as exc:
         # The parent run could not be opened or closed: MLflow is down. Entries that ran keep
-        # their local report folders.
+        # their local report folders. Bad input (an unknown demo scenario) is not this: exit 2.
         tracking_error = str(exc)
     return PipelineOutcome(config.name, config.kind, tuple(entries), tracking_error)
 
