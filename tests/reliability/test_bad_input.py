@@ -219,7 +219,11 @@ CASES = [
     pipeline("run-reported-nan", AUDIT % "reported: {accuracy: .nan}", "expected a finite number, got nan"),
     pipeline("run-unknown-key", AUDIT % "colour: red", "unknown key(s) in audits[0]: colour"),
     pipeline("run-no-kind", "out: out\n", "'kind' must be one of audit, demo, registry"),
-    pipeline("run-unknown-scenario", "kind: demo\nscenarios: [nope]\n", "unknown scenario 'nope'"),
+    pipeline(
+        "run-unknown-scenario",
+        "kind: demo\nscenarios: [nope]\nlog: {enabled: false}\n",
+        "unknown scenario 'nope'",
+    ),
     pipeline("run-binary-file", GARBAGE, "is not UTF-8 text"),
     pipeline("run-5000-digit-integer", f"kind: demo\nout: out\nx: {'9' * 5000}\n", "is not valid YAML"),
     pipeline("run-unset-variable", "kind: demo\nout: ${LOSSAUDIT_TEST_NOT_SET}\n", "but it is not set"),
