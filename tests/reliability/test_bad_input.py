@@ -243,6 +243,22 @@ CASES = [
     Case("explain-unknown-code", ("explain", "LA999"), {}, "unknown rule 'LA999'"),
     Case("explain-empty-code", ("explain", ""), {}, "unknown rule ''"),
     Case("explain-400-digits", ("explain", HUGE), {}, "unknown rule"),
+    # log, registry, demo
+    Case("log-missing-folder", ("log", "nope"), {}, "report folder not found"),
+    Case("log-not-a-report", ("log", "d"), {"d/notes.txt": b"x"}, "has no report.json"),
+    Case(
+        "registry-bogus-tracking-uri",
+        ("registry", "--tracking-uri", "bogus://x"),
+        {},
+        "MLflow has no tracking store for it",
+    ),
+    Case(
+        "registry-promote-latest",
+        ("registry", "--promote-alias", "latest", "--tracking-uri", "sqlite:///r.db"),
+        {},
+        "'latest' is reserved by MLflow",
+    ),
+    Case("demo-unknown-scenario", ("demo", "--scenario", "nope"), {}, "unknown scenario 'nope'"),
     # audit: refused before TensorFlow loads; --out is the only place it may write
     Case(
         "audit-npz-without-y",
@@ -327,6 +343,7 @@ def _environment(home: Path) -> dict[str, str]:
 def _prepare(case: Case, folder: Path) -> None:
     for name, content in case.files.items():
         path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, bytes):
             path.write_bytes(content)
         elif isinstance(content, str):
