@@ -14,7 +14,8 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,18 +48,12 @@ def _existing(path: str | Path, what: str) -> Path:
     return p
 
 
-def _load_npz(p: Path, keys: Sequence[str], what: str, *, only_array: bool = True) -> np.ndarray:
-    """The array under the first of ``keys`` (or, with ``only_array``, the file's only array)."""
-    import numpy as np
-
+@contextmanager
+def _numpy_errors(p: Path, what: str, kind: str) -> Iterator[None]:
+    """numpy's many failures on a damaged or hostile ``.npy``/``.npz`` (``kind``) as one
+    :class:`BadInputError` line each."""
     try:
-        with np.load(p, allow_pickle=False) as data:
-            names = list(data.files)
-            chosen = next((key for key in keys if key in names), None)
-            if chosen is None and only_array and len(names) == 1:
-                chosen = names[0]
-            if chosen is not None:
-                return np.asarray(data[chosen])
+        yield
     except BadInputError:
         raise
     except ValueError as exc:
@@ -66,11 +61,24 @@ def _load_npz(p: Path, keys: Sequence[str], what: str, *, only_array: bool = Tru
             raise BadInputError(
                 f"{what} file {p} holds Python objects (strings?); save a numeric array"
             ) from None
-        raise BadInputError(f"{what} file {p} is not a readable .npz: {_first_line(exc)}") from None
+        raise BadInputError(f"{what} file {p} is not a readable {kind}: {_first_line(exc)}") from None
     except MemoryError:
         raise BadInputError(f"{what} file {p} declares an array too large to load") from None
     except Exception as exc:  # BadZipFile, zlib.error, EOFError, OSError, a forged header, ...
-        raise BadInputError(f"{what} file {p} is not a readable .npz: {_first_line(exc)}") from None
+        raise BadInputError(f"{what} file {p} is not a readable {kind}: {_first_line(exc)}") from None
+
+
+def _load_npz(p: Path, keys: Sequence[str], what: str, *, only_array: bool = True) -> np.ndarray:
+    """The array under the first of ``keys`` (or, with ``only_array``, the file's only array)."""
+    import numpy as np
+
+    with _numpy_errors(p, what, ".npz"), np.load(p, allow_pickle=False) as data:
+        names = list(data.files)
+        chosen = next((key for key in keys if key in names), None)
+        if chosen is None and only_array and len(names) == 1:
+            chosen = names[0]
+        if chosen is not None:
+            return np.asarray(data[chosen])
     raise BadInputError(f"{what} file {p} has arrays {names}; expected one named {' or '.join(keys)}")
 
 
@@ -108,21 +116,9 @@ def _check_npy_header(p: Path, what: str) -> None:
 def _load_npy(p: Path, what: str) -> np.ndarray:
     import numpy as np
 
-    try:
+    with _numpy_errors(p, what, ".npy"):
         _check_npy_header(p, what)
         arr = np.load(p, allow_pickle=False)
-    except BadInputError:
-        raise
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise BadInputError(
-                f"{what} file {p} holds Python objects (strings?); save a numeric array"
-            ) from None
-        raise BadInputError(f"{what} file {p} is not a readable .npy: {_first_line(exc)}") from None
-    except MemoryError:
-        raise BadInputError(f"{what} file {p} declares an array too large to load") from None
-    except Exception as exc:  # OSError, EOFError, SyntaxError of a forged header, ...
-        raise BadInputError(f"{what} file {p} is not a readable .npy: {_first_line(exc)}") from None
     return np.asarray(arr)
 
 
