@@ -61,6 +61,40 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def server_env() -> dict[str, str]:
+    """This environment for an ``mlflow server``: job runner off, no telemetry, no client URI."""
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.update(
+        {
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+        }
+    )
+    return env
+
+
+def server_command(root: Path, port: int) -> list[str]:
+    """``mlflow server`` on 127.0.0.1:``port`` with its SQLite store and artifacts in ``root``,
+    one worker."""
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    return [
+        str(mlflow_cli) if mlflow_cli.exists() else "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "mlartifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+
+
 def healthy(uri: str, timeout: float = 1.0) -> bool:
     try:
         with urllib.request.urlopen(f"{uri}/health", timeout=timeout) as response:
@@ -109,30 +143,8 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
     root = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    env = dict(os.environ)
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.update(
-        {
-            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "DO_NOT_TRACK": "true",
-        }
-    )
-    mlflow_cli = Path(sys.executable).parent / "mlflow"
-    command = [
-        str(mlflow_cli) if mlflow_cli.exists() else "mlflow",
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination",
-        str(root / "mlartifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
+    env = server_env()
+    command = server_command(root, port)
     log_file = root / "server.log"
     with log_file.open("wb") as log:
         process = subprocess.Popen(

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.mlflow.conftest import healthy
+from tests.mlflow.conftest import healthy, server_command, server_env
 
 START_TIMEOUT_SECONDS = 120.0
 
@@ -132,30 +132,8 @@ class KillableServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = dict(os.environ)
-        env.pop("MLFLOW_TRACKING_URI", None)
-        env.update(
-            {
-                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-                "MLFLOW_DISABLE_TELEMETRY": "true",
-                "DO_NOT_TRACK": "true",
-            }
-        )
-        mlflow_cli = Path(sys.executable).parent / "mlflow"
-        command = [
-            str(mlflow_cli) if mlflow_cli.exists() else "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{self.root / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(self.root / "mlartifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            "1",
-        ]
+        env = server_env()
+        command = server_command(self.root, self.port)
         self.starts += 1
         log_file = self.root / f"server-{self.starts}.log"
         with log_file.open("wb") as log:
