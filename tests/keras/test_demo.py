@@ -8,6 +8,7 @@ and numpy, independently of lossaudit's recompute.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -242,6 +243,23 @@ def test_from_logits_mismatch(results: dict[str, ScenarioResult]) -> None:
     assert softmax.retrain is not None and softmax.retrain.fix.from_logits is False
 
 
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
+
+
+def json_shape(value: Any) -> Any:
+    """A JSON document's keys and value types: dicts keep their keys, lists their first item's
+    shape, scalars become their JSON type's name."""
+    if isinstance(value, dict):
+        return {k: json_shape(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [json_shape(value[0])] if value else []
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "null" if value is None else "string"
+
+
 def test_cli_demo_json_and_exit_codes(
     results: dict[str, ScenarioResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -269,6 +287,10 @@ def test_cli_demo_json_and_exit_codes(
         ("one-unit-softmax", "keras3", "LA102"),
         ("one-unit-softmax", "keras3", "LA501"),
     ]
+    # The document's shape (every key, each value's JSON type) is the committed one: a refactoring
+    # that renames or drops a key, or turns a number into a string, fails here.
+    golden = json.loads((GOLDEN / "demo-json-shape.json").read_text())
+    assert json_shape(document) == golden
     (scenario,) = document["scenarios"]
     expected = results["one-unit-softmax"].cases[0]
     assert scenario["cases"][0]["recomputed"]["accuracy"] == pytest.approx(expected.recomputed["accuracy"])
@@ -279,6 +301,10 @@ def test_cli_demo_json_and_exit_codes(
     assert "== one-unit-softmax (seeds 001)" in text.stdout
     assert "findings: LA102 LA501" in text.stdout
     assert "1 of 1 scenario(s) reproduced" in text.stdout
+    # The closing headed table: scenario, reproduced?, findings, the audited model's verdict.
+    table = text.stdout.splitlines()[-3:-1]
+    assert table[0].split() == ["scenario", "reproduced?", "findings", "audited", "model", "seconds"]
+    assert table[1].split()[:5] == ["one-unit-softmax", "yes", "LA102,", "LA501", "fail"]
 
     assert calls == [DemoSettings(), DemoSettings()]
     runner.invoke(

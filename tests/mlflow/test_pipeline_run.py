@@ -123,7 +123,7 @@ audits:
     [run] = runs_of(sqlite_store, "ci-test")
     assert run.info.run_id == entry["run_id"]
     assert run.data.tags["lossaudit.verdict"] == "pass"
-    assert run.data.tags["mlflow.runName"] == "audit iris"
+    assert run.data.tags["mlflow.runName"] == "audit iris: pass"
     assert run.data.metrics["recomputed.accuracy"] == pytest.approx(1.0)
     assert artifact_names(sqlite_store, run.info.run_id) >= REPORT_ARTIFACTS
     local = json.loads((tmp_path / "reports" / "iris" / "report.json").read_text())

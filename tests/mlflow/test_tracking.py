@@ -233,7 +233,12 @@ def test_report_folder_logs_params_metrics_tags_and_artifacts_to_sqlite(
     assert tags["lossaudit.rules_version"] == rules_version()
     assert tags["lossaudit.model_uri"] == "cce_one_unit.keras"
     assert tags["lossaudit.comparison.evaluate.accuracy"] == "agrees"
-    assert tags["mlflow.runName"] == "audit cce_one_unit.keras fail"
+    # The name says what was audited and why it failed: the codes at or above fail_on.
+    failing = list(dict.fromkeys(f["code"] for f in report["findings"] if f["severity"] == "error"))
+    assert failing[0] == "LA101"
+    assert tags["mlflow.runName"] == f"audit cce_one_unit.keras: fail {','.join(failing[:3])}" + (
+        f" +{len(failing) - 3}" if len(failing) > 3 else ""
+    )
     assert "`LA101` error" in tags["mlflow.note.content"]
     # Every file of the folder is an artifact, at the same relative path, except the upload record.
     local = sorted(
@@ -382,12 +387,18 @@ def test_several_audits_are_nested_under_one_parent_run(tmp_path: Path, sqlite_s
     write_report_folder(good, tmp_path / "good")
     uri = sqlite_store
     sink = MlflowSink(tracking_uri=uri, experiment="nested")
-    with sink.parent("two models") as parent_id:
+    with sink.parent("two models", explain=lambda: "The job fails: one model failed.") as parent_id:
         for name in ("bad", "good"):
             sink.log_folder(tmp_path / name)
     client = MlflowClient(tracking_uri=uri)
     parent = client.get_run(parent_id)
     assert parent.info.status == "FINISHED"
+    # The parent's description: how many children failed, each child's name with its verdict, why.
+    note = parent.data.tags["mlflow.note.content"].splitlines()
+    assert note[0] == "**1 of 2 audited model(s) failed their audit.**"
+    assert note[2].startswith("- audit cce_one_unit.keras: fail LA101")
+    assert note[3] == "- check: pass"
+    assert note[-1] == "The job fails: one model failed."
     assert parent.data.tags["lossaudit.verdict"] == "fail"
     assert parent.data.tags["lossaudit.codes"].startswith("LA101")
     assert parent.data.metrics == {"audits.failed": 1.0, "audits.total": 2.0}

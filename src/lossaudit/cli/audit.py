@@ -132,7 +132,16 @@ def audit(
             thresholds=dict(parse_threshold(t) for t in threshold or ()),
         )
         source, mlflow_sink = audit_source_and_sink(model, tracking_uri, experiment, no_log)
-        outcome = run_audit(request, source=source, sinks=() if mlflow_sink is None else (mlflow_sink,))
+        from lossaudit.cli import console
+
+        # A live status line on stderr in a terminal (which stage is running); nothing in a pipe.
+        with console.progress(f"audit {model}") as update:
+            outcome = run_audit(
+                request,
+                source=source,
+                sinks=() if mlflow_sink is None else (mlflow_sink,),
+                progress=None if as_json else update,
+            )
         from lossaudit.pipeline.project_run import record_audit
 
         record_audit(outcome, mlflow_sink)  # under `mlflow run`: the project run's verdict and folder

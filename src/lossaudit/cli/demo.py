@@ -80,9 +80,25 @@ def demo(
             for result in results:
                 typer.echo(render_scenario(result))
                 typer.echo("")
+            console.table(
+                ("scenario", "reproduced?", "findings", "audited model", "seconds"),
+                [
+                    (
+                        r.name,
+                        "yes" if r.reproduced else "no",
+                        ", ".join(r.codes) or "none",
+                        r.model_verdict,
+                        f"{r.seconds:.1f}",
+                    )
+                    for r in results
+                ],
+                ["pass" if r.reproduced else "error" for r in results],
+            )
             typer.echo(
-                f"{document['reproduced']} of {document['scenarios_run']} scenario(s) reproduced "
-                f"in {seconds:.1f} s"
+                f"{document['reproduced']} of {document['scenarios_run']} scenario(s) reproduced the "
+                f"failure they show in {seconds:.1f} s: demo {document['verdict']} (each scenario's "
+                "model is meant to fail its audit). Nothing was logged; `lossaudit run "
+                "pipelines/demo.yaml` logs each scenario as an MLflow run."
             )
         return EXIT_PASS if document["verdict"] == "pass" else EXIT_FINDINGS
 

@@ -77,9 +77,12 @@ def run(
     guarded(body)
 
 
-def _model_verdict(findings: Any) -> str:
-    """The audited model's own verdict, from its findings (the demo's models fail on purpose)."""
-    return "fail" if any(f.get("severity") == "error" for f in findings) else "pass"
+def _model_verdict(entry: Any) -> str:
+    """The audited model's own verdict (the demo's models fail on purpose)."""
+    verdict = entry.extra.get("model_verdict")
+    if verdict:
+        return str(verdict)
+    return "fail" if any(f.get("severity") == "error" for f in entry.findings) else "pass"
 
 
 def _print_outcome(config: Any, outcome: Any, tracking_uri: str | None, *, logged: bool) -> None:
@@ -94,7 +97,7 @@ def _print_outcome(config: Any, outcome: Any, tracking_uri: str | None, *, logge
                 e.name,
                 "error" if e.verdict == "error" else ("yes" if e.extra.get("reproduced") else "no"),
                 ", ".join(e.codes) or "none",
-                _model_verdict(e.findings),
+                _model_verdict(e),
                 e.run_id or "-",
             )
             for e in entries

@@ -105,5 +105,9 @@ def _log_scenario(result: ScenarioResult, folder: Path, sink: MlflowSink | None)
         error=error,
         exit_code=code,
         findings=findings,
-        extra={"reproduced": result.reproduced, "seconds": round(result.seconds, 2)},
+        extra={
+            "reproduced": result.reproduced,
+            "model_verdict": result.model_verdict,
+            "seconds": round(result.seconds, 2),
+        },
     )

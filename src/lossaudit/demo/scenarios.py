@@ -162,6 +162,16 @@ class ScenarioResult:
         return all(case.reproduced for case in self.cases)
 
     @property
+    def model_verdict(self) -> str:
+        """The verdict of the model the scenario audits (its first audited case): ``fail`` is
+        what a scenario shows on purpose; the scenario itself passes when it is reproduced."""
+        report = next((c.report for c in self.cases if c.report is not None), None)
+        if report is not None:
+            return report.verdict
+        errors = any(f.severity.value == "error" for c in self.cases for f in c.findings)
+        return "fail" if errors else "pass"
+
+    @property
     def retrain(self) -> RetrainResult | None:
         """The first case's retrain: the scenario's headline proof."""
         return next((c.retrain for c in self.cases if c.retrain is not None), None)

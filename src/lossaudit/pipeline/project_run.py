@@ -71,6 +71,8 @@ class ProjectRecord:
     error: str | None = None
     report: Mapping[str, Any] | None = None
     """The single report's dict, for the run's note."""
+    summary: str | None = None
+    """Why a pipeline's verdict is what it is, for the run's note."""
 
 
 _record = ProjectRecord()
@@ -94,6 +96,7 @@ def record_result(
     files: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
     error: str | None = None,
+    summary: str | None = None,
 ) -> None:
     """Record a command's outcome: its verdict, finding codes, report folders and extra tags."""
     global _record
@@ -104,6 +107,7 @@ def record_result(
         files=dict(files or {}),
         tags=dict(tags or {}),
         error=error,
+        summary=summary,
     )
 
 
@@ -185,6 +189,8 @@ def project_note(
     for finding in findings:
         if isinstance(finding, Mapping):
             lines.append(f"- `{finding.get('code')}` {finding.get('severity')}: {finding.get('message')}")
+    if record.summary:
+        lines += [record.summary, ""]
     if not findings and codes:
         lines.append("Codes: " + ", ".join(codes))
     elif not findings and record.verdict is not None:

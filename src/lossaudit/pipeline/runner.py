@@ -14,9 +14,10 @@ and report folders (:mod:`lossaudit.pipeline.project_run`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -140,11 +141,40 @@ def _sink(config: PipelineConfig, tracking_uri: str | None, no_log: bool) -> Mlf
     )
 
 
-def _parent(sink: MlflowSink | None, name: str, several: bool) -> AbstractContextManager[Any]:
+def _parent(
+    sink: MlflowSink | None, name: str, several: bool, explain: Callable[[], str]
+) -> AbstractContextManager[Any]:
     """A parent run for several audits, unless ``mlflow run`` already gave one."""
     if sink is None or not several or sink.parent_run_id is not None:
         return nullcontext()
-    return sink.parent(name)
+    return sink.parent(name, explain)
+
+
+def verdict_explanation(kind: str, entries: Sequence[EntryOutcome]) -> str:
+    """Why a pipeline's verdict is what it is, in a sentence or two (the parent run's note and the
+    project run's): a demo passes while its models fail, on purpose; an audit pipeline fails
+    when one audit fails."""
+    errors = [e for e in entries if e.verdict == "error"]
+    if errors:
+        listed = "; ".join(f"{e.name}: {e.error}" for e in errors)
+        return f"The pipeline could not run {len(errors)} of {len(entries)} entries: {listed}"
+    if kind == "demo":
+        missed = [e.name for e in entries if not e.extra.get("reproduced")]
+        if missed:
+            return (
+                f"The demo fails: {', '.join(missed)} did not reproduce the fault it shows "
+                "(see its scenario.json for the checks that failed)."
+            )
+        return (
+            f"The demo passes: all {len(entries)} scenario(s) reproduced their fault. Each scenario "
+            "audits a model built with a seed's fault, so that model fails its audit on purpose; "
+            "the scenario passes when the audit finds the fault it is meant to show."
+        )
+    failed = [e for e in entries if e.verdict == "fail"]
+    if failed:
+        listed = "; ".join(f"{e.name} ({', '.join(e.codes) or 'no codes'})" for e in failed)
+        return f"The pipeline fails: {len(failed)} of {len(entries)} audit(s) failed: {listed}."
+    return f"The pipeline passes: all {len(entries)} audit(s) passed."
 
 
 def run_pipeline(
@@ -175,12 +205,13 @@ def run_pipeline(
     entries: list[EntryOutcome] = []
     try:
         several = config.kind == "demo" or len(config.audits) > 1
-        with _parent(sink, f"{config.kind} {config.name}", several):
+        explain = partial(verdict_explanation, config.kind, entries)
+        with _parent(sink, f"{config.kind} {config.name}", several, explain):
             if config.kind == "audit":
                 for entry, folder in zip(config.audits, folders, strict=True):
                     if progress is not None:
                         progress(f"auditing {entry.name} ...")
-                    entries.append(_run_audit_entry(config, entry, sink, folder))
+                    entries.append(_run_audit_entry(config, entry, sink, folder, progress))
             else:
                 done = runners[config.kind](config, RunContext(sink, tracking_uri, no_log, progress))
                 entries.extend(done.entries)
@@ -215,7 +246,11 @@ def audit_folders(config: PipelineConfig) -> list[Path]:
 
 
 def _run_audit_entry(
-    config: PipelineConfig, entry: AuditEntry, sink: MlflowSink | None, out_dir: Path
+    config: PipelineConfig,
+    entry: AuditEntry,
+    sink: MlflowSink | None,
+    out_dir: Path,
+    progress: Progress | None = None,
 ) -> EntryOutcome:
     from lossaudit.core.compare import ReportedMetric
     from lossaudit.core.findings import Severity
@@ -253,7 +288,12 @@ def _run_audit_entry(
                 read_reported=entry.reported_from_source_run,
             )
         named = named_sink(sink, f"audit {entry.name}")
-        outcome = run_audit(request, source=source, sinks=() if named is None else (named,))
+        outcome = run_audit(
+            request,
+            source=source,
+            sinks=() if named is None else (named,),
+            progress=None if progress is None else (lambda text: progress(f"{entry.name}: {text}")),
+        )
     except LossauditError as exc:
         return EntryOutcome(entry.name, "error", error=str(exc), exit_code=exc.exit_code)
     report = outcome.report
@@ -274,13 +314,14 @@ def _run_audit_entry(
     )
 
 
-def named_sink(sink: MlflowSink | None, run_name: str) -> MlflowSink | None:
-    """The pipeline's sink with a run name for one entry (same store, experiment and parent)."""
+def named_sink(sink: MlflowSink | None, subject: str) -> MlflowSink | None:
+    """The pipeline's sink for one entry (same store, experiment and parent); its run is named
+    after ``subject`` and the verdict (``audit iris: fail LA101``)."""
     if sink is None:
         return None
     from dataclasses import replace
 
-    return replace(sink, run_name=run_name, logged=[])
+    return replace(sink, run_subject=subject, logged=[])
 
 
 def set_tags(sink: MlflowSink, run_id: str, tags: Mapping[str, str]) -> None:
@@ -331,6 +372,7 @@ def record_project_outcome(outcome: PipelineOutcome) -> None:
     record_result(
         outcome.verdict,
         [c for e in outcome.entries for c in e.codes],
+        summary=verdict_explanation(outcome.kind, outcome.entries),
         # The artifact path is the folder's safe name, never the entry's name as written.
         folders=[(Path(e.folder).name, e.folder) for e in outcome.entries if e.folder],
         files={"pipeline.json": text},

@@ -697,11 +697,25 @@ class AuditOutcome:
 T = TypeVar("T")
 
 
+STAGE_ACTIVITY = {
+    "validate_labels": "validating the labels (Great Expectations)",
+    "check_compatibility": "checking labels, head, loss and metrics",
+    "obtain_model": "loading the model (or retraining it)",
+    "predict": "predicting the eval set",
+    "recompute": "recomputing the metrics with scikit-learn",
+    "compare": "comparing the reported numbers",
+    "report": "writing the report folder",
+    "log": "logging to MLflow",
+}
+"""What each stage is doing, for a progress line."""
+
+
 class _Timer:
     """Runs stages and keeps their :class:`StageResult` in order."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], progress: Callable[[str], None] | None = None) -> None:
         self.clock = clock
+        self.progress = progress
         self.results: list[StageResult] = []
 
     def attempt(
@@ -742,6 +756,8 @@ class _Timer:
         )
 
     def run(self, name: str, fn: Callable[[], T]) -> T:
+        if self.progress is not None:
+            self.progress(STAGE_ACTIVITY.get(name, name))
         start = self.clock()
         result = fn()
         self.results.append(
@@ -761,6 +777,7 @@ def run_audit(
     source: ModelSource | None = None,
     sinks: Sequence[ReportSink] = (),
     clock: Callable[[], float] = time.perf_counter,
+    progress: Callable[[str], None] | None = None,
 ) -> AuditOutcome:
     """Run every stage of the audit in order and return the report with each stage's timing.
 
@@ -770,6 +787,7 @@ def run_audit(
     source : where the model comes from; by default :func:`model_source_for` ``(request.model)``.
     sinks : called in the ``log`` stage, after the local report folder is written.
     clock : seconds counter used to time the stages.
+    progress : told what each stage is doing as it starts (the CLI's live status line).
 
     Raises
     ------
@@ -777,7 +795,7 @@ def run_audit(
         For bad input in any stage before the report (one line; nothing is written).
     """
     model_source = source if source is not None else model_source_for(request.model)
-    timer = _Timer(clock)
+    timer = _Timer(clock, progress)
     labels = timer.run("validate_labels", lambda: validate_labels(request, model_source))
     try:
         timer.run("check_compatibility", lambda: check_compatibility(request, labels))

@@ -244,8 +244,8 @@ def model_links(report: Mapping[str, Any]) -> dict[str, str]:
     return links
 
 
-def default_run_name(report: Mapping[str, Any]) -> str:
-    """``audit <model> <verdict>``: the model's registry name/version, URI or file name."""
+def run_subject(report: Mapping[str, Any]) -> str:
+    """What was audited, for a run name: ``audit <model> v<version>``, the model's URI or its file name."""
     links = model_links(report)
     if "lossaudit.model_name" in links and "lossaudit.model_version" in links:
         subject = f"{links['lossaudit.model_name']} v{links['lossaudit.model_version']}"
@@ -253,8 +253,36 @@ def default_run_name(report: Mapping[str, Any]) -> str:
         uri = links["lossaudit.model_uri"]
         subject = uri if ":/" in uri else Path(uri).name
     else:
-        subject = str(report.get("command", "audit"))
-    return f"audit {subject} {report.get('verdict', '')}".strip()
+        return str(report.get("command", "audit"))
+    return f"audit {subject}"
+
+
+_SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+MAX_NAME_CODES = 3
+
+
+def verdict_phrase(report: Mapping[str, Any]) -> str:
+    """``fail LA101,LA501`` (the codes at or above ``fail_on`` that failed it) or ``pass``."""
+    verdict = str(report.get("verdict", "") or "")
+    if verdict != "fail":
+        return verdict
+    threshold = _SEVERITY_RANK.get(str(report.get("fail_on") or "error"), 2)
+    codes = dict.fromkeys(
+        str(f.get("code"))
+        for f in (_mapping(f) for f in report.get("findings") or ())
+        if _SEVERITY_RANK.get(str(f.get("severity")), -1) >= threshold
+    )
+    shown = list(codes)[:MAX_NAME_CODES]
+    more = f" +{len(codes) - len(shown)}" if len(codes) > len(shown) else ""
+    return f"fail {','.join(shown)}{more}".strip()
+
+
+def default_run_name(report: Mapping[str, Any], subject: str | None = None) -> str:
+    """``<subject>: <verdict>``, e.g. ``audit digits v3: fail LA101``: what was audited (``subject``,
+    else :func:`run_subject`) and what the audit said, so a list of runs reads as a list of verdicts."""
+    phrase = verdict_phrase(report)
+    subject = subject or run_subject(report)
+    return f"{subject}: {phrase}" if phrase else subject
 
 
 def run_note(report: Mapping[str, Any]) -> str:
@@ -271,7 +299,11 @@ def run_note(report: Mapping[str, Any]) -> str:
 
 
 def run_tags(
-    report: Mapping[str, Any], *, run_name: str | None = None, parent_run_id: str | None = None
+    report: Mapping[str, Any],
+    *,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
+    subject: str | None = None,
 ) -> dict[str, str]:
     """The run's tags from a report dict (see the module docstring for the names)."""
     tags = {
@@ -281,7 +313,7 @@ def run_tags(
         "lossaudit.rules_version": rules_version(),
         "lossaudit.schema_version": str(report.get("schema_version", "")),
         "lossaudit.created_at": str(report.get("created_at", "")),
-        "mlflow.runName": run_name or default_run_name(report),
+        "mlflow.runName": run_name or default_run_name(report, subject),
         "mlflow.note.content": run_note(report),
     }
     for comparison in report.get("comparisons") or ():
@@ -526,8 +558,9 @@ def _log_run(
     run_name: str | None,
     parent_run_id: str | None,
     notes: list[str],
+    subject: str | None = None,
 ) -> LoggedRun:
-    tags = run_tags(report, run_name=run_name, parent_run_id=parent_run_id)
+    tags = run_tags(report, run_name=run_name, parent_run_id=parent_run_id, subject=subject)
     run = client.create_run(experiment_id, tags=tags, run_name=tags["mlflow.runName"])
     run_id = run.info.run_id
     entry = UploadEntry(
@@ -623,6 +656,7 @@ def log_report_folder(
     run_name: str | None = None,
     parent_run_id: str | None = None,
     upload_hint: bool = True,
+    subject: str | None = None,
 ) -> LoggedRun:
     """Log the report folder ``report_dir`` as one MLflow run and return where it went.
 
@@ -650,7 +684,10 @@ def log_report_folder(
     experiment : str
         Created when missing.
     run_name : str, optional
-        Defaults to ``audit <model> <verdict>``.
+        The run's name as given. By default the name says what was audited (``subject``, else
+        the model) and the verdict: ``audit digits v3: fail LA101`` (:func:`default_run_name`).
+    subject : str, optional
+        What was audited, for the default name (``audit iris``, ``demo one-unit-cce``).
     parent_run_id : str, optional
         Makes the run a nested child (several models audited together).
     upload_hint : bool
@@ -682,6 +719,7 @@ def log_report_folder(
                 experiment=experiment,
                 run_name=run_name,
                 parent_run_id=parent_run_id,
+                subject=subject,
             )
     except LossauditError:
         raise
@@ -699,6 +737,7 @@ def _log_locked(
     experiment: str,
     run_name: str | None,
     parent_run_id: str | None,
+    subject: str | None = None,
 ) -> LoggedRun:
     previous = read_upload_record(folder).get(record_key(target))
     if previous is not None and previous.complete and previous.report_sha256 == digest:
@@ -730,6 +769,7 @@ def _log_locked(
         run_name=run_name,
         parent_run_id=parent_run_id,
         notes=notes,
+        subject=subject,
     )
 
 
@@ -771,8 +811,12 @@ class MlflowSink:
     experiment: str = DEFAULT_EXPERIMENT
     parent_run_id: str | None = None
     run_name: str | None = None
+    """A run name used as given (``lossaudit log --run-name``)."""
+    run_subject: str | None = None
+    """What each run audits (``audit iris``); its name adds the verdict: ``audit iris: pass``."""
     logged: list[LoggedRun] = field(default_factory=list)
-    _child_reports: list[Mapping[str, Any]] = field(default_factory=list, repr=False)
+    _child_reports: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list, repr=False)
+    """(run name, report) of each child logged under the open parent run."""
 
     def __post_init__(self) -> None:
         # A tracking URI MLflow has no store for is bad input now (exit 2), not after the audit.
@@ -807,15 +851,22 @@ class MlflowSink:
             run_name=self.run_name,
             parent_run_id=self.parent_run_id,
             upload_hint=keep_hint,
+            subject=self.run_subject,
         )
         self.logged.append(logged)
         if self.parent_run_id is not None:
-            self._child_reports.append(load_report_dict(report_dir))
+            child = load_report_dict(report_dir)
+            self._child_reports.append((self.run_name or default_run_name(child, self.run_subject), child))
         return logged
 
     @contextmanager
-    def parent(self, name: str) -> Iterator[str]:
-        """Open a parent run named ``name``; yields its id; finishes it with the children's verdict."""
+    def parent(self, name: str, explain: Callable[[], str] | None = None) -> Iterator[str]:
+        """Open a parent run named ``name``; yields its id; finishes it with the children's verdict.
+
+        The parent's description (``mlflow.note.content``) lists its children with their
+        verdicts and ends with ``explain()``, called when the children are done: why the job's own
+        verdict is what it is (a demo passes when its models fail as they should).
+        """
         target = resolve_tracking_uri(self.tracking_uri)
         client = connect(target)
         try:
@@ -838,11 +889,13 @@ class MlflowSink:
             status = "FINISHED"
         finally:
             self.parent_run_id = previous
-            self._finish_parent(client, run_id, status)
+            self._finish_parent(client, run_id, status, explain)
 
-    def _finish_parent(self, client: MlflowClient, run_id: str, status: str) -> None:
-        verdicts = [str(r.get("verdict")) for r in self._child_reports]
-        codes = dict.fromkeys(str(c) for r in self._child_reports for c in r.get("codes") or ())
+    def _finish_parent(
+        self, client: MlflowClient, run_id: str, status: str, explain: Callable[[], str] | None = None
+    ) -> None:
+        verdicts = [str(r.get("verdict")) for _, r in self._child_reports]
+        codes = dict.fromkeys(str(c) for _, r in self._child_reports for c in r.get("codes") or ())
         # The children are logged (or their folders are kept for `lossaudit log`); a parent left
         # RUNNING is the only loss, and raising here would hide the audit's own outcome.
         with contextlib.suppress(Exception):
@@ -851,7 +904,23 @@ class MlflowSink:
                 client.set_tag(run_id, "lossaudit.codes", ",".join(codes))
                 client.log_metric(run_id, "audits.failed", float(verdicts.count("fail")))
                 client.log_metric(run_id, "audits.total", float(len(verdicts)))
+            client.set_tag(run_id, "mlflow.note.content", self._parent_note(verdicts, explain))
+        with contextlib.suppress(Exception):
             client.set_terminated(run_id, status)
+
+    def _parent_note(self, verdicts: list[str], explain: Callable[[], str] | None) -> str:
+        """The parent's description: how many children failed, each child's run name (which says
+        its verdict), and why the job's own verdict is what it is."""
+        if verdicts:
+            failed = verdicts.count("fail")
+            lines = [f"**{failed} of {len(verdicts)} audited model(s) failed their audit.**", ""]
+            lines += [f"- {name}" for name, _ in self._child_reports]
+        else:
+            lines = ["**No audit was logged under this run.**"]
+        if explain is not None:
+            lines += ["", explain()]
+        text = "\n".join(lines).strip()
+        return text if len(text) <= MAX_NOTE_LENGTH else text[: MAX_NOTE_LENGTH - 3] + "..."
 
 
 def _tool_version() -> str:
