@@ -60,10 +60,15 @@ def _entry(name: str, verdict: str, codes: tuple[str, ...] = (), **extra: Any) -
 
 
 def test_a_demo_says_it_passes_because_its_models_fail_on_purpose() -> None:
-    entries = [_entry("one-unit-cce", "pass", ("LA101",), reproduced=True)] * 2
+    entries = [
+        _entry("one-unit-cce", "pass", ("LA101",), reproduced=True, model_verdict="fail"),
+        _entry("bce-softmax", "pass", ("LA103",), reproduced=True, model_verdict="pass"),
+    ]
     text = verdict_explanation("demo", entries)
-    assert text.startswith("The demo passes: all 2 scenario(s) reproduced their fault.")
-    assert "fails its audit on purpose" in text
+    assert text.startswith(
+        "The demo passes: all 2 scenario(s) reproduced their fault, and 1 of the 2 audited models "
+        "failed their audit, on purpose"
+    )
 
 
 def test_a_demo_names_the_scenario_that_did_not_reproduce() -> None:

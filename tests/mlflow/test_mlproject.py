@@ -103,6 +103,7 @@ def test_audit_entry_point_tags_a_passing_project_run_with_its_folder(
     assert run.info.status == "FINISHED"
     assert outcome(run) == ("pass", "", "0")
     assert run.data.tags["lossaudit.command"] == "audit"
+    assert run.data.tags["mlflow.runName"] == f"lossaudit audit {IRIS_MODEL.name}: pass"
     assert run.data.tags["mlflow.project.entryPoint"] == "audit"
     assert "lossaudit.error" not in run.data.tags
     assert run.data.params["min_accuracy"] == "0.9"

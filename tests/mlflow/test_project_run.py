@@ -120,6 +120,8 @@ def test_tags_without_a_report_carry_no_codes_and_the_error() -> None:
         "1",
     )
     assert "LA101" in tags["mlflow.note.content"]
+    # `mlflow run` names the run at random; the name says what ran and what it said.
+    assert tags["mlflow.runName"] == "lossaudit check: fail LA101"
     project.reset_record()
     tags = project_tags(2, current_record(), error="model file not found: m.keras", command="audit")
     assert (tags["lossaudit.verdict"], tags["lossaudit.codes"], tags["lossaudit.exit_code"]) == (
@@ -128,6 +130,7 @@ def test_tags_without_a_report_carry_no_codes_and_the_error() -> None:
         "2",
     )
     assert tags["lossaudit.error"] == "model file not found: m.keras"
+    assert tags["mlflow.runName"] == "lossaudit audit: error"
 
 
 def test_nothing_happens_outside_mlflow_run(monkeypatch: pytest.MonkeyPatch) -> None:

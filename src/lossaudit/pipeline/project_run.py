@@ -73,6 +73,8 @@ class ProjectRecord:
     """The single report's dict, for the run's note."""
     summary: str | None = None
     """Why a pipeline's verdict is what it is, for the run's note."""
+    subject: str | None = None
+    """What the command ran (a pipeline's name), for the run's name."""
 
 
 _record = ProjectRecord()
@@ -97,6 +99,7 @@ def record_result(
     tags: Mapping[str, str] | None = None,
     error: str | None = None,
     summary: str | None = None,
+    subject: str | None = None,
 ) -> None:
     """Record a command's outcome: its verdict, finding codes, report folders and extra tags."""
     global _record
@@ -108,6 +111,7 @@ def record_result(
         tags=dict(tags or {}),
         error=error,
         summary=summary,
+        subject=subject,
     )
 
 
@@ -169,7 +173,19 @@ def project_tags(
     if message:
         tags[ERROR_TAG] = message
     tags["mlflow.note.content"] = project_note(final, codes, exit_code, message, record, command)
+    # `mlflow run` names the run at random; the name says what ran and what it said.
+    tags["mlflow.runName"] = project_run_name(final, record, command)
     return {k: v[:MAX_TAG_LENGTH] for k, v in tags.items()}
+
+
+def project_run_name(verdict: str, record: ProjectRecord, command: str | None) -> str:
+    """``lossaudit audit cce.keras: fail LA101``, ``lossaudit run demo: pass``."""
+    if record.report is not None and verdict == record.verdict:
+        from lossaudit.sinks.mlflow import default_run_name
+
+        return f"lossaudit {default_run_name(record.report)}"
+    what = " ".join(part for part in ("lossaudit", command, record.subject) if part)
+    return f"{what}: {verdict}"
 
 
 def project_note(

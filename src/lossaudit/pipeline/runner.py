@@ -160,15 +160,17 @@ def verdict_explanation(kind: str, entries: Sequence[EntryOutcome]) -> str:
         return f"The pipeline could not run {len(errors)} of {len(entries)} entries: {listed}"
     if kind == "demo":
         missed = [e.name for e in entries if not e.extra.get("reproduced")]
+        failing = sum(1 for e in entries if e.extra.get("model_verdict") == "fail")
         if missed:
             return (
                 f"The demo fails: {', '.join(missed)} did not reproduce the fault it shows "
                 "(see its scenario.json for the checks that failed)."
             )
         return (
-            f"The demo passes: all {len(entries)} scenario(s) reproduced their fault. Each scenario "
-            "audits a model built with a seed's fault, so that model fails its audit on purpose; "
-            "the scenario passes when the audit finds the fault it is meant to show."
+            f"The demo passes: all {len(entries)} scenario(s) reproduced their fault, and "
+            f"{failing} of the {len(entries)} audited models failed their audit, on purpose: each "
+            "scenario audits a model built with a seed's fault, and passes when the audit finds "
+            "the fault it is meant to show."
         )
     failed = [e for e in entries if e.verdict == "fail"]
     if failed:
@@ -357,6 +359,7 @@ def record_project_outcome(outcome: PipelineOutcome) -> None:
         record_result(
             outcome.verdict,
             codes,
+            subject=outcome.pipeline,
             folders=folders,
             files={"summary.json": text},
             tags=tags,
@@ -373,6 +376,7 @@ def record_project_outcome(outcome: PipelineOutcome) -> None:
         outcome.verdict,
         [c for e in outcome.entries for c in e.codes],
         summary=verdict_explanation(outcome.kind, outcome.entries),
+        subject=outcome.pipeline,
         # The artifact path is the folder's safe name, never the entry's name as written.
         folders=[(Path(e.folder).name, e.folder) for e in outcome.entries if e.folder],
         files={"pipeline.json": text},
