@@ -525,3 +525,23 @@ def test_option_errors_are_bad_input(
     result = invoke(*args)
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ("check", "--units", "abc"),
+            "lossaudit: error: Invalid value for '--units': Input should be a valid integer, unable to "
+            "parse string as an integer (see 'lossaudit check --help')",
+        ),
+        (("nosuch",), "lossaudit: error: No such command 'nosuch'. (see 'lossaudit --help')"),
+        (("explain",), "lossaudit: error: Missing argument 'code'. (see 'lossaudit explain --help')"),
+        (("rules", "--nope"), "lossaudit: error: No such option: --nope (see 'lossaudit rules --help')"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(tmp_path: Path, args: tuple[str, ...], line: str) -> None:
+    proc = start_script(*args, cwd=tmp_path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert (out, err) == ("", line + "\n")

@@ -12,6 +12,7 @@ TensorFlow, MLflow and Great Expectations are imported inside the commands that 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
@@ -79,7 +80,31 @@ def main() -> None:
 
     # Under `mlflow run`, the project run is tagged with the verdict and the real exit code.
     with project_run_verdict():
-        app(prog_name="lossaudit")
+        try:
+            code = app(prog_name="lossaudit", standalone_mode=False)
+        except Exception as exc:
+            line = usage_error_line(exc)
+            if line is None:
+                raise
+            # Bad input gets one line, as every other error does (Click's own print is four).
+            sys.stderr.write(f"lossaudit: error: {line}\n")
+            raise SystemExit(getattr(exc, "exit_code", 2)) from exc
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def usage_error_line(exc: BaseException) -> str | None:
+    """One line for a Click usage error (an unknown command or option, a value of the wrong
+    type, a missing argument) with the command's ``--help`` to read; None for anything else.
+    Click's exceptions are recognised by shape: Typer vendors its own copy of Click."""
+    format_message = getattr(exc, "format_message", None)
+    if not callable(format_message) or not hasattr(exc, "exit_code"):
+        return None
+    message = " ".join(str(format_message()).split())
+    if type(exc).__name__ == "Abort" or not message:
+        return None
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None) or "lossaudit"
+    return f"{message} (see '{path} --help')"
 
 
 if __name__ == "__main__":
