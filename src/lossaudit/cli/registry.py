@@ -143,7 +143,7 @@ def registry(
 
         def finished(result: VersionResult) -> None:
             # One line per version on stderr as it finishes: a long job shows it is alive.
-            typer.echo(f"lossaudit: {result.label}: {result.describe()}", err=True)
+            console.stderr_line(f"lossaudit: {result.label}: {result.describe()}")
 
         # And a live status line on stderr in a terminal (what the job is at, versions done out
         # of all); nothing in a pipe or with --json.
