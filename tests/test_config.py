@@ -399,7 +399,7 @@ def test_audit_command_uses_the_configuration(tmp_path: Path) -> None:
 
 def test_registry_jobs_carry_the_rule_configuration_into_their_rules_version() -> None:
     from lossaudit.core.config import RuleConfig
-    from lossaudit.registry.audit import RegistryOptions
+    from lossaudit.registry.options import RegistryOptions
     from lossaudit.tracking import rules_version
 
     quiet = RuleConfig(ignore=("LA103",), source="pyproject.toml")

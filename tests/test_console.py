@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+import re
+import select
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -108,6 +112,40 @@ def test_progress_shows_in_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     with console.progress("demo") as update:
         update("one-unit-cce")
     assert err.getvalue() != ""
+
+
+def test_a_stderr_line_is_plain_in_a_pipe_and_above_the_status_line_in_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    with console.progress("registry") as update:
+        update("1 of 2 versions")
+        console.stderr_line("lossaudit: m v1: pass (fresh)")
+    assert err.getvalue() == "lossaudit: m v1: pass (fresh)\n"
+
+    # A real terminal (a pty): typer.echo would find the file under the status's redirection and
+    # write onto the end of the status line; stderr_line goes through the redirection.
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    main, side = os.openpty()
+    tty = open(side, "w", encoding="utf-8")  # noqa: SIM115  (closed below)
+    monkeypatch.setattr("sys.stderr", tty)
+    try:
+        with console.progress("registry") as update:
+            update("1 of 2 versions")
+            time.sleep(0.3)  # the status draws itself
+            console.stderr_line("lossaudit: m v1: pass (fresh)")
+        tty.flush()
+        shown = b""
+        while select.select([main], [], [], 0.2)[0]:
+            shown += os.read(main, 65536)
+    finally:
+        tty.close()
+        os.close(main)
+    text = shown.decode("utf-8", errors="replace")
+    assert "lossaudit: m v1: pass (fresh)" in text and "registry: 1 of 2 versions" in text
+    assert re.search(r"versions[^\r\n]*lossaudit", text) is None, text
 
 
 def test_shell_completion_is_on() -> None:

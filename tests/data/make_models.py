@@ -1,4 +1,5 @@
-"""Regenerate the saved-model fixtures in tests/data/models/ (read by tests/keras/test_static.py).
+"""Regenerate the saved-model fixtures in tests/data/models/ (read by tests/keras/test_static.py and
+tests/keras/test_hdf5.py).
 
 Run from the repository root, in the project's venv (Keras 3 and tf-keras installed; run.sh setup
 installs tf-keras with ``pip install --no-deps "tf-keras>=2.20,<2.22"``)::

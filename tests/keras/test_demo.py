@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lossaudit.demo.scenarios import DemoSettings, ScenarioResult, run_scenarios
+from lossaudit.demo.harness import DemoSettings, ScenarioResult
+from lossaudit.demo.scenarios import run_scenarios
 
 pytestmark = pytest.mark.keras
 
@@ -64,7 +65,7 @@ def test_every_scenario_reproduces(results: dict[str, ScenarioResult]) -> None:
 
 
 def test_bce_softmax_keras3_accuracy_is_honest_argmax(results: dict[str, ScenarioResult]) -> None:
-    from lossaudit.demo.scenarios import load_dataset
+    from lossaudit.demo.harness import load_dataset
 
     case = results["bce-softmax-multiclass"].case("keras3")
     assert case.codes == ("LA103",)
@@ -170,7 +171,7 @@ def test_one_unit_softmax_outputs_one_and_scores_the_positive_rate(
 
 
 def test_label_loss_mismatch_keras_refuses_and_the_fix_trains(results: dict[str, ScenarioResult]) -> None:
-    from lossaudit.demo.scenarios import load_dataset
+    from lossaudit.demo.harness import load_dataset
 
     scenario = results["label-loss-mismatch"]
     index_case = scenario.case("index-labels-cce")
@@ -226,7 +227,7 @@ def test_multi_label_softmax_and_the_argmax_accuracy_trap(results: dict[str, Sce
 
 
 def test_from_logits_mismatch(results: dict[str, ScenarioResult]) -> None:
-    from lossaudit.demo.scenarios import load_dataset
+    from lossaudit.demo.harness import load_dataset
 
     scenario = results["from-logits-mismatch"]
     linear = scenario.case("linear-from-logits-false")
@@ -326,7 +327,7 @@ def test_a_scenario_that_stops_reproducing_fails_the_demo(
 
     from lossaudit.cli import app
     from lossaudit.demo import scenarios
-    from lossaudit.demo.scenarios import demo_document
+    from lossaudit.demo.render import demo_document
 
     real = results["one-unit-softmax"]
     # As if a Keras release fixed the 1-unit softmax: the expected LA501 would no longer appear.

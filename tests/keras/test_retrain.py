@@ -95,7 +95,7 @@ def test_judge_needs_a_clear_gain_and_to_beat_the_majority_baseline() -> None:
 
 @pytest.fixture(scope="module")
 def cancer() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    from lossaudit.demo.scenarios import load_dataset
+    from lossaudit.demo.harness import load_dataset
 
     data = load_dataset("breast_cancer")
     return data.x_train, data.y_train, data.x_eval, data.y_eval
@@ -199,7 +199,7 @@ def test_prove_fix_drops_a_trailing_softmax_layer_of_a_functional_model(cancer: 
 @pytest.mark.keras
 def test_prove_fix_from_a_serialized_config_and_label_transforms() -> None:
     import keras
-    from lossaudit.demo.scenarios import load_dataset, one_hot
+    from lossaudit.demo.harness import load_dataset, one_hot
     from lossaudit.keras.retrain import prove_fix
 
     digits = load_dataset("digits")

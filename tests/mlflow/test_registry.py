@@ -26,7 +26,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,11 @@ from typer.testing import CliRunner, Result
 
 from lossaudit.cli import app
 from lossaudit.errors import EXIT_BAD_INPUT, EXIT_PASS, EXIT_TRACKING_UNAVAILABLE, BadInputError
-from lossaudit.registry.audit import (
+from lossaudit.registry.aliases import plan_alias_moves
+from lossaudit.registry.evaldata import DataResolver, NoEvalDataError, dataset_location
+from lossaudit.registry.options import RegistryOptions, parse_data_mapping
+from lossaudit.registry.results import RegistrySummary, VersionResult
+from lossaudit.registry.tags import (
     TAG_AUDIT_RUN,
     TAG_AUDITED_AT,
     TAG_CODES,
@@ -47,17 +52,8 @@ from lossaudit.registry.audit import (
     TAG_ERROR_KIND,
     TAG_RULES_VERSION,
     TAG_VERDICT,
-    DataResolver,
-    NoEvalDataError,
-    RegistryOptions,
-    RegistrySummary,
-    VersionResult,
-    dataset_location,
-    find_versions,
-    parse_data_mapping,
-    plan_alias_moves,
-    version_filter,
 )
+from lossaudit.registry.versions import find_versions, version_filter
 from lossaudit.registry.workers import CRASH_REASON, ERROR_CRASH, run_tasks, threads_per_worker
 from lossaudit.tracking import rules_version
 
@@ -444,6 +440,45 @@ def test_alias_selects_one_version_per_model(registry: Registry, first_runs: Fir
         ("reg_digits", "1", True),
         ("reg_iris", "1", True),
     ]
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_progress_follows_the_versions_and_leaves_the_output_alone(
+    registry: Registry, first_runs: FirstRuns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live status line (drawn only on a terminal by ``console.progress``) gets where the job
+    is; the table, the JSON and the per-version stderr lines are what they were."""
+    from lossaudit.cli import console
+
+    seen: list[str] = []
+
+    @contextmanager
+    def progress(label: str) -> Iterator[Callable[[str], None]]:
+        seen.append(label)
+        yield seen.append
+
+    monkeypatch.setattr(console, "progress", progress)
+    result = _invoke(registry.args("--alias", ALIAS))
+    assert result.exit_code == EXIT_PASS, result.output[-3000:]
+    versions = [("reg_bc", "2"), ("reg_digits", "1"), ("reg_iris", "1")]
+    expected = ["registry", "finding versions"]
+    for done, (name, version) in enumerate(versions):
+        expected += [
+            f"{done} of 3 versions: eval data of {name} v{version}",
+            f"{done + 1} of 3 versions: {name} v{version}: pass (stored, skipped)",
+        ]
+    assert seen == [*expected, "closing the summary run"]
+    assert result.stdout.splitlines()[0].split() == [
+        "model", "version", "verdict", "source", "job", "codes", "data", "seconds"
+    ]  # fmt: skip
+    assert result.stderr.splitlines() == [
+        f"lossaudit: {name} v{version}: pass (stored, skipped)" for name, version in versions
+    ]
+    seen.clear()
+    as_json = _invoke(registry.args("--alias", ALIAS, "--json"))
+    assert as_json.exit_code == EXIT_PASS and seen == ["registry"]  # --json: no status updates
+    assert json.loads(as_json.stdout)["verdict"] == "pass"
 
 
 @pytest.mark.keras

@@ -94,3 +94,14 @@ def progress(label: str) -> Iterator[Any]:
 
     with Console(stderr=True).status(label) as status:
         yield lambda text: status.update(f"{label}: {text}")
+
+
+def stderr_line(text: str) -> None:
+    """One line on stderr that keeps clear of a live :func:`progress` line.
+
+    It goes through ``sys.stderr``, which the live status redirects above itself in a terminal;
+    ``typer.echo(..., err=True)`` finds the terminal underneath and would write into the status
+    line. Anywhere else it is a plain line on stderr.
+    """
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()

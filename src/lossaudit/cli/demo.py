@@ -52,13 +52,9 @@ def demo(
     """
 
     def body() -> int:
-        from lossaudit.demo.scenarios import (
-            SCENARIO_NAMES,
-            DemoSettings,
-            demo_document,
-            render_scenario,
-            run_scenarios,
-        )
+        from lossaudit.demo.harness import DemoSettings
+        from lossaudit.demo.render import demo_document, render_scenario
+        from lossaudit.demo.scenarios import SCENARIO_NAMES, run_scenarios
 
         names = list(scenario) if scenario else list(SCENARIO_NAMES)
         unknown = [n for n in names if n not in SCENARIO_NAMES]

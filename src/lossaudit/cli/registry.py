@@ -117,13 +117,11 @@ def registry(
     """
 
     def body() -> int:
-        from lossaudit.registry.audit import (
-            RegistryOptions,
-            VersionResult,
-            parse_data_mapping,
-            render_table,
-            run_registry_audit,
-        )
+        from lossaudit.cli import console
+        from lossaudit.registry.audit import run_registry_audit
+        from lossaudit.registry.options import RegistryOptions, parse_data_mapping
+        from lossaudit.registry.render import render_table
+        from lossaudit.registry.results import VersionResult
         from lossaudit.tracking import DEFAULT_EXPERIMENT
 
         rules = rule_config(config, select, ignore, fail_on)
@@ -143,11 +141,14 @@ def registry(
             out_dir=str(out),
         )
 
-        def progress(result: VersionResult) -> None:
+        def finished(result: VersionResult) -> None:
             # One line per version on stderr as it finishes: a long job shows it is alive.
-            typer.echo(f"lossaudit: {result.label}: {result.describe()}", err=True)
+            console.stderr_line(f"lossaudit: {result.label}: {result.describe()}")
 
-        summary = run_registry_audit(options, on_version=progress)
+        # And a live status line on stderr in a terminal (what the job is at, versions done out
+        # of all); nothing in a pipe or with --json.
+        with console.progress("registry") as update:
+            summary = run_registry_audit(options, on_version=finished, progress=None if as_json else update)
         typer.echo(summary.to_json() if as_json else render_table(summary))
         if summary.summary_error is not None:
             typer.echo(f"lossaudit: error: {summary.summary_error}", err=True)

@@ -3,6 +3,11 @@
 Codes by family: LA1xx head and loss, LA2xx labels against the head, LA3xx logits and
 activations, LA4xx what ``metrics=['accuracy']`` resolves to, LA5xx what predictions and reported
 numbers show. ``lossaudit explain CODE`` prints an entry. Codes never change meaning.
+
+Why one module of about 1400 lines: it is the one table of every rule, each check beside its entry
+(code, name, severity, why, fix), so ``lossaudit rules``, ``lossaudit explain``, docs/rules.md,
+every report format and the MLflow tags come from one place, and adding a rule touches one file
+(docs/architecture.md, "Add a rule").
 """
 
 from __future__ import annotations

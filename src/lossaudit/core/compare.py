@@ -4,6 +4,10 @@ For a reported number, every definition a framework could have used for that nam
 the same labels and outputs (argmax, elementwise binary at 0.5 or at 0, subset, Hamming, top-k,
 balanced, ...). The comparison says which definitions reproduce the number within tolerance and
 how far it is from the definition the task needs.
+
+Why one module of about 700 lines: the definitions a number could have been computed with
+(:func:`accuracy_definitions`), the sampling interval and the attribution that names a difference's
+cause are one judgement, each part read only by the next.
 """
 
 from __future__ import annotations

@@ -15,14 +15,15 @@ from lossaudit.errors import EXIT_FINDINGS, EXIT_PASS, LossauditError
 from lossaudit.pipeline.runner import EntryOutcome, PipelineOutcome, RunContext, named_sink, set_tags
 
 if TYPE_CHECKING:
-    from lossaudit.demo.scenarios import Case, ScenarioResult
+    from lossaudit.demo.harness import Case, ScenarioResult
     from lossaudit.pipeline.config import PipelineConfig
     from lossaudit.sinks.mlflow import MlflowSink
 
 
 def run_demo(config: PipelineConfig, context: RunContext) -> PipelineOutcome:
     """The scenarios of a ``kind: demo`` file (all of them unless it names some)."""
-    from lossaudit.demo.scenarios import SCENARIO_NAMES, DemoSettings, run_scenarios
+    from lossaudit.demo.harness import DemoSettings
+    from lossaudit.demo.scenarios import SCENARIO_NAMES, run_scenarios
     from lossaudit.safe_names import child_folder
 
     names = list(config.scenarios) or list(SCENARIO_NAMES)

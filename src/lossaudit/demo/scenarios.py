@@ -12,418 +12,45 @@ A scenario is *reproduced* when every case shows exactly the finding codes it is
 and every check about its numbers holds. The failures are the point: a scenario that stops
 failing the way the seed did is what makes ``lossaudit demo`` exit 1.
 
+The harness every scenario uses (settings, data, building, auditing and retraining one case) is
+:mod:`lossaudit.demo.harness`; the text and JSON output is :mod:`lossaudit.demo.render`.
+
 Keras, TensorFlow and scikit-learn are imported inside the functions.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from lossaudit.core.head import HeadSpec
+from lossaudit.demo.harness import (
+    FLOAT32_ULP_AT_ONE,
+    Case,
+    Check,
+    DemoSettings,
+    ScenarioResult,
+    build_mlp,
+    comparison_of,
+    headline,
+    load_dataset,
+    make_case,
+    one_hot,
+    prepare_keras,
+    retrain_model,
+    same_within,
+    train_only,
+    training_text,
+)
 from lossaudit.errors import BadInputError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from lossaudit.core.compare import Comparison
-    from lossaudit.core.findings import Finding
-    from lossaudit.core.report import AuditReport
+    from lossaudit.demo.harness import Dataset
     from lossaudit.demo.legacy import LegacyRun, LegacySpec, PendingLegacyRun
-    from lossaudit.keras.retrain import RetrainResult, TrainedRun
-
-EVAL_FRACTION = 0.3
-DATA_SEED = 0
-FLOAT32_ULP_AT_ONE = 1.2e-7
-"""Softmax outputs one unit as 1.0 or 0.99999994: one float32 step below 1."""
-_HEADLINE = ("accuracy", "subset_accuracy", "balanced_accuracy", "majority_baseline")
-
-
-@dataclass(frozen=True)
-class DemoSettings:
-    """How the demo trains. ``epochs=None`` keeps each scenario's own default."""
-
-    epochs: int | None = None
-    batch_size: int = 32
-    seed: int = 0
-    learning_rate: float = 0.01
-    hidden: int = 32
-    legacy: bool = True
-    """Reproduce the legacy numbers with tf-keras in a child process; False reads the recording."""
-
-    def epochs_for(self, default: int) -> int:
-        return default if self.epochs is None else self.epochs
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_eval: np.ndarray
-    y_eval: np.ndarray
-
-    def describe(self) -> str:
-        sizes = f"{len(self.x_train)} train / {len(self.x_eval)} eval"
-        return f"{self.name}: {sizes}, {self.x_train.shape[1]} features"
-
-
-@dataclass(frozen=True)
-class Check:
-    """One thing a scenario is meant to show about its numbers, and whether it did."""
-
-    description: str
-    passed: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"description": self.description, "passed": self.passed}
-
-
-@dataclass(frozen=True)
-class Case:
-    """One model configuration of a scenario, trained (or refused by Keras) and audited."""
-
-    label: str
-    description: str
-    source: str
-    """Which Keras produced the numbers: ``Keras 3.15.1`` or the legacy run's provenance."""
-    head: HeadSpec
-    findings: tuple[Finding, ...]
-    expected_codes: tuple[str, ...]
-    keras_reported: Mapping[str, float] = field(default_factory=dict)
-    recomputed: Mapping[str, float] = field(default_factory=dict)
-    comparisons: tuple[Comparison, ...] = ()
-    built_metrics: tuple[tuple[str, str], ...] | None = None
-    keras_error: str | None = None
-    keras_warnings: tuple[str, ...] = ()
-    retrain: RetrainResult | None = None
-    checks: tuple[Check, ...] = ()
-    notes: tuple[str, ...] = ()
-    report: AuditReport | None = field(default=None, repr=False, compare=False)
-    predictions: np.ndarray | None = field(default=None, repr=False, compare=False)
-    y_eval: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def codes(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(f.code for f in self.findings))
-
-    @property
-    def codes_as_expected(self) -> bool:
-        return sorted(self.codes) == sorted(self.expected_codes)
-
-    @property
-    def reproduced(self) -> bool:
-        return self.codes_as_expected and all(c.passed for c in self.checks)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "description": self.description,
-            "source": self.source,
-            "head": self.head.to_dict(),
-            "codes": list(self.codes),
-            "expected_codes": list(self.expected_codes),
-            "reproduced": self.reproduced,
-            "keras_reported": dict(self.keras_reported),
-            "recomputed": dict(self.recomputed),
-            "comparisons": [c.to_dict() for c in self.comparisons],
-            "built_metrics": None if self.built_metrics is None else [list(p) for p in self.built_metrics],
-            "keras_error": self.keras_error,
-            "keras_warnings": list(self.keras_warnings),
-            "retrain": None if self.retrain is None else self.retrain.to_dict(),
-            "checks": [c.to_dict() for c in self.checks],
-            "notes": list(self.notes),
-        }
-
-
-@dataclass(frozen=True)
-class ScenarioResult:
-    name: str
-    title: str
-    seeds: tuple[str, ...]
-    data: str
-    training: str
-    cases: tuple[Case, ...]
-    notes: tuple[str, ...] = ()
-    seconds: float = 0.0
-
-    @property
-    def codes(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(code for case in self.cases for code in case.codes))
-
-    @property
-    def reproduced(self) -> bool:
-        return all(case.reproduced for case in self.cases)
-
-    @property
-    def model_verdict(self) -> str:
-        """The verdict of the model the scenario audits (its first audited case): ``fail`` is
-        what a scenario shows on purpose; the scenario itself passes when it is reproduced."""
-        report = next((c.report for c in self.cases if c.report is not None), None)
-        if report is not None:
-            return report.verdict
-        errors = any(f.severity.value == "error" for c in self.cases for f in c.findings)
-        return "fail" if errors else "pass"
-
-    @property
-    def retrain(self) -> RetrainResult | None:
-        """The first case's retrain: the scenario's headline proof."""
-        return next((c.retrain for c in self.cases if c.retrain is not None), None)
-
-    def case(self, label: str) -> Case:
-        for case in self.cases:
-            if case.label == label:
-                return case
-        raise KeyError(label)
-
-    def findings(self) -> list[dict[str, Any]]:
-        return [
-            {"scenario": self.name, "case": case.label, **finding.to_dict()}
-            for case in self.cases
-            for finding in case.findings
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "seeds": list(self.seeds),
-            "data": self.data,
-            "training": self.training,
-            "codes": list(self.codes),
-            "reproduced": self.reproduced,
-            "cases": [c.to_dict() for c in self.cases],
-            "notes": list(self.notes),
-            "seconds": round(self.seconds, 3),
-        }
-
-
-# --- data -------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4)
-def load_dataset(name: str) -> Dataset:
-    """A bundled scikit-learn data set, split (stratified where single-label) and standardised.
-
-    ``digits`` labels are class indices 0..9, ``breast_cancer`` labels a (n, 1) 0/1 column,
-    ``multilabel`` labels a (n, 5) multi-hot matrix.
-    """
-    import numpy as np
-    from sklearn.datasets import load_breast_cancer, load_digits, make_multilabel_classification
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
-
-    if name == "digits":
-        x, y = load_digits(return_X_y=True)
-        stratify: Any = y
-    elif name == "breast_cancer":
-        x, y = load_breast_cancer(return_X_y=True)
-        stratify = y
-    elif name == "multilabel":
-        x, y = make_multilabel_classification(
-            n_samples=1000, n_features=20, n_classes=5, n_labels=2, random_state=DATA_SEED
-        )
-        stratify = None
-    else:
-        raise BadInputError(f"unknown demo data set {name!r}")
-    x_train, x_eval, y_train, y_eval = train_test_split(
-        x, y, test_size=EVAL_FRACTION, random_state=DATA_SEED, stratify=stratify
-    )
-    scaler = StandardScaler().fit(x_train)
-    if name == "breast_cancer":
-        y_train, y_eval = y_train.reshape(-1, 1), y_eval.reshape(-1, 1)
-    return Dataset(
-        name,
-        scaler.transform(x_train).astype(np.float32),
-        np.asarray(y_train).astype(np.int64),
-        scaler.transform(x_eval).astype(np.float32),
-        np.asarray(y_eval).astype(np.int64),
-    )
-
-
-def one_hot(y: np.ndarray, k: int) -> np.ndarray:
-    from lossaudit.core.labels import to_one_hot
-
-    return to_one_hot(y, k)
-
-
-# --- building, training and auditing ----------------------------------------------------------
-
-
-def _prepare_keras() -> Any:
-    """Import Keras for CPU, quietly; returns the keras module."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
-    import keras
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        # tf.function retracing notices are about speed, not about the model: keep them out.
-        tf.get_logger().setLevel("ERROR")
-    return keras
-
-
-def build_mlp(
-    n_features: int,
-    units: int,
-    activation: str | None,
-    loss: Any,
-    metrics: Iterable[Any],
-    settings: DemoSettings,
-    name: str,
-) -> Any:
-    """Input -> Dense(hidden, relu) -> Dense(units, activation), compiled with Adam."""
-    keras = _prepare_keras()
-    keras.utils.set_random_seed(settings.seed)
-    model = keras.Sequential(
-        [
-            keras.Input((n_features,)),
-            keras.layers.Dense(settings.hidden, activation="relu"),
-            keras.layers.Dense(units, activation=activation),
-        ],
-        name=name.replace("-", "_"),
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
-        loss=loss,
-        metrics=list(metrics),
-    )
-    return model
-
-
-def _headline(report: AuditReport | None) -> dict[str, float]:
-    if report is None or report.metrics is None:
-        return {}
-    values = report.metrics.values
-    return {k: float(v) for k in _HEADLINE if (v := values.get(k)) is not None}
-
-
-def audit_run(run: TrainedRun, y_static: Any, source: str) -> AuditReport:
-    """Audit a trained run like ``lossaudit audit`` does; a run Keras refused gets the static check."""
-    from lossaudit.core.audit import audit_predictions, check
-    from lossaudit.core.compare import reported_from_mapping
-
-    if run.error is not None or run.predictions is None:
-        return check(run.head, y_static, command="demo")
-    finite = {k: v for k, v in run.keras_reported.items() if math.isfinite(v)}
-    return audit_predictions(
-        run.head,
-        run.y_eval,
-        run.predictions,
-        reported_from_mapping(finite, source),
-        built_metrics=run.built_metrics or None,
-        command="demo",
-    )
-
-
-def _keras_source() -> str:
-    import keras
-
-    return f"Keras {keras.__version__} ({keras.backend.backend()} backend)"
-
-
-def _case(
-    label: str,
-    description: str,
-    run: TrainedRun,
-    y_static: Any,
-    expected: tuple[str, ...],
-    *,
-    retrain: RetrainResult | None = None,
-    checks: Iterable[Check] = (),
-    notes: Iterable[str] = (),
-) -> Case:
-    source = _keras_source()
-    report = audit_run(run, y_static, "evaluate")
-    return Case(
-        label=label,
-        description=description,
-        source=source,
-        head=run.head,
-        findings=report.findings,
-        expected_codes=expected,
-        keras_reported=dict(run.keras_reported),
-        recomputed=_headline(report),
-        comparisons=report.comparisons,
-        built_metrics=run.built_metrics,
-        keras_error=run.error,
-        keras_warnings=run.keras_warnings,
-        retrain=retrain,
-        checks=tuple(checks),
-        notes=tuple(notes),
-        report=report,
-        predictions=run.predictions,
-        y_eval=run.y_eval,
-    )
-
-
-def _retrain_model(
-    model: Any, data: Dataset, y_train: Any, y_eval: Any, settings: DemoSettings, epochs: int
-) -> RetrainResult:
-    """Static findings -> merged fix -> retrain both models: the 'before' run is the audited model."""
-    from lossaudit.core.audit import check
-    from lossaudit.keras.live import head_from_model
-    from lossaudit.keras.retrain import merge_fixes, prove_fix
-
-    # Only rules that judge the head and labels propose head fixes; LA5xx (predictions) propose
-    # none, so the static check gives the same fix as the full audit, before any training.
-    static = check(head_from_model(model), y_train)
-    fix = merge_fixes(static.findings)
-    return prove_fix(
-        model,
-        fix,
-        data.x_train,
-        y_train,
-        data.x_eval,
-        y_eval,
-        epochs=epochs,
-        batch_size=settings.batch_size,
-        seed=settings.seed,
-        learning_rate=settings.learning_rate,
-    )
-
-
-def _train_only(
-    model: Any, data: Dataset, y_train: Any, y_eval: Any, settings: DemoSettings, epochs: int
-) -> TrainedRun:
-    from lossaudit.keras.retrain import train_and_evaluate
-
-    keras = _prepare_keras()
-    with keras.device("cpu:0"):
-        return train_and_evaluate(
-            model,
-            data.x_train,
-            y_train,
-            data.x_eval,
-            y_eval,
-            epochs=epochs,
-            batch_size=settings.batch_size,
-            seed=settings.seed,
-        )
-
-
-def _comparison(case_or_report: Case, metric: str = "accuracy") -> Comparison | None:
-    return next((c for c in case_or_report.comparisons if c.metric == metric), None)
-
-
-def _training_text(settings: DemoSettings, epochs: int) -> str:
-    return (
-        f"MLP Dense({settings.hidden}, relu) -> head, Adam(lr={settings.learning_rate:g}), {epochs} epochs, "
-        f"batch {settings.batch_size}, seed {settings.seed}, CPU"
-    )
-
-
-def _same(a: float | None, b: float | None, tol: float = 1e-4) -> bool:
-    return a is not None and b is not None and abs(a - b) <= tol
-
+    from lossaudit.keras.retrain import RetrainResult
 
 # --- the scenarios ----------------------------------------------------------------------------
 
@@ -454,9 +81,9 @@ def _bce_softmax_cases(
     started: float,
 ) -> ScenarioResult:
     model = build_mlp(64, 10, "softmax", "binary_crossentropy", ["accuracy"], settings, "bce_softmax")
-    retrain = _retrain_model(model, data, y_train, y_eval, settings, epochs)
+    retrain = retrain_model(model, data, y_train, y_eval, settings, epochs)
     before = retrain.before
-    keras3 = _case(
+    keras3 = make_case(
         "keras3",
         "Dense(10, softmax) + binary_crossentropy, metrics=['accuracy'], one-hot labels",
         before,
@@ -464,7 +91,7 @@ def _bce_softmax_cases(
         ("LA103",),
         retrain=retrain,
     )
-    comp = _comparison(keras3)
+    comp = comparison_of(keras3)
     argmax = keras3.recomputed.get("accuracy")
     after = retrain.after_accuracy
     keras3 = _with_checks(
@@ -497,7 +124,7 @@ def _bce_softmax_cases(
         "a 10-class softmax trained with binary_crossentropy and metrics=['accuracy']",
         ("000", "003"),
         data.describe() + ", labels one-hot",
-        _training_text(settings, epochs),
+        training_text(settings, epochs),
         (keras3, legacy),
         notes,
         time.perf_counter() - started,
@@ -598,7 +225,7 @@ def legacy_case(settings: DemoSettings, pending: PendingLegacyRun | None, reason
         ),
         Check(
             "recompiled with metrics=['categorical_accuracy'], the same model reports argmax accuracy",
-            _same(fixed, argmax),
+            same_within(fixed, argmax),
         ),
     ]
     reported_accuracy = run.reported.get("accuracy")
@@ -618,7 +245,7 @@ def legacy_case(settings: DemoSettings, pending: PendingLegacyRun | None, reason
         findings=report.findings,
         expected_codes=("LA103", "LA401", "LA503"),
         keras_reported=dict(run.reported),
-        recomputed=_headline(report),
+        recomputed=headline(report),
         comparisons=report.comparisons,
         built_metrics=run.built_metrics,
         checks=tuple(checks),
@@ -656,11 +283,11 @@ def _constant_checks(case: Case, klass: int, what: str) -> list[Check]:
             f"accuracy equals the share of class {klass} in the eval labels ({share:.4f})"
             if share is not None
             else "accuracy equals the share of the predicted class",
-            _same(case.recomputed.get("accuracy"), share, 1e-9),
+            same_within(case.recomputed.get("accuracy"), share, 1e-9),
         ),
         Check(
             "the Keras-reported accuracy agrees with the recomputed one",
-            (comp := _comparison(case)) is not None and comp.status == "agrees",
+            (comp := comparison_of(case)) is not None and comp.status == "agrees",
         ),
     ]
 
@@ -671,9 +298,9 @@ def one_unit_cce(settings: DemoSettings = DemoSettings()) -> ScenarioResult:
     epochs = settings.epochs_for(10)
     data = load_dataset("breast_cancer")
     model = build_mlp(30, 1, "sigmoid", "categorical_crossentropy", ["accuracy"], settings, "one_unit_cce")
-    retrain = _retrain_model(model, data, data.y_train, data.y_eval, settings, epochs)
+    retrain = retrain_model(model, data, data.y_train, data.y_eval, settings, epochs)
     before = retrain.before
-    case = _case(
+    case = make_case(
         "keras3",
         "Dense(1, sigmoid) + categorical_crossentropy, metrics=['accuracy'], 0/1 labels",
         before,
@@ -707,7 +334,7 @@ def one_unit_cce(settings: DemoSettings = DemoSettings()) -> ScenarioResult:
         "a 1-unit sigmoid output trained with categorical_crossentropy",
         ("002", "004"),
         data.describe() + ", labels a 0/1 column",
-        _training_text(settings, epochs),
+        training_text(settings, epochs),
         (case,),
         (
             "Seeds 002/004 reported 26% accuracy with categorical_crossentropy and 98% with "
@@ -725,9 +352,9 @@ def one_unit_softmax(settings: DemoSettings = DemoSettings()) -> ScenarioResult:
     epochs = settings.epochs_for(5)
     data = load_dataset("breast_cancer")
     model = build_mlp(30, 1, "softmax", "binary_crossentropy", ["accuracy"], settings, "one_unit_softmax")
-    retrain = _retrain_model(model, data, data.y_train, data.y_eval, settings, epochs)
+    retrain = retrain_model(model, data, data.y_train, data.y_eval, settings, epochs)
     before = retrain.before
-    case = _case(
+    case = make_case(
         "keras3",
         "Dense(1, softmax) + binary_crossentropy, metrics=['accuracy'], 0/1 labels",
         before,
@@ -770,7 +397,7 @@ def one_unit_softmax(settings: DemoSettings = DemoSettings()) -> ScenarioResult:
         "a 1-unit softmax output trained with binary_crossentropy",
         ("001",),
         data.describe() + ", labels a 0/1 column",
-        _training_text(settings, epochs),
+        training_text(settings, epochs),
         (case,),
         (
             "Seed 001: 'binary_crossentropy ... close to the random prediction'; its answer: with 1 output "
@@ -806,8 +433,8 @@ def label_loss_mismatch(settings: DemoSettings = DemoSettings()) -> ScenarioResu
     )
     for label, description, loss, y_train, y_eval, code in variants:
         model = build_mlp(64, 10, "softmax", loss, ["accuracy"], settings, label)
-        retrain = _retrain_model(model, data, y_train, y_eval, settings, epochs)
-        case = _case(label, description, retrain.before, y_train, (code,), retrain=retrain)
+        retrain = retrain_model(model, data, y_train, y_eval, settings, epochs)
+        case = make_case(label, description, retrain.before, y_train, (code,), retrain=retrain)
         case = _with_checks(
             case,
             [
@@ -823,7 +450,7 @@ def label_loss_mismatch(settings: DemoSettings = DemoSettings()) -> ScenarioResu
         "class-index labels with categorical_crossentropy, one-hot labels with the sparse loss",
         ("001",),
         data.describe(),
-        _training_text(settings, epochs),
+        training_text(settings, epochs),
         tuple(cases),
         (
             "Older Keras broadcast a (n, 1) index column against K outputs and trained on nonsense; "
@@ -842,8 +469,8 @@ def multi_label(settings: DemoSettings = DemoSettings()) -> ScenarioResult:
     model = build_mlp(
         20, k, "softmax", "categorical_crossentropy", ["accuracy"], settings, "multi_label_softmax"
     )
-    retrain = _retrain_model(model, data, data.y_train, data.y_eval, settings, epochs)
-    softmax_case = _case(
+    retrain = retrain_model(model, data, data.y_train, data.y_eval, settings, epochs)
+    softmax_case = make_case(
         "softmax-cce",
         f"Dense({k}, softmax) + categorical_crossentropy, metrics=['accuracy'], multi-hot labels",
         retrain.before,
@@ -856,15 +483,15 @@ def multi_label(settings: DemoSettings = DemoSettings()) -> ScenarioResult:
     trap_model = build_mlp(
         20, k, "sigmoid", "binary_crossentropy", ["accuracy"], settings, "multi_label_trap"
     )
-    trap_run = _train_only(trap_model, data, data.y_train, data.y_eval, settings, epochs)
-    trap = _case(
+    trap_run = train_only(trap_model, data, data.y_train, data.y_eval, settings, epochs)
+    trap = make_case(
         "sigmoid-bce-accuracy",
         f"Dense({k}, sigmoid) + binary_crossentropy (the right head) with metrics=['accuracy']",
         trap_run,
         data.y_train,
         ("LA402", "LA503"),
     )
-    comp = _comparison(trap)
+    comp = comparison_of(trap)
     trap = _with_checks(
         trap,
         [
@@ -892,7 +519,7 @@ def multi_label(settings: DemoSettings = DemoSettings()) -> ScenarioResult:
         "multi-hot labels: softmax + categorical_crossentropy vs sigmoid + binary_crossentropy",
         (),
         data.describe() + f", {k} labels, multi-hot",
-        _training_text(settings, epochs),
+        training_text(settings, epochs),
         (softmax_case, trap),
         tuple(notes),
         time.perf_counter() - started,
@@ -901,7 +528,7 @@ def multi_label(settings: DemoSettings = DemoSettings()) -> ScenarioResult:
 
 def from_logits_mismatch(settings: DemoSettings = DemoSettings()) -> ScenarioResult:
     """A linear head with from_logits=False, and a softmax head with from_logits=True."""
-    keras = _prepare_keras()
+    keras = prepare_keras()
     started = time.perf_counter()
     epochs = settings.epochs_for(5)
     data = load_dataset("digits")
@@ -914,8 +541,8 @@ def from_logits_mismatch(settings: DemoSettings = DemoSettings()) -> ScenarioRes
         settings,
         "linear_no_logits",
     )
-    retrain = _retrain_model(linear, data, data.y_train, data.y_eval, settings, epochs)
-    linear_case = _case(
+    retrain = retrain_model(linear, data, data.y_train, data.y_eval, settings, epochs)
+    linear_case = make_case(
         "linear-from-logits-false",
         "Dense(10) (linear) + SparseCategoricalCrossentropy(from_logits=False)",
         retrain.before,
@@ -934,8 +561,8 @@ def from_logits_mismatch(settings: DemoSettings = DemoSettings()) -> ScenarioRes
         settings,
         "softmax_from_logits",
     )
-    retrain2 = _retrain_model(softmax, data, data.y_train, data.y_eval, settings, epochs)
-    softmax_case = _case(
+    retrain2 = retrain_model(softmax, data, data.y_train, data.y_eval, settings, epochs)
+    softmax_case = make_case(
         "softmax-from-logits-true",
         "Dense(10, softmax) + SparseCategoricalCrossentropy(from_logits=True)",
         retrain2.before,
@@ -944,7 +571,7 @@ def from_logits_mismatch(settings: DemoSettings = DemoSettings()) -> ScenarioRes
         retrain=retrain2,
     )
     notes = []
-    if retrain2.before_accuracy is not None and _same(
+    if retrain2.before_accuracy is not None and same_within(
         retrain2.before_accuracy, retrain2.after_accuracy, 1e-9
     ):
         notes.append(
@@ -967,7 +594,7 @@ def from_logits_mismatch(settings: DemoSettings = DemoSettings()) -> ScenarioRes
         "from_logits that does not match the output layer",
         (),
         data.describe() + ", labels class indices",
-        _training_text(settings, epochs),
+        training_text(settings, epochs),
         (linear_case, softmax_case),
         (),
         time.perf_counter() - started,
@@ -1002,7 +629,7 @@ def run_scenarios(
     unknown = [n for n in wanted if n not in SCENARIOS]
     if unknown:
         raise BadInputError(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIO_NAMES)}")
-    _prepare_keras()
+    prepare_keras()
     results = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -1012,89 +639,3 @@ def run_scenarios(
                     progress(name)
                 results.append(SCENARIOS[name](settings))
     return tuple(results)
-
-
-# --- output -----------------------------------------------------------------------------------
-
-
-def render_scenario(result: ScenarioResult) -> str:
-    """A compact text block: per case the findings, reported vs recomputed numbers, retrain."""
-    seeds = f" (seeds {', '.join(result.seeds)})" if result.seeds else ""
-    mark = "reproduced" if result.reproduced else "NOT REPRODUCED"
-    out = [f"== {result.name}{seeds}: {result.title} [{mark}, {result.seconds:.1f} s]"]
-    out.append(f"   data: {result.data}; {result.training}")
-    for case in result.cases:
-        out.append(f"   [{case.label}] {case.description}")
-        out.append(f"      source: {case.source}")
-        codes = " ".join(case.codes) or "none"
-        expected = "" if case.codes_as_expected else f" (expected {' '.join(case.expected_codes) or 'none'})"
-        out.append(f"      findings: {codes}{expected}")
-        for finding in case.findings:
-            out.append(f"        {finding.code} {finding.severity.value}: {finding.title}")
-        if case.keras_error:
-            out.append(f"      Keras refused: {case.keras_error}")
-        if case.keras_reported:
-            shown = ", ".join(f"{k} {_num(v)}" for k, v in case.keras_reported.items())
-            built = ""
-            if case.built_metrics:
-                built = " (" + ", ".join(f"{a} = {b}" for a, b in case.built_metrics) + ")"
-            out.append(f"      Keras reported: {shown}{built}")
-        if case.recomputed:
-            shown = ", ".join(f"{k} {_num(v)}" for k, v in case.recomputed.items())
-            out.append(f"      recomputed: {shown}")
-        for comp in case.comparisons:
-            if comp.status != "not_compared":
-                out.append(f"      attribution [{comp.status}]: {comp.explanation}")
-        for warning in case.keras_warnings[:2]:
-            out.append(f"      Keras warned: {_short(warning)}")
-        if case.retrain is not None:
-            from lossaudit.keras.retrain import describe_fix
-
-            out.append(f"      retrain ({describe_fix(case.retrain.fix)}): {case.retrain.summary}")
-        for check in case.checks:
-            out.append(f"      {'ok  ' if check.passed else 'FAIL'} {check.description}")
-        for note in case.notes:
-            out.append(f"      note: {note}")
-    for note in result.notes:
-        out.append(f"   note: {note}")
-    return "\n".join(out)
-
-
-def _num(value: float) -> str:
-    return "nan" if not math.isfinite(value) else f"{value:.4f}"
-
-
-def _short(text: str, limit: int = 160) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def demo_document(results: Iterable[ScenarioResult], seconds: float) -> dict[str, Any]:
-    """The ``--json`` document: verdict, every finding with its scenario, every scenario."""
-    items = list(results)
-    reproduced = sum(1 for r in items if r.reproduced)
-    document: dict[str, Any] = _jsonable(
-        {
-            "verdict": "pass" if reproduced == len(items) else "fail",
-            "reproduced": reproduced,
-            "scenarios_run": len(items),
-            "seconds": round(seconds, 3),
-            "findings": [f for r in items for f in r.findings()],
-            "scenarios": [r.to_dict() for r in items],
-        }
-    )
-    return document
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values: NaN and infinities become null (JSON has no NaN)."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if hasattr(value, "item"):
-        return _jsonable(value.item())
-    return str(value)

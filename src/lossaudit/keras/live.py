@@ -13,6 +13,11 @@ Where the metric objects are (read from the libraries' sources):
 * tf-keras -- ``model.compiled_metrics`` is a ``MetricsContainer`` (tf_keras/src/engine/
   compile_utils.py) with the same two roles (``metrics`` once built, ``_user_metrics``); its
   'accuracy' is a ``MeanMetricWrapper`` around ``binary_accuracy``/``categorical_accuracy``/...
+
+Why one module of about 680 lines: reading a live model's head (up to :func:`head_from_model`) and
+loading a saved file (from :func:`refuse_lambda` on) both rest on the per-version facts above, and
+a split would either separate those facts from one half or repeat them; callers import either
+half from here.
 """
 
 from __future__ import annotations

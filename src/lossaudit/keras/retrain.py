@@ -9,6 +9,10 @@ eval set with :mod:`lossaudit.core.metrics`, so "accuracy" is the definition the
 (argmax, binary at 0.5 or per-label), not whatever Keras resolved.
 
 Keras and TensorFlow are imported inside the functions: importing this module is cheap.
+
+Why one module of about 730 lines: proving a fix is one experiment -- merge the fixes, rebuild
+both models from the config, train them alike, recompute and judge -- and its rebuilding helpers
+(optimizer, loss, metrics, label transforms) serve only that experiment.
 """
 
 from __future__ import annotations

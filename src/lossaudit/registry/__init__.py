@@ -1,14 +1,16 @@
 """Scheduled audits over the MLflow Model Registry (``lossaudit registry``).
 
-:mod:`lossaudit.registry.audit` finds model versions, resolves their eval data, skips versions
-already audited with the same data and rules, tags each version with its outcome and moves an
-alias to passing versions only; :mod:`lossaudit.registry.workers` audits the versions in worker
-processes. Python entry point::
+:mod:`lossaudit.registry.audit` is the job: it finds model versions (:mod:`~.versions`), resolves
+their eval data (:mod:`~.evaldata`), skips versions whose tags say they were already audited with
+the same data and rules and tags each version with its outcome (:mod:`~.tags`), audits the others
+in worker processes (:mod:`~.workers`), moves an alias to passing versions only (:mod:`~.aliases`)
+and sums up (:mod:`~.results`, :mod:`~.render`). Python entry point::
 
-    from lossaudit.registry.audit import RegistryOptions, run_registry_audit
+    from lossaudit.registry.audit import run_registry_audit
+    from lossaudit.registry.options import RegistryOptions
 
     summary = run_registry_audit(RegistryOptions(name="digits*", workers=2, promote_alias="audited"))
     raise SystemExit(summary.exit_code)
 
-Importing this package imports neither module (nor MLflow, nor TensorFlow).
+Importing this package imports none of its modules (nor MLflow, nor TensorFlow).
 """

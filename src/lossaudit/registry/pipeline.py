@@ -18,7 +18,9 @@ def run_registry(config: PipelineConfig, context: RunContext) -> PipelineOutcome
     from dataclasses import replace
 
     from lossaudit.errors import BadInputError
-    from lossaudit.registry.audit import RegistryOptions, render_table, run_registry_audit
+    from lossaudit.registry.audit import run_registry_audit
+    from lossaudit.registry.options import RegistryOptions
+    from lossaudit.registry.render import render_table
 
     tracking_uri, no_log = context.tracking_uri, context.no_log
     if no_log:
@@ -27,7 +29,7 @@ def run_registry(config: PipelineConfig, context: RunContext) -> PipelineOutcome
     # An empty --tracking-uri (the MLproject's default) means "not given".
     if tracking_uri is not None and tracking_uri.strip():
         options = replace(options, tracking_uri=tracking_uri)
-    summary = run_registry_audit(options)
+    summary = run_registry_audit(options, progress=context.progress)
     return PipelineOutcome(
         config.name,
         config.kind,

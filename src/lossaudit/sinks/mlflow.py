@@ -28,6 +28,11 @@ resumable: see :func:`log_report_folder`. ``upload.json`` is not uploaded.
 MLflow's limits (``mlflow/utils/validation.py``): keys of at most 250 characters from
 ``[A-Za-z0-9_-. /]`` that do not normalise to another path, param values of at most 6000
 characters, 100 params and 100 tags per batch (``MlflowClient.log_batch`` splits larger lists).
+
+Why one module of about 860 lines: it is the one code path from a report folder to an MLflow run,
+shared by the pipeline's sink and ``lossaudit log``. The names above, the upload record and the
+resume of an interrupted upload change together; one file keeps the shape of a logged run in one
+place.
 """
 
 from __future__ import annotations
