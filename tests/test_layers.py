@@ -6,9 +6,10 @@ circle hidden in a function is still a circle a reader has to untangle. The laye
 
 * base -- ``lossaudit`` itself, ``errors``, ``redact``, ``safe_names``: the standard library only;
 * ``core`` -- the audit's logic: rules, labels, metrics, comparison, reports; no adapter;
-* adapters -- ``formats`` (renderers), ``keras``, ``script`` (training scripts read as source),
-  ``validation`` (Great Expectations) and ``tracking`` (the MLflow connection) import core only; ``sources`` may read through ``keras`` and
-  ``tracking``; ``sinks`` write ``formats`` and log through ``tracking``;
+* adapters -- ``formats`` (renderers), ``keras``, ``script`` (training scripts read as
+  source), ``validation`` (Great Expectations) and ``tracking`` (the MLflow connection) import
+  core only; ``sources`` may read through ``keras`` and ``tracking``; ``sinks`` write
+  ``formats`` and log through ``tracking``;
 * ``pipeline`` -- the stages, wired to the adapters through their interfaces;
 * ``demo`` and ``registry`` -- jobs built on the pipeline;
 * ``cli`` -- the only place that wires everything.
