@@ -59,7 +59,8 @@ def check(
         Family | None,
         typer.Option(
             help="Keras that compiled the model (decides what 'accuracy' means); default keras3, or "
-            "what --spec/--model says, which this overrides."
+            "what --spec/--model says, or for scripts what their imports, Keras 1 arguments and the "
+            "project's pinned versions say; this overrides."
         ),
     ] = None,
     spec: Annotated[Path | None, typer.Option(help="Head spec file (YAML or JSON).")] = None,
@@ -83,8 +84,6 @@ def check(
     Exit 2 also when a file could not be parsed (and nothing failed)."""
 
     def body() -> int:
-        from lossaudit.core.audit import check as run_check
-
         output = _output(output_format, as_json)
         rules = rule_config(config, select, ignore, fail_on)
         if paths:
@@ -95,6 +94,8 @@ def check(
                 output,
                 others=(units, activation, loss, spec, model, labels, metric, from_logits, label_smoothing),
             )
+        from lossaudit.core.audit import check as run_check
+
         head, context = _head_from_options(
             units, activation, loss, from_logits, label_smoothing, metric, keras_family, spec, model
         )

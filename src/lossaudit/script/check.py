@@ -53,8 +53,12 @@ def check_paths(
     *,
     config: RuleConfig | None = None,
     keras_family: KerasFamily | None = None,
+    jobs: int | None = None,
 ) -> AuditReport:
     """Check every Python file and notebook under ``paths``; one report for all of them.
+
+    ``jobs``: processes to check in (default: one per core, up to :data:`MAX_JOBS`, for
+    :data:`PARALLEL_FROM` files or more, where ``fork`` is available; 1 checks in this process).
 
     Raises :class:`BadInputError` for a path that does not exist (or is a model or data file).
     Files that cannot be read or parsed are listed in ``context["not_parsed"]``; the rest are
@@ -62,14 +66,11 @@ def check_paths(
     """
     rules = config if config is not None else RuleConfig()
     files = collect_files(paths)
-    pins = PinFinder()
     findings: list[Finding] = []
     models: list[dict[str, Any]] = []
     notices: list[Notice] = []
     suppressed = not_followed = parsed = 0
-    for order, path in enumerate(files):
-        source = read_source(path)
-        result = check_source(source, pins=pins.for_file(path), keras_family=keras_family)
+    for order, result in enumerate(_results(files, keras_family, jobs)):
         notices.extend(result.notices)
         models.extend(result.models)
         suppressed += result.suppressed
@@ -102,6 +103,41 @@ def check_paths(
     )
 
 
+MAX_JOBS = 4
+PARALLEL_FROM = 64
+"""Fewer files are checked in this process: starting workers costs more than they save."""
+
+
+def _check_file(path: Path, pins: PinFinder, keras_family: KerasFamily | None) -> FileResult:
+    return check_source(read_source(path), pins=pins.for_file(path), keras_family=keras_family)
+
+
+def _check_chunk(files: list[Path], keras_family: KerasFamily | None) -> list[FileResult]:
+    pins = PinFinder()
+    return [_check_file(path, pins, keras_family) for path in files]
+
+
+def _results(files: list[Path], keras_family: KerasFamily | None, jobs: int | None) -> list[FileResult]:
+    """Each file's result, in order; in worker processes when there are many files."""
+    import multiprocessing
+    import os
+
+    workers = jobs if jobs is not None else min(os.cpu_count() or 1, MAX_JOBS)
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    if workers <= 1 or len(files) < PARALLEL_FROM or not fork:
+        return _check_chunk(files, keras_family)
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = -(-len(files) // (workers * 4))  # a few chunks per worker, in order
+    chunks = [files[i : i + size] for i in range(0, len(files), size)]
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = list(pool.map(_check_chunk, chunks, [keras_family] * len(chunks)))
+    except (OSError, RuntimeError):  # no processes here (a sandbox): check in this one
+        return _check_chunk(files, keras_family)
+    return [result for chunk in done for result in chunk]
+
+
 def _finding_order(finding: Finding) -> tuple[int, int, int, str]:
     location = finding.location
     order = int(finding.evidence.get("_order", 0))
@@ -131,7 +167,7 @@ def check_source(source: SourceFile, *, pins: Pins, keras_family: KerasFamily | 
     if not trees:
         return result
     result.parsed = True
-    interpreter = Interpreter(trees)
+    interpreter = Interpreter(trees, [unit.lines for unit in units])
     try:
         checks = interpreter.run()
     except (BudgetExceeded, RecursionError):
@@ -277,6 +313,8 @@ class _Judge:
             for finding in run_rules(RULES, facts):
                 found.setdefault(finding.code, finding)
             by_family.append(found)
+            if not found:  # nothing all families agree on
+                return []
         if not by_family:
             return []
         agreed = [f for code, f in by_family[0].items() if all(code in other for other in by_family[1:])]

@@ -325,13 +325,16 @@ class PinFinder:
 
     def __init__(self) -> None:
         self._cache: dict[Path, Pins] = {}
+        self._by_parent: dict[str, Pins] = {}
 
     def for_file(self, path: Path) -> Pins:
-        try:
-            folder = path.resolve().parent
-        except OSError:
-            return NO_PINS
-        return self._for_folder(folder)
+        parent = str(path.parent)
+        if parent not in self._by_parent:
+            try:
+                self._by_parent[parent] = self._for_folder(path.parent.resolve())
+            except OSError:
+                self._by_parent[parent] = NO_PINS
+        return self._by_parent[parent]
 
     def _for_folder(self, folder: Path) -> Pins:
         if folder in self._cache:

@@ -24,7 +24,8 @@ metrics, and the labels of the ``fit``/``evaluate`` calls that follow it.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from lossaudit.core.names import ACTIVATIONS, normalise_activation, normalise_metric_name
@@ -308,6 +309,10 @@ class _Frame:
 
 _MAIN_GUARD_NAMES = frozenset({"__name__"})
 _LIST_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"})
+_MODEL_WORDS = frozenset(
+    {"compile", "add", "fit", "evaluate", "Sequential", "Model", "Dense", "Input", "layers", "models"}
+)
+"""Names whose presence makes a function worth following when no straight-line code calls it."""
 _BUILTINS = frozenset(
     {"len", "int", "float", "list", "tuple", "sorted", "print", "range", "super", "isinstance", "str"}
 )
@@ -319,8 +324,10 @@ _BUILTINS = frozenset(
 class Interpreter:
     """Runs a file's code units in order on abstract values; see the module docstring."""
 
-    def __init__(self, trees: Sequence[ast.Module]) -> None:
+    def __init__(self, trees: Sequence[ast.Module], lines: Sequence[Sequence[str]] = ()) -> None:
         self.trees = trees
+        self.lines = lines
+        """Each unit's source lines (for a quick look at a function's text)."""
         self.module = Scope()
         self.models: list[Model] = []
         self.functions: list[Function] = []
@@ -335,6 +342,9 @@ class Interpreter:
         """(why, unit, line) of each sign that the code runs only under a legacy Keras."""
         self.imported: set[str] = set()
         """Qualified names of everything imported."""
+        self._branches: dict[int, _BranchFacts] = {}
+        self._relevant: dict[int, bool] = {}
+        self._words: re.Pattern[str] | None = None
 
     # -- driving --
 
@@ -360,6 +370,8 @@ class Interpreter:
                 if fn.node in self.called or fn.node in done:
                     continue
                 done.add(fn.node)
+                if not self._may_build_models(fn):
+                    continue
                 progress = True
                 self.unit = fn.unit
                 self._call_function(fn, [], {}, star=False)
@@ -368,6 +380,21 @@ class Interpreter:
                     self.unit = cls.unit
                     self._instantiate(cls, cls.node, [], {}, star=False)
                     progress = True
+
+    def _may_build_models(self, fn: Function) -> bool:
+        """Whether following a function no one called can find a model: its text names a Keras
+        model method or constructor, or a function or class of this file (which may)."""
+        key = id(fn.node)
+        if key not in self._relevant:
+            if self._words is None:
+                local = {f.node.name for f in self.functions} | {c.node.name for c in self.classes}
+                words = sorted(_MODEL_WORDS | local, key=len, reverse=True)
+                self._words = re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b")
+            node = fn.node
+            lines = self.lines[fn.unit] if fn.unit < len(self.lines) else ()
+            body = lines[node.body[0].lineno - 1 : node.end_lineno] if lines and node.body else ()
+            self._relevant[key] = not lines or bool(self._words.search("\n".join(body)))
+        return self._relevant[key]
 
     def keras_prefix(self, namespace: str) -> str:
         """How this file spells ``keras.<namespace>.`` (``tf.keras.losses.``, ``losses.``, ...)."""
@@ -498,15 +525,18 @@ class Interpreter:
     def _branch(self, node: ast.stmt, scope: Scope, frame: _Frame | None) -> None:
         """A statement whose path lossaudit does not follow: what it assigns becomes unknown, the
         models it changes become unknown, and the labels its fit calls pass are still read."""
-        for name in _assigned_names(node):
+        facts = self._branches.get(id(node))
+        if facts is None:
+            facts = self._branches[id(node)] = _branch_facts(node)
+        for name in facts.names:
             scope.vars[name] = UNKNOWN
-        for target in _attribute_targets(node):
+        for target in facts.attributes:
             base = self._peek(target.value, scope)
             if isinstance(base, Instance):
                 base.attrs[target.attr] = UNKNOWN
             elif isinstance(base, Model):
                 base.havoc()
-        for call in _calls(node):
+        for call in facts.calls:
             self._tick()
             func = call.func
             if isinstance(func, ast.Attribute):
@@ -525,7 +555,7 @@ class Interpreter:
                     value = self._peek(arg, scope)
                     if isinstance(value, Model):
                         value.havoc()
-        if frame is not None and any(isinstance(n, ast.Return) for n in _walk_local(node)):
+        if frame is not None and facts.returns:
             frame.uncertain = True
 
     def _bind(self, target: ast.expr, value: object, scope: Scope) -> None:
@@ -1435,40 +1465,49 @@ def _only_imports(body: Sequence[ast.stmt]) -> bool:
     return bool(body) and all(isinstance(s, ast.Import | ast.ImportFrom | ast.Pass) for s in body)
 
 
-def _walk_local(node: ast.AST) -> Iterator[ast.AST]:
-    """Every node under ``node`` except inside nested functions, classes and lambdas."""
-    stack = list(ast.iter_child_nodes(node))
-    while stack:
-        child = stack.pop()
-        yield child
-        if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
-            stack.extend(ast.iter_child_nodes(child))
+@dataclass(frozen=True)
+class _BranchFacts:
+    names: frozenset[str]
+    """Names the statement may bind."""
+    attributes: tuple[ast.Attribute, ...]
+    """Attribute targets it may assign (``self.x = ...``)."""
+    calls: tuple[ast.Call, ...]
+    returns: bool
 
 
-def _assigned_names(node: ast.AST) -> set[str]:
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def _branch_facts(node: ast.AST) -> _BranchFacts:
+    """One walk over a statement, not into nested functions, classes and lambdas."""
     names: set[str] = set()
-    for child in _walk_local(node):
-        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store | ast.Del):
-            names.add(child.id)
-        elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(child.name)
-        elif isinstance(child, ast.Import | ast.ImportFrom):
-            for alias in child.names:
-                names.add((alias.asname or alias.name).split(".")[0])
-        elif isinstance(child, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and child.name:
-            names.add(child.name)
-        elif isinstance(child, ast.MatchMapping) and child.rest:
-            names.add(child.rest)
-    return names
-
-
-def _attribute_targets(node: ast.AST) -> list[ast.Attribute]:
-    return [
-        child
-        for child in _walk_local(node)
-        if isinstance(child, ast.Attribute) and isinstance(child.ctx, ast.Store)
-    ]
-
-
-def _calls(node: ast.AST) -> list[ast.Call]:
-    return [child for child in _walk_local(node) if isinstance(child, ast.Call)]
+    attributes: list[ast.Attribute] = []
+    calls: list[ast.Call] = []
+    returns = False
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        for child in ast.iter_child_nodes(current):
+            if isinstance(child, ast.Name):
+                if not isinstance(child.ctx, ast.Load):
+                    names.add(child.id)
+                continue
+            if isinstance(child, ast.Call):
+                calls.append(child)
+            elif isinstance(child, ast.Attribute) and isinstance(child.ctx, ast.Store):
+                attributes.append(child)
+            elif isinstance(child, ast.Return):
+                returns = True
+            elif isinstance(child, ast.Import | ast.ImportFrom):
+                names.update((a.asname or a.name).split(".")[0] for a in child.names)
+            elif isinstance(child, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and child.name:
+                names.add(child.name)
+            elif isinstance(child, ast.MatchMapping) and child.rest:
+                names.add(child.rest)
+            if isinstance(child, _SCOPES):
+                if not isinstance(child, ast.Lambda):
+                    names.add(child.name)
+                continue
+            stack.append(child)
+    calls.reverse()
+    return _BranchFacts(frozenset(names), tuple(attributes), tuple(calls), returns)

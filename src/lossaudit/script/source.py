@@ -142,10 +142,7 @@ def collect_files(paths: Sequence[Path]) -> list[Path]:
     seen: set[str] = set()
 
     def add(path: Path) -> None:
-        try:
-            key = str(path.resolve())
-        except OSError:
-            key = str(path)
+        key = os.path.normpath(os.path.abspath(path))  # no system call per file
         if key not in seen:
             seen.add(key)
             found.append(path)
