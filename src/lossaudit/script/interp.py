@@ -238,9 +238,13 @@ class Function:
     defaults: tuple[object, ...]
     kw_defaults: tuple[object | None, ...]
     bound: object | None = None
+    owner: ClassValue | None = None
+    """The class whose body defines it (for ``super()``)."""
 
     def bind(self, instance: object) -> Function:
-        return Function(self.node, self.unit, self.scope, self.defaults, self.kw_defaults, instance)
+        return Function(
+            self.node, self.unit, self.scope, self.defaults, self.kw_defaults, instance, self.owner
+        )
 
 
 @dataclass(eq=False)
@@ -251,6 +255,7 @@ class ClassValue:
     model_package: str | None
     """The Keras package of its ``Model`` base; None for a class that is not a Keras model."""
     instantiated: bool = False
+    bases: tuple[ClassValue, ...] = ()
 
 
 @dataclass(eq=False)
@@ -289,6 +294,9 @@ class Model:
     checks: list[Check] = field(default_factory=list)
     current: Check | None = None
     compile_unknown: bool = False
+    own_training: bool = False
+    """A subclass with its own train_step or compute_loss: the compiled loss may not be the one
+    it trains with, so the compile is not judged."""
 
     def havoc(self) -> None:
         """Something lossaudit cannot follow changed the model."""
@@ -309,6 +317,7 @@ class _Frame:
 
 _MAIN_GUARD_NAMES = frozenset({"__name__"})
 _LIST_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"})
+_OWN_TRAINING = frozenset({"train_step", "compute_loss", "test_step"})
 _MODEL_WORDS = frozenset(
     {"compile", "add", "fit", "evaluate", "Sequential", "Model", "Dense", "Input", "layers", "models"}
 )
@@ -335,6 +344,7 @@ class Interpreter:
         self.called: set[ast.AST] = set()
         self.active: set[ast.AST] = set()
         self.depth = 0
+        self.frames: list[Function] = []
         self.budget = BUDGET
         self.unit = 0
         self.stars: list[str] = []
@@ -505,6 +515,8 @@ class Interpreter:
 
     def _class(self, node: ast.ClassDef, scope: Scope) -> ClassValue:
         package: str | None = None
+        methods: dict[str, Function] = {}
+        bases: list[ClassValue] = []
         for base in node.bases:
             value = self._expr(base, scope)
             if isinstance(value, Ref):
@@ -513,12 +525,16 @@ class Interpreter:
                     package = keras.package
             elif isinstance(value, ClassValue) and value.model_package is not None:
                 package = value.model_package
-        methods: dict[str, Function] = {}
+                methods.update(value.methods)  # inherited, overridden below
+                bases.append(value)
         for stmt in node.body:
             if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 fn = self._define(stmt, scope)
                 methods[stmt.name] = fn
-        cls = ClassValue(node, self.unit, methods, package)
+        cls = ClassValue(node, self.unit, methods, package, bases=tuple(bases))
+        for stmt in node.body:
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+                methods[stmt.name].owner = cls
         self.classes.append(cls)
         return cls
 
@@ -722,8 +738,31 @@ class Interpreter:
 
     # -- calls --
 
+    def _super_method(self, func: ast.Attribute) -> Function | None:
+        """``super().name`` in a method of a model class: the base class's method, bound."""
+        value = func.value
+        if not (
+            isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Name)
+            and value.func.id == "super"
+            and not value.args
+            and self.frames
+        ):
+            return None
+        current = self.frames[-1]
+        if current.owner is None or current.bound is None:
+            return None
+        for base in current.owner.bases:
+            method = base.methods.get(func.attr)
+            if method is not None and not method.node.decorator_list:
+                return method.bind(current.bound)
+        return None
+
     def _call(self, node: ast.Call, scope: Scope) -> object:
         func = node.func
+        if isinstance(func, ast.Attribute) and (inherited := self._super_method(func)) is not None:
+            args, kwargs, star = self._arguments(node, scope)
+            return self._call_function(inherited, args, kwargs, star=star)
         if isinstance(func, ast.Attribute):
             receiver = self._expr(func.value, scope)
             method = func.attr
@@ -1184,6 +1223,8 @@ class Interpreter:
         loss = _loss(loss_value, loss_arg, self.unit) if loss_arg is not None else None
         metrics_arg = _keyword(node, "metrics")
         metrics = _metrics(kwargs.get("metrics"), metrics_arg, self.unit) if metrics_arg is not None else ()
+        if model.own_training:
+            loss, metrics = None, ()
         compile_ = Compile(site, loss, loss_arg, metrics, metrics_arg, complete=not star and len(args) <= 2)
         model.compile_unknown = False
         check = Check(model, model.output, compile_)
@@ -1227,6 +1268,7 @@ class Interpreter:
             if isinstance(result, Tensor):
                 output = result
         model = Model(Site(self.unit, node), output, {cls.model_package})
+        model.own_training = bool(_OWN_TRAINING & set(cls.methods))
         self.models.append(model)
         return model
 
@@ -1267,12 +1309,14 @@ class Interpreter:
         unit = self.unit
         self.depth += 1
         self.active.add(node)
+        self.frames.append(fn)
         self.unit = fn.unit
         try:
             self._block(node.body, scope, frame)
         finally:
             self.depth -= 1
             self.active.discard(node)
+            self.frames.pop()
             self.unit = unit
         if frame.uncertain or len(frame.returns) > 1:
             return UNKNOWN
