@@ -335,6 +335,22 @@ def test_hostile_file_names_stay_inert_in_every_format(repo: Path) -> None:
     assert sarif_errors(json.loads(json.dumps(render_sarif(report, repo_root=repo)))) == []
 
 
+def test_control_characters_in_the_flagged_line_stay_inert(repo: Path) -> None:
+    """The suggestion repeats the flagged line, comment and all: an escape sequence or a bidi
+    control in it is shown as its escape, never passed to the terminal or the runner."""
+    hostile = BCE_SOFTMAX.replace('["accuracy"])', '["accuracy"])  # \x1b[2J\u202e\x07::error::x%0A')
+    report = check_paths([write(repo, "a.py", hostile)])
+    [finding] = report.findings
+    assert "\x1b" in finding.suggestions[0].replacement  # the line as written, in the data
+    text = render_source_report(report)
+    assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+    assert "\\x1b[2J\\u202e\\x07::error::x%0A" in text
+    github = render_github(report)
+    assert "\x1b" not in github and "\x07" not in github
+    assert len(github.splitlines()) == 2 and "%250A" in github
+    assert sarif_errors(json.loads(json.dumps(render_sarif(report, repo_root=repo)))) == []
+
+
 def test_text_output_shows_the_fix_as_the_rewritten_line(repo: Path) -> None:
     write(repo, "a.py", BCE_SOFTMAX)
     result = invoke("check", "a.py")
