@@ -478,6 +478,12 @@ class Interpreter:
         elif isinstance(node, ast.Delete):
             for target in node.targets:
                 self._bind(target, UNKNOWN, scope)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            # Assignments to these names are kept local here: the outer binding is unknown.
+            outer = self.module if isinstance(node, ast.Global) else scope.parent
+            for name in node.names:
+                if outer is not None:
+                    outer.vars[name] = UNKNOWN
         elif isinstance(
             node, ast.If | ast.For | ast.AsyncFor | ast.While | ast.Try | ast.TryStar | ast.Match
         ):
