@@ -41,6 +41,7 @@ def check(
             help="Training scripts, notebooks or folders of them, read as source code (never "
             "imported or run); instead of --model or the head flags.",
             show_default=False,
+            metavar="PATH",
         ),
     ] = None,
     units: Annotated[int | None, typer.Option(help="Output units of the last layer.")] = None,
