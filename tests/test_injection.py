@@ -12,7 +12,9 @@ them. Every format of every report must then be inert for its reader:
 * SARIF: valid against the official schema, the name read back from the message text, every
   artifact URI a valid URI reference;
 * JUnit: well-formed XML 1.0 that ElementTree reads back;
-* text: no escape sequence, control or bidirectional character, and no forged line.
+* text: no escape sequence, control or bidirectional character, and no forged line;
+* GitHub workflow commands: every line one command (or the closing verdict line), its
+  properties free of the ``:`` and ``,`` that end them, nothing unescaped that starts a command.
 
 The name must still be readable where the format shows that field (as its visible escape when it
 holds control characters).
@@ -40,6 +42,7 @@ from lossaudit.core.compare import ReportedMetric
 from lossaudit.core.head import HeadSpec
 from lossaudit.core.report import AuditReport, StageResult
 from lossaudit.formats import html as html_format
+from lossaudit.formats.github import render_github
 from lossaudit.formats.html import render_html
 from lossaudit.formats.junit import render_junit
 from lossaudit.formats.markdown import code, render_markdown, text
@@ -65,7 +68,7 @@ HOSTILE = {
     "math": "$\\bad{$ $$x$$",
     "autolink-comment-quote": "<javascript:alert(1)> <!-- x' onmouseover='alert(1)",
 }
-FORMATS = ("markdown", "html", "sarif", "junit", "text")
+FORMATS = ("markdown", "html", "sarif", "junit", "text", "github")
 
 Y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
 PREDICTED = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 0, 2])
@@ -417,6 +420,33 @@ def check_text(output: str) -> str:
     return output
 
 
+GITHUB_COMMAND = re.compile(r"::(error|warning|notice)(?: ([^:\n]*))?::([^\n]*)")
+GITHUB_ESCAPES = (("%0A", "\n"), ("%0D", "\r"), ("%3A", ":"), ("%2C", ","), ("%25", "%"))
+
+
+def _github_unescape(text: str) -> str:
+    for escaped, char in GITHUB_ESCAPES:
+        text = text.replace(escaped, char)
+    return text
+
+
+def check_github(output: str) -> str:
+    """Every line a workflow command but the last (the verdict); what the runner shows of them."""
+    assert TERMINAL_UNSAFE.search(output) is None
+    lines = output.split("\n")
+    assert lines[-1].startswith("lossaudit: verdict ")
+    shown = []
+    for line in lines[:-1]:
+        match = GITHUB_COMMAND.fullmatch(line)
+        assert match is not None, line
+        for prop in filter(None, (match.group(2) or "").split(",")):
+            key, equals, value = prop.partition("=")
+            assert equals and re.fullmatch(r"[A-Za-z]+", key), prop
+            shown.append(_github_unescape(value))
+        shown.append(_github_unescape(match.group(3)))
+    return "\n".join(shown)
+
+
 def render(report: AuditReport, fmt: str, *, whole: bool = True) -> str:
     """Render one format and assert it is inert; return what a reader sees of it."""
     if fmt == "markdown":
@@ -427,6 +457,8 @@ def render(report: AuditReport, fmt: str, *, whole: bool = True) -> str:
         return check_sarif(render_sarif(report, repo_root="/repo"), whole=whole)
     if fmt == "junit":
         return check_junit(render_junit(report))
+    if fmt == "github":
+        return check_github(render_github(report))
     return check_text(render_report(report))
 
 

@@ -6,9 +6,10 @@ circle hidden in a function is still a circle a reader has to untangle. The laye
 
 * base -- ``lossaudit`` itself, ``errors``, ``redact``, ``safe_names``: the standard library only;
 * ``core`` -- the audit's logic: rules, labels, metrics, comparison, reports; no adapter;
-* adapters -- ``formats`` (renderers), ``keras``, ``validation`` (Great Expectations) and
-  ``tracking`` (the MLflow connection) import core only; ``sources`` may read through ``keras`` and
-  ``tracking``; ``sinks`` write ``formats`` and log through ``tracking``;
+* adapters -- ``formats`` (renderers), ``keras``, ``script`` (training scripts read as
+  source), ``validation`` (Great Expectations) and ``tracking`` (the MLflow connection) import
+  core only; ``sources`` may read through ``keras`` and ``tracking``; ``sinks`` write
+  ``formats`` and log through ``tracking``;
 * ``pipeline`` -- the stages, wired to the adapters through their interfaces;
 * ``demo`` and ``registry`` -- jobs built on the pipeline;
 * ``cli`` -- the only place that wires everything.
@@ -25,12 +26,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "lossaudit"
 
 BASE = {"base"}
 CORE = BASE | {"core"}
-ADAPTERS = {"formats", "keras", "validation", "tracking", "sources", "sinks"}
+ADAPTERS = {"formats", "keras", "script", "validation", "tracking", "sources", "sinks"}
 ALLOWED: dict[str, set[str]] = {
     "base": BASE,
     "core": CORE,
     "formats": CORE | {"formats"},
     "keras": CORE | {"keras"},
+    "script": CORE | {"script"},
     "validation": CORE | {"validation"},
     "tracking": CORE | {"tracking"},
     "sources": CORE | {"sources", "keras", "tracking"},

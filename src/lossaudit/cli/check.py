@@ -14,23 +14,36 @@ import typer
 from lossaudit.cli.common import (
     ConfigOpt,
     Family,
+    FormatOpt,
     IgnoreOpt,
     JsonOpt,
     LabelColumnOpt,
     MeasuredOn,
+    OutputFormat,
     ReportedNOpt,
     ReportedOnOpt,
     RuleFailOnOpt,
     SelectOpt,
     bad_input,
     emit,
+    emit_as,
     guarded,
     parse_reported,
     rule_config,
 )
+from lossaudit.errors import EXIT_BAD_INPUT, EXIT_PASS
 
 
 def check(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Training scripts, notebooks or folders of them, read as source code (never "
+            "imported or run); instead of --model or the head flags.",
+            show_default=False,
+            metavar="PATH",
+        ),
+    ] = None,
     units: Annotated[int | None, typer.Option(help="Output units of the last layer.")] = None,
     activation: Annotated[
         str | None, typer.Option(help="Last activation: softmax, sigmoid, linear, relu, ...")
@@ -47,7 +60,8 @@ def check(
         Family | None,
         typer.Option(
             help="Keras that compiled the model (decides what 'accuracy' means); default keras3, or "
-            "what --spec/--model says, which this overrides."
+            "what --spec/--model says, or for scripts what their imports, Keras 1 arguments and the "
+            "project's pinned versions say; this overrides."
         ),
     ] = None,
     spec: Annotated[Path | None, typer.Option(help="Head spec file (YAML or JSON).")] = None,
@@ -61,13 +75,28 @@ def check(
     config: ConfigOpt = None,
     fail_on: RuleFailOnOpt = None,
     as_json: JsonOpt = False,
+    output_format: FormatOpt = None,
 ) -> None:
-    """Check a head (and optionally its labels) against the rule catalogue, without a model run."""
+    """Check a head (and optionally its labels) against the rule catalogue, without a model run:
+    the head of training scripts and notebooks (PATH...), of a saved --model, or given by flags.
+
+    Scripts: each finding names file, line and column of the compile or layer that causes it,
+    with the fix as code for that line; '# lossaudit: ignore[LA103]' on the line silences it.
+    Exit 2 also when a file could not be parsed (and nothing failed)."""
 
     def body() -> int:
+        output = _output(output_format, as_json)
+        rules = rule_config(config, select, ignore, fail_on)
+        if paths:
+            return _check_scripts(
+                paths,
+                rules,
+                keras_family,
+                output,
+                others=(units, activation, loss, spec, model, labels, metric, from_logits, label_smoothing),
+            )
         from lossaudit.core.audit import check as run_check
 
-        rules = rule_config(config, select, ignore, fail_on)
         head, context = _head_from_options(
             units, activation, loss, from_logits, label_smoothing, metric, keras_family, spec, model
         )
@@ -81,9 +110,39 @@ def check(
         from lossaudit.pipeline.project_run import record_report
 
         record_report(report)  # under `mlflow run`: the project run's verdict and report
-        return emit(report, as_json)
+        return emit_as(report, output)
 
     guarded(body)
+
+
+def _output(output_format: OutputFormat | None, as_json: bool) -> OutputFormat:
+    if as_json and output_format not in (None, OutputFormat.json):
+        raise bad_input(f"--json cannot be combined with --format {output_format}")
+    return OutputFormat.json if as_json else output_format or OutputFormat.text
+
+
+def _check_scripts(
+    paths: list[Path],
+    rules: Any,
+    keras_family: Family | None,
+    output: OutputFormat,
+    others: tuple[Any, ...],
+) -> int:
+    """``lossaudit check PATH...``: the rules on the models the scripts build."""
+    if any(v not in (None, False, 0.0, []) for v in others):
+        raise bad_input(
+            "PATH... (training scripts) cannot be combined with --model, --spec, --labels or the "
+            "head flags (--units, --activation, --loss, --from-logits, --label-smoothing, --metric)"
+        )
+    from lossaudit.core.head import KerasFamily
+    from lossaudit.script.check import check_paths
+
+    family = None if keras_family is None else KerasFamily(keras_family.value)
+    report = check_paths(paths, config=rules, keras_family=family)
+    code = emit_as(report, output, source=True)
+    if code == EXIT_PASS and report.context.get("not_parsed"):
+        return EXIT_BAD_INPUT
+    return code
 
 
 def _head_from_options(

@@ -36,6 +36,23 @@ class Family(StrEnum):
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+    github = "github"
+    sarif = "sarif"
+
+
+FormatOpt = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        help="Output: text (default), json (as --json), github (GitHub Actions annotations on the "
+        "flagged lines), sarif (SARIF 2.1.0 for code scanning).",
+    ),
+]
 FailOnOpt = Annotated[FailOn, typer.Option("--fail-on", help="Lowest finding severity that fails (exit 1).")]
 RuleFailOnOpt = Annotated[
     FailOn | None,
@@ -188,6 +205,29 @@ def emit(report: AuditReport, as_json: bool) -> int:
         from lossaudit.formats.text import render_report
 
         typer.echo(severity_colours(render_report(report)))
+    return EXIT_FINDINGS if report.verdict == "fail" else EXIT_PASS
+
+
+def emit_as(report: AuditReport, output: OutputFormat, *, source: bool = False) -> int:
+    """Print the report in ``output`` and return its exit code (``source``: a report on
+    training scripts, whose text is one block per flagged line)."""
+    if output is OutputFormat.json:
+        typer.echo(report.to_json())
+    elif output is OutputFormat.sarif:
+        import json
+
+        from lossaudit.formats.sarif import render_sarif
+
+        typer.echo(json.dumps(render_sarif(report), indent=2, allow_nan=False))
+    elif output is OutputFormat.github:
+        from lossaudit.formats.github import render_github
+
+        typer.echo(render_github(report))
+    else:
+        from lossaudit.cli.console import severity_colours
+        from lossaudit.formats.text import render_report, render_source_report
+
+        typer.echo(severity_colours(render_source_report(report) if source else render_report(report)))
     return EXIT_FINDINGS if report.verdict == "fail" else EXIT_PASS
 
 

@@ -24,7 +24,7 @@ from lossaudit.core.findings import (
     Severity,
 )
 from lossaudit.core.head import HeadFix, KerasFamily, LossKind
-from lossaudit.core.labels import MAX_INFERRED_CLASSES, LabelEncoding, LabelProblem
+from lossaudit.core.labels import MAX_INFERRED_CLASSES, LabelEncoding, LabelEvidence, LabelProblem
 from lossaudit.core.names import is_custom, nearest_known, unknown_name
 from lossaudit.core.resolution import (
     ACCURACY_ALIASES,
@@ -52,6 +52,18 @@ def _multi_hot(facts: AuditFacts) -> bool:
 def _single_label(facts: AuditFacts) -> bool:
     """Labels known to be single-label, or unknown (then the head is taken at its word)."""
     return not _multi_hot(facts)
+
+
+def _shape_text(labels: LabelEvidence) -> str:
+    """``[540, 10]``; for labels known from code rather than data, ``[n, 10]``."""
+    if labels.origin is not None:
+        return "[" + ", ".join(["n", *(str(s) for s in labels.shape[1:])]) + "]"
+    return str(list(labels.shape))
+
+
+def _origin(labels: LabelEvidence | None) -> str:
+    """Where labels known from code come from, for a message."""
+    return labels.origin if labels is not None and labels.origin else "rows may have several positives"
 
 
 # --- LA1xx: head and loss -------------------------------------------------------------------
@@ -222,8 +234,9 @@ def _single_label_head_on_multi_hot(facts: AuditFacts) -> Iterator[Hit]:
     if head.activation == "softmax" or kind in (LossKind.CATEGORICAL_CE, LossKind.SPARSE_CE):
         labels = facts.labels
         several = labels.details.get("rows_with_several_labels") if labels else None
+        seen = f"{several} rows with several positives" if several is not None else _origin(labels)
         yield Hit(
-            f"multi-hot labels ({several} rows with several positives) on a head built for one "
+            f"multi-hot labels ({seen}) on a head built for one "
             f"class per sample ({head.activation}, {head.loss.name if head.loss else 'no loss'}): "
             "softmax outputs sum to 1, so two true labels can never both get p > 0.5.",
             HeadFix(
@@ -249,7 +262,7 @@ def _index_labels_with_categorical_loss(facts: AuditFacts) -> Iterator[Hit]:
         and _loss_kind(facts) is LossKind.CATEGORICAL_CE
     ):
         yield Hit(
-            f"labels are class indices (shape {list(labels.shape)}) but the loss is "
+            f"labels are class indices (shape {_shape_text(labels)}) but the loss is "
             f"{head.loss.name if head.loss else ''}, which expects one-hot rows of width "
             f"{head.units}. Keras 3 refuses the shapes; older Keras broadcast them silently.",
             HeadFix(loss="sparse_categorical_crossentropy"),
@@ -261,7 +274,7 @@ def _one_hot_labels_with_sparse_loss(facts: AuditFacts) -> Iterator[Hit]:
     labels = facts.labels
     if labels is not None and labels.is_dense and _loss_kind(facts) is LossKind.SPARSE_CE:
         yield Hit(
-            f"labels are {labels.encoding.value} rows (shape {list(labels.shape)}) but "
+            f"labels are {labels.encoding.value} rows (shape {_shape_text(labels)}) but "
             "sparse_categorical_crossentropy expects one class index per sample.",
             HeadFix(loss="categorical_crossentropy"),
             {"label_shape": list(labels.shape), "encoding": labels.encoding.value},
@@ -281,7 +294,7 @@ def _label_width_mismatch(facts: AuditFacts) -> Iterator[Hit]:
         )
     elif labels.is_sparse and head.units > 1 and _loss_kind(facts) is LossKind.BINARY_CE:
         yield Hit(
-            f"one label per sample (shape {list(labels.shape)}) against {head.units} output "
+            f"one label per sample (shape {_shape_text(labels)}) against {head.units} output "
             "units with binary_crossentropy. Keras 3 refuses the shapes ('must have the same "
             "rank' / 'same shape'); where older Keras runs it, the label column is broadcast "
             "across every output, so each unit is trained to predict the same 0/1 value.",

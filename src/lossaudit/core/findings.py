@@ -155,6 +155,57 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class SourceLocation:
+    """Where in a source file a finding is: 1-based lines and columns, the end exclusive.
+
+    Columns count characters of the line (not bytes). For a notebook, ``path`` is the ``.ipynb``
+    file and ``line`` the line of that file holding the code; ``cell`` and ``cell_line`` say where
+    it is among the code cells (1-based) as a person reads the notebook.
+    """
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    cell: int | None = None
+    cell_line: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+        }
+        if self.cell is not None:
+            out["cell"] = self.cell
+            out["cell_line"] = self.cell_line
+        return out
+
+
+@dataclass(frozen=True)
+class SourceEdit:
+    """A fix as code: the source lines ``first_line..last_line`` of ``location``'s file (its code
+    lines, for a notebook: the cell's) as the fix writes them."""
+
+    location: SourceLocation
+    first_line: int
+    last_line: int
+    replacement: str
+    """The new text of those whole lines (several lines joined by newlines)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "location": self.location.to_dict(),
+            "first_line": self.first_line,
+            "last_line": self.last_line,
+            "replacement": self.replacement,
+        }
+
+
+@dataclass(frozen=True)
 class Finding:
     code: str
     name: str
@@ -164,6 +215,11 @@ class Finding:
     fix: str
     head_fix: HeadFix | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    location: SourceLocation | None = None
+    """The call in a source file that causes the finding (a checked training script); None for
+    findings on a model, a head or data."""
+    suggestions: tuple[SourceEdit, ...] = ()
+    """The fix as edits of the source, the one at ``location`` first."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -181,6 +237,11 @@ class Finding:
                 for k, v in self.head_fix.__dict__.items()
                 if v is not None and v != ()
             }
+        # Only findings on source code carry these: other reports' JSON is unchanged.
+        if self.location is not None:
+            out["location"] = self.location.to_dict()
+        if self.suggestions:
+            out["suggestions"] = [s.to_dict() for s in self.suggestions]
         return out
 
 

@@ -122,6 +122,10 @@ class LabelEvidence:
     reason: str | None = None
     dtype: str = ""
     details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    origin: str | None = None
+    """Set for labels known from source code rather than data (``lossaudit check script.py``):
+    what in the code proves the encoding, e.g. ``keras.utils.to_categorical (line 12)``. Such
+    evidence has no sample count (``n_samples`` 0, ``shape`` ``(0,)`` or ``(0, K)``)."""
 
     @property
     def is_valid(self) -> bool:
@@ -175,6 +179,7 @@ class LabelEvidence:
             "problem": None if self.problem is None else self.problem.value,
             "reason": self.reason,
             "dtype": self.dtype,
+            **({"origin": self.origin} if self.origin is not None else {}),
         }
 
 

@@ -3,9 +3,12 @@
 What GitHub needs beyond the OASIS schema (its "SARIF support for code scanning" page): every
 result has ``ruleId``, ``message.text`` and a ``physicalLocation`` whose ``artifactLocation.uri``
 is a file path (relative to the repository root, or a ``file://`` URI inside the checkout), and
-``partialFingerprints`` so that re-running the audit does not open duplicate alerts. An audit
-has no source line, so every result points at line 1 of the audited model, spec or labels file;
-when no file is known the caller's ``artifact_uri`` (or a fixed pseudo-path) stands in.
+``partialFingerprints`` so that re-running the audit does not open duplicate alerts. A finding on
+a training script (``lossaudit check train.py``) points at its call: file, line and column as a
+``region``, with the fix as a SARIF ``fix`` replacing those lines. An audit of a model has no
+source line, so its results point at line 1 of the audited model, spec or labels file; when no
+file is known the caller's ``artifact_uri`` (or a fixed pseudo-path) stands in. Files that could
+not be parsed are ``toolExecutionNotifications``.
 
 Report text is JSON-escaped by :mod:`json`; beyond that, result messages are plain ``text`` (never
 ``markdown``, which GitHub renders) made by :func:`message_text`, and every artifact URI is a
@@ -24,7 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from lossaudit.core.catalogue import RULES
-from lossaudit.core.findings import Finding, Rule, Severity
+from lossaudit.core.findings import Finding, Rule, Severity, SourceLocation
 from lossaudit.core.report import AuditReport
 from lossaudit.formats.sanitize import printable
 
@@ -224,9 +227,75 @@ def _finding_descriptor(finding: Finding) -> dict[str, Any]:
 
 
 def fingerprint(finding: Finding) -> str:
-    """Stable across runs of the same audit: the code and the message, hashed."""
+    """Stable across runs of the same audit: the code and the message, hashed. A finding in a
+    source file adds its file and the text of its line (not the line number: a finding stays the
+    same alert when lines above it move)."""
+    text = f"{finding.code}\n{finding.message}"
+    if finding.location is not None:
+        text += f"\n{finding.location.path}\n{finding.evidence.get('source_line', '')}"
     # surrogatepass: a message quoting a name that is not UTF-8 hashes too (valid text unchanged).
-    return hashlib.sha256(f"{finding.code}\n{finding.message}".encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _artifact(path: str, root: Path) -> dict[str, str]:
+    uri, relative = file_uri(path, root)
+    return {"uri": uri, "uriBaseId": SRCROOT} if relative else {"uri": uri}
+
+
+def source_region(location: SourceLocation) -> dict[str, int]:
+    """A SARIF ``region`` (1-based lines and columns, the end column exclusive)."""
+    region = {"startLine": location.line, "startColumn": location.column}
+    if location.end_line >= location.line:
+        region["endLine"] = location.end_line
+        if location.end_line > location.line or location.end_column > location.column:
+            region["endColumn"] = location.end_column
+    return region
+
+
+def _fixes(finding: Finding, root: Path) -> list[dict[str, Any]]:
+    """The finding's source edits as SARIF fixes (files only: a notebook's lines are JSON)."""
+    changes = []
+    for edit in finding.suggestions:
+        if edit.location.cell is not None:
+            return []
+        changes.append(
+            {
+                "artifactLocation": _artifact(edit.location.path, root),
+                "replacements": [
+                    {
+                        "deletedRegion": {"startLine": edit.first_line, "endLine": edit.last_line},
+                        "insertedContent": {"text": edit.replacement},
+                    }
+                ],
+            }
+        )
+    if not changes:
+        return []
+    return [{"description": {"text": message_text(finding.fix)}, "artifactChanges": changes}]
+
+
+def _notifications(report: AuditReport, root: Path) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    not_parsed = report.context.get("not_parsed") or []
+    for notice in not_parsed if isinstance(not_parsed, list) else []:
+        if not isinstance(notice, dict) or not isinstance(notice.get("path"), str):
+            continue
+        physical: dict[str, Any] = {"artifactLocation": _artifact(notice["path"], root)}
+        if isinstance(notice.get("line"), int) and notice["line"] >= 1:
+            region: dict[str, int] = {"startLine": notice["line"]}
+            if isinstance(notice.get("column"), int) and notice["column"] >= 1:
+                region["startColumn"] = notice["column"]
+            physical["region"] = region
+        out.append(
+            _unicode(
+                {
+                    "level": "warning",
+                    "message": {"text": message_text(str(notice.get("message", "")))},
+                    "locations": [{"physicalLocation": physical}],
+                }
+            )
+        )
+    return out
 
 
 def render_sarif(
@@ -256,33 +325,39 @@ def render_sarif(
             index[finding.code] = len(rules)
             rules.append(_unicode(_finding_descriptor(finding)))
     location = artifact_location(report, artifact_uri, repo_root)
+    root = Path(repo_root or os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
     finding_dicts = report.to_dict()["findings"]  # evidence already made JSON-safe
     results = []
     for finding, as_dict in zip(report.findings, finding_dicts, strict=True):
         properties: dict[str, Any] = {"severity": finding.severity.value, "evidence": as_dict["evidence"]}
         if "head_fix" in as_dict:
             properties["headFix"] = as_dict["head_fix"]
-        results.append(
-            _unicode(
-                {
-                    "ruleId": finding.code,
-                    "ruleIndex": index[finding.code],
-                    "kind": "fail",
-                    "level": LEVELS[finding.severity],
-                    "message": {"text": message_text(finding.message)},
-                    "locations": [
-                        {
-                            "physicalLocation": {
-                                "artifactLocation": dict(location),
-                                "region": {"startLine": 1},
-                            }
-                        }
-                    ],
-                    "partialFingerprints": {FINGERPRINT_KEY: fingerprint(finding)},
-                    "properties": properties,
-                }
-            )
-        )
+        message = finding.message
+        physical: dict[str, Any] = {"artifactLocation": dict(location), "region": {"startLine": 1}}
+        if finding.location is not None:
+            physical = {
+                "artifactLocation": _artifact(finding.location.path, root),
+                "region": source_region(finding.location),
+            }
+            if finding.location.cell is not None:
+                properties["cell"] = finding.location.cell
+                properties["cellLine"] = finding.location.cell_line
+            if finding.suggestions:
+                message += "\n\nfix:\n" + "\n".join(edit.replacement for edit in finding.suggestions)
+        result: dict[str, Any] = {
+            "ruleId": finding.code,
+            "ruleIndex": index[finding.code],
+            "kind": "fail",
+            "level": LEVELS[finding.severity],
+            "message": {"text": message_text(message)},
+            "locations": [{"physicalLocation": physical}],
+            "partialFingerprints": {FINGERPRINT_KEY: fingerprint(finding)},
+            "properties": properties,
+        }
+        fixes = _fixes(finding, root) if finding.location is not None else []
+        if fixes:
+            result["fixes"] = fixes
+        results.append(_unicode(result))
     run: dict[str, Any] = {
         "tool": {
             "driver": {
@@ -297,6 +372,7 @@ def render_sarif(
             {
                 "executionSuccessful": True,
                 "properties": {"command": report.command, "verdict": report.verdict},
+                **({"toolExecutionNotifications": notes} if (notes := _notifications(report, root)) else {}),
             }
         ],
         "results": results,

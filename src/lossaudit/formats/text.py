@@ -12,7 +12,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from lossaudit.core.findings import Rule, Severity
+from lossaudit.core.findings import Rule, Severity, SourceEdit, SourceLocation
 from lossaudit.core.report import AuditReport
 from lossaudit.formats.sanitize import printable
 
@@ -132,6 +132,76 @@ def render_report(report: AuditReport) -> str:
     out.append(f"verdict: {_one(report.verdict)} ({counts}; failing at {report.fail_on.value})")
     # Once more over the whole page: whatever a field above let through, no control character
     # but the line feeds of this page reaches the terminal.
+    return _lines("\n".join(out))
+
+
+def where(location: SourceLocation) -> str:
+    """``train.py:16:1``; for a notebook also the cell: ``nb.ipynb:45:9 [cell 3, line 2]``."""
+    text = f"{_one(location.path)}:{location.line}:{location.column}"
+    if location.cell is not None:
+        text += f" [cell {location.cell}, line {location.cell_line}]"
+    return text
+
+
+def _suggestion_lines(edit: SourceEdit) -> list[str]:
+    lines = _lines(edit.replacement).split("\n")
+    out = []
+    for offset, line in enumerate(lines):
+        number = edit.first_line + offset
+        label = f"{number}" if edit.location.cell is None else f"cell {edit.location.cell}:{number}"
+        out.append(f"        {label} | {line}")
+    return out
+
+
+def render_source_report(report: AuditReport) -> str:
+    """A report on training scripts (``lossaudit check PATH...``): one block per finding, headed
+    by ``path:line:column``, with the fix as the flagged lines rewritten; then what could not be
+    parsed, and the verdict."""
+    out: list[str] = []
+    for i, f in enumerate(report.findings):
+        if i:
+            out.append("")
+        head = f"{where(f.location)}: " if f.location is not None else ""
+        out.append(f"{head}{_one(f.code)} {f.severity.value} {_one(f.title)} [{_one(f.name)}]")
+        out.append(_indent(f.message))
+        out.append(_indent("fix:"))
+        if f.suggestions:
+            for edit in f.suggestions:
+                out.extend(_suggestion_lines(edit))
+        else:
+            out.append(textwrap.indent(_lines(f.fix), "        "))
+    context = report.context
+    not_parsed = context.get("not_parsed") or []
+    if report.findings and not_parsed:
+        out.append("")
+    for notice in not_parsed if isinstance(not_parsed, list) else []:
+        if isinstance(notice, dict):
+            place = _one(notice.get("path"))
+            if notice.get("line") is not None:
+                place += f":{notice['line']}"
+                if notice.get("column") is not None:
+                    place += f":{notice['column']}"
+            out.append(f"{place}: {_one(notice.get('message'))}")
+    if out:
+        out.append("")
+    models = context.get("models") or []
+    summary = f"checked {context.get('files', 0)} file(s): {len(models)} model(s) judged"
+    not_followed = context.get("models_not_followed") or 0
+    if not_followed:
+        summary += f", {not_followed} whose head the code does not show"
+    if context.get("suppressed"):
+        summary += f", {context['suppressed']} finding(s) suppressed"
+    if not_parsed:
+        summary += f", {len(not_parsed)} file(s) or cell(s) not parsed"
+    out.append(summary)
+    families = sorted({str(m.get("keras_family")) for m in models if isinstance(m, dict)})
+    if families:
+        out.append("Keras family: " + "; ".join(_one(f) for f in families))
+    config_source = report.config.get("source")
+    if isinstance(config_source, str) and config_source not in ("defaults", "request"):
+        out.append(f"config: {_one(config_source)}")
+    counts = ", ".join(f"{report.count(s)} {s.value}" for s in reversed(Severity))
+    out.append(f"verdict: {_one(report.verdict)} ({counts}; failing at {report.fail_on.value})")
     return _lines("\n".join(out))
 
 
