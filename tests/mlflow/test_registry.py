@@ -677,6 +677,39 @@ def test_in_process_tasks_that_raise_become_internal_errors() -> None:
     ]
 
 
+def exit_zero_on_version_2(task: dict[str, Any]) -> dict[str, Any]:
+    """A task function for the pool test: a library calls sys.exit(0) during version 2."""
+    if task["version"] == "2":
+        sys.exit(0)
+    return {"model": task["model"], "version": task["version"], "verdict": "pass"}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_task_that_exits_is_an_error_of_its_version_not_the_jobs_exit(workers: int) -> None:
+    got: dict[str, dict[str, Any]] = {}
+    tasks = [{"model": "m", "version": str(v)} for v in (1, 2, 3)]
+    run_tasks(
+        tasks,
+        workers=workers,
+        on_result=lambda t, r: got.update({t["version"]: r}),
+        fn=exit_zero_on_version_2,
+        initializer=None,
+    )
+    assert {v: r["verdict"] for v, r in got.items()} == {"1": "pass", "2": "error", "3": "pass"}
+    assert got["2"]["error"] == "the audit called sys.exit(0) before it finished"
+
+
+def test_a_bare_main_module_is_named_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from lossaudit.registry.workers import name_main_module
+
+    bare = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", bare)
+    name_main_module()
+    assert hasattr(bare, "__file__")
+
+
 def test_threads_are_shared_between_workers() -> None:
     assert threads_per_worker(1, cpus=8) == 8
     assert threads_per_worker(2, cpus=8) == 4

@@ -71,11 +71,30 @@ def init_worker(threads: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    name_main_module()
+    import warnings
+
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     import keras  # noqa: F401  (imported once here so that every task finds it loaded)
+
+
+def name_main_module() -> None:
+    """Give a spawned worker's bare ``__main__`` a file name.
+
+    A ``spawn`` child of ``python -m ...`` (pytest, ``python -m lossaudit``) keeps an empty
+    ``__main__`` module. MLflow imports pyspark when it is installed, and pyspark's Spark Connect
+    check takes an empty ``__main__`` for a doctest run and calls ``sys.exit(0)``: the worker's
+    task would end in a SystemExit instead of an audit.
+    """
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__spec__", None) is None and not hasattr(main, "__file__"):
+        main.__file__ = __file__
 
 
 def release_memory() -> None:
@@ -193,6 +212,9 @@ def audit_version(task: Mapping[str, Any]) -> Result:
     except Exception as exc:
         reason = f"{type(exc).__name__}: {_first_line(exc)}"
         return error_result(task, ERROR_INTERNAL, reason, time.perf_counter() - start)
+    except SystemExit as exc:
+        # A library that exits (code 0 included) must not end the job as if it passed.
+        return error_result(task, ERROR_INTERNAL, _exit_reason(exc), time.perf_counter() - start)
     finally:
         shutil.rmtree(download_dir, ignore_errors=True)
         release_memory()
@@ -316,6 +338,12 @@ def _call_in_process(fn: TaskFn, task: Task) -> Result:
         return fn(task)
     except Exception as exc:
         return error_result(task, ERROR_INTERNAL, f"{type(exc).__name__}: {_first_line(exc)}")
+    except SystemExit as exc:
+        return error_result(task, ERROR_INTERNAL, _exit_reason(exc))
+
+
+def _exit_reason(exc: SystemExit) -> str:
+    return f"the audit called sys.exit({exc.code!r}) before it finished"
 
 
 def _run_pool(
@@ -351,6 +379,8 @@ def _run_pool(
                     continue
                 except Exception as exc:  # the task or its result could not be pickled
                     result = error_result(task, ERROR_INTERNAL, f"{type(exc).__name__}: {_first_line(exc)}")
+                except SystemExit as exc:  # re-raised here from the worker: not this job's exit
+                    result = error_result(task, ERROR_INTERNAL, _exit_reason(exc))
                 on_result(task, result)
             if broken:
                 # Every future still in flight fails with the same BrokenProcessPool.
