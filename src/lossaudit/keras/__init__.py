@@ -4,4 +4,25 @@ This package's ``__init__`` imports nothing: :mod:`lossaudit.keras.static` reads
 and SavedModel files as data (json, zipfile, its own HDF5 and protobuf readers, h5py for rare HDF5
 layouts), so ``lossaudit check --model`` never imports TensorFlow or Keras. Modules that need Keras
 import it inside their functions.
+
+``lossaudit.keras.AuditCallback`` (the audit inside ``model.fit``) is the Python API's
+:class:`lossaudit.api.callback.AuditCallback`, imported on first use: importing it imports Keras.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lossaudit.api.callback import AuditCallback
+
+__all__ = ["AuditCallback"]
+
+
+def __getattr__(name: str) -> Any:
+    """``AuditCallback``, imported on first use (PEP 562): it subclasses a Keras class."""
+    if name == "AuditCallback":
+        from lossaudit.api.callback import AuditCallback
+
+        return AuditCallback
+    raise AttributeError(f"module 'lossaudit.keras' has no attribute {name!r}")
