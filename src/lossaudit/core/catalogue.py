@@ -654,8 +654,8 @@ def _constant_loss(facts: AuditFacts) -> Iterator[Hit]:
     if all(v == last[0] for v in last):
         yield Hit(
             f"the training loss read exactly {last[0]!r} in each of the last {_epochs_text(window)}: "
-            "a loss that does not move by a single bit carries no gradient the fit can use (a "
-            "1-unit categorical cross-entropy reads 0.0 however wrong the model is).",
+            "it does not measure how the model fits the labels (a 1-unit categorical cross-entropy "
+            "reads 0.0 whatever the model predicts), or nothing is training.",
             None,
             {"loss": last[0], "epochs": window},
         )
@@ -1449,11 +1449,11 @@ RULES = (
         severity=Severity.ERROR,
         title="the training loss does not change from epoch to epoch",
         why=(
-            "A loss that reads exactly the same value epoch after epoch is not being optimised: "
-            "its value does not depend on the weights (categorical cross-entropy over one unit "
-            "normalises p / p = 1 and reads 0.0 whatever the model predicts), or nothing trains "
-            "(every layer frozen, a learning rate of 0). Whatever the metrics show, they do not "
-            "come from this loss."
+            "A loss that reads exactly the same value epoch after epoch does not measure the fit: "
+            "its value does not depend on the predictions (categorical cross-entropy over one "
+            "unit normalises p / p = 1 and reads 0.0 whatever the model predicts, while its "
+            "gradient still moves the weights), or nothing trains (every layer frozen, a learning "
+            "rate of 0). Whatever the metrics show, this loss did not guide them."
         ),
         fix="# fix the head/loss findings (LA101: Dense(1, 'sigmoid') + binary_crossentropy)",
         families=ALL_FAMILIES,
