@@ -155,7 +155,8 @@ def test_default_and_lossaudit_both_run(logged: Logged) -> None:
 def test_a_model_that_is_not_keras_gets_a_clear_message(logged: Logged) -> None:
     import mlflow
 
-    with mlflow.start_run(), pytest.raises(NotAKerasModelError, match="lossaudit audits Keras classifiers"):
+    message = "lossaudit audits Keras classifiers, and this model is not one"
+    with mlflow.start_run(), pytest.raises(NotAKerasModelError, match=message):
         mlflow.models.evaluate(
             logged.sklearn_uri,
             logged.data,
@@ -164,6 +165,17 @@ def test_a_model_that_is_not_keras_gets_a_clear_message(logged: Logged) -> None:
             evaluators=["lossaudit"],
             evaluator_config=NO_GX,
         )
+    # Beside the default evaluator, the message is a warning and the default one still runs.
+    with mlflow.start_run(), pytest.warns(UserWarning, match=message):
+        result = mlflow.models.evaluate(
+            logged.sklearn_uri,
+            logged.data,
+            targets="label",
+            model_type="classifier",
+            evaluators=["default", "lossaudit"],
+            evaluator_config=NO_GX,
+        )
+    assert "accuracy_score" in result.metrics and "recomputed.accuracy" not in result.metrics
 
 
 def test_pyproject_declares_the_entry_point() -> None:

@@ -594,8 +594,16 @@ def _tag_model_version(client: MlflowClient, report: Mapping[str, Any], run_id: 
     name, version = source.get("model_name"), source.get("model_version")
     if not name or not version:
         return
-    client.set_model_version_tag(str(name), str(version), "lossaudit.verdict", str(report.get("verdict")))
-    client.set_model_version_tag(str(name), str(version), "lossaudit.audit_run", run_id)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.set_model_version_tag(str(name), str(version), "lossaudit.verdict", str(report.get("verdict")))
+        client.set_model_version_tag(str(name), str(version), "lossaudit.audit_run", run_id)
+    except MlflowException as exc:
+        # Read-only access to the registry, or a version deleted since the audit: the run is
+        # complete without the tag. Anything else is the store failing, as for the run.
+        if exc.error_code not in ("PERMISSION_DENIED", "RESOURCE_DOES_NOT_EXIST"):
+            raise
 
 
 def log_report_into_run(
