@@ -85,3 +85,28 @@ def test_probe_is_not_blind(tmp_path: Path) -> None:
     assert code == 0
     assert "numpy" in modules
     assert not {"tensorflow", "keras", "mlflow", "great_expectations"} & modules
+
+
+LIBRARY_PROBE = """
+import json, sys
+import lossaudit
+import lossaudit.keras.static
+names = (lossaudit.audit, lossaudit.check, lossaudit.compare, lossaudit.AuditReport, lossaudit.BadInputError)
+top = sorted({name.split(".")[0] for name in sys.modules})
+sys.stdout.write(json.dumps({"names": len(names), "modules": top}))
+"""
+
+
+def test_import_lossaudit_imports_nothing_heavy() -> None:
+    """``import lossaudit`` and its public names (``lossaudit.audit``, ...) load no framework and
+    no numeric library: each heavy import waits until an audit runs."""
+    env = os.environ.copy()
+    env.pop("PYTHONSTARTUP", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", LIBRARY_PROBE], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["names"] == 5
+    heavy = sorted(set(FORBIDDEN) & set(doc["modules"]))
+    assert heavy == [], f"`import lossaudit` imported {heavy}"

@@ -12,7 +12,15 @@ circle hidden in a function is still a circle a reader has to untangle. The laye
   ``formats`` and log through ``tracking``;
 * ``pipeline`` -- the stages, wired to the adapters through their interfaces;
 * ``demo`` and ``registry`` -- jobs built on the pipeline;
+* ``api`` -- the Python API (``lossaudit.audit``, the MLflow evaluator, the Keras callback), on the
+  pipeline like the jobs;
 * ``cli`` -- the only place that wires everything.
+
+One kind of import is not an edge: a package ``__init__``'s lazy re-export of a public name of the
+``api`` layer, made inside its module-level ``__getattr__`` (PEP 562), such as
+``lossaudit.audit`` and ``lossaudit.keras.AuditCallback``. It runs when the user asks for the
+name, never when anything inside lossaudit imports the package; ``test_lazy_reexports`` checks
+that it goes nowhere but ``api`` and sits nowhere but in ``__getattr__``.
 """
 
 from __future__ import annotations
@@ -40,8 +48,11 @@ ALLOWED: dict[str, set[str]] = {
     "pipeline": CORE | ADAPTERS | {"pipeline"},
     "demo": CORE | ADAPTERS | {"pipeline", "demo"},
     "registry": CORE | ADAPTERS | {"pipeline", "registry"},
-    "cli": CORE | ADAPTERS | {"pipeline", "demo", "registry", "cli"},
+    "api": CORE | ADAPTERS | {"pipeline", "api"},
+    "cli": CORE | ADAPTERS | {"pipeline", "demo", "registry", "api", "cli"},
 }
+REEXPORT_LAYER = "api"
+"""The only layer a package ``__init__`` may re-export lazily from (see the module docstring)."""
 
 
 def _modules(root: Path = PACKAGE) -> dict[str, Path]:
@@ -54,11 +65,36 @@ def _modules(root: Path = PACKAGE) -> dict[str, Path]:
     return found
 
 
-def _imports(path: Path, known: set[str]) -> set[str]:
+def _lazy_reexport_nodes(tree: ast.Module, path: Path) -> set[int]:
+    """ids of the import nodes of a package ``__init__``'s lazy re-exports: inside its module-level
+    ``__getattr__``, and under its module-level ``if TYPE_CHECKING:`` (the names' types)."""
+    if path.name != "__init__.py":
+        return set()
+    getattr_fns = [fn for fn in tree.body if isinstance(fn, ast.FunctionDef) and fn.name == "__getattr__"]
+    if not getattr_fns:
+        return set()
+    type_blocks = [
+        block
+        for block in tree.body
+        if isinstance(block, ast.If) and isinstance(block.test, ast.Name) and block.test.id == "TYPE_CHECKING"
+    ]
+    return {
+        id(node)
+        for scope in (*getattr_fns, *type_blocks)
+        for node in ast.walk(scope)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    }
+
+
+def _imports(path: Path, known: set[str], *, lazy: bool = False) -> set[str]:
     """The lossaudit modules ``path`` imports (``from a import b`` counts ``a.b`` when ``b`` is a
-    module, else ``a``)."""
+    module, else ``a``); with ``lazy``, only its lazy re-exports, which are left out otherwise."""
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    reexports = _lazy_reexport_nodes(tree, path)
+    for node in ast.walk(tree):
+        if (id(node) in reexports) != lazy:
+            continue
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -74,6 +110,14 @@ def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
     modules = _modules(root)
     known = set(modules)
     return {name: _imports(path, known) - {name} for name, path in modules.items()}
+
+
+def lazy_reexports(root: Path = PACKAGE) -> dict[str, set[str]]:
+    """package -> the modules its ``__getattr__`` re-exports from (packages without one left out)."""
+    modules = _modules(root)
+    known = set(modules)
+    found = {name: _imports(path, known, lazy=True) for name, path in modules.items()}
+    return {name: targets for name, targets in found.items() if targets}
 
 
 def layer(module: str) -> str:
@@ -137,6 +181,25 @@ def test_no_import_circle() -> None:
 
 def test_each_layer_imports_only_the_layers_below() -> None:
     assert violations(import_graph()) == []
+
+
+def test_lazy_reexports() -> None:
+    """``lossaudit.audit`` and ``lossaudit.keras.AuditCallback`` come from the api layer (and the
+    error types from the base), imported in ``__getattr__`` only: a top-level import there would
+    load the api with the package."""
+    found = lazy_reexports()
+    assert found.get("lossaudit") == {"lossaudit.api.audit", "lossaudit.api.report", "lossaudit.errors"}
+    assert found.get("lossaudit.keras") == {"lossaudit.api.callback"}
+    for package, targets in found.items():
+        assert {layer(t) for t in targets} <= {REEXPORT_LAYER, "base"}, package
+    import importlib
+
+    import lossaudit
+
+    for name in ("audit", "check", "compare", "AuditReport", "AuditFailedError", "BadInputError"):
+        assert name in lossaudit.__all__
+    # The names resolve without importing Keras (lossaudit.keras.AuditCallback would).
+    assert callable(importlib.import_module("lossaudit").audit)
 
 
 def test_core_imports_no_adapter() -> None:

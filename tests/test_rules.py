@@ -7,6 +7,7 @@ RULES without a firing case or a quiet case in the tables below fails ``test_eve
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,6 +24,7 @@ from lossaudit.core.findings import (
     Severity,
     StageFailure,
     ThresholdCheck,
+    TrainingFacts,
     run_rules,
     verdict,
 )
@@ -50,6 +52,7 @@ class Case:
     source: str = "flags"
     outputs: OutputFacts | None = None
     failed: tuple[StageFailure, ...] = ()
+    training: TrainingFacts | None = None
 
     def head(self) -> HeadSpec:
         return HeadSpec.from_values(
@@ -75,6 +78,7 @@ class Case:
             thresholds=self.thresholds,
             outputs=self.outputs,
             failed_stages=self.failed,
+            training=self.training,
         )
 
 
@@ -281,6 +285,15 @@ FIRING: dict[str, list[tuple[str, Case, set[str]]]] = {
             {"LA602"},
         )
     ],
+    "LA801": [("nan-loss", softmax_cce(training=TrainingFacts((1.2, math.nan))), {"LA801"})],
+    "LA802": [("zero-loss", softmax_cce(training=TrainingFacts((0.0, 0.0, 0.0))), {"LA802"})],
+    "LA803": [
+        (
+            "at-baseline",
+            softmax_cce(training=TrainingFacts((0.9, 0.8, 0.7), "accuracy", (0.6, 0.62, 0.6005), 0.62)),
+            {"LA803"},
+        )
+    ],
     "LA601": [
         (
             "label-range",
@@ -392,6 +405,15 @@ QUIET: dict[str, list[tuple[str, Case]]] = {
         ("passed", softmax_cce(checks=(DataCheck("label values in range(3)", True, "label"),))),
         ("warning-is-LA602", softmax_cce(checks=(DataCheck("columns match", False, severity="warning"),))),
     ],
+    "LA801": [("finite", softmax_cce(training=TrainingFacts((1.2, 0.9))))],
+    "LA802": [
+        ("moving", softmax_cce(training=TrainingFacts((0.5, 0.5, 0.4999)))),
+        ("too-few-epochs", softmax_cce(training=TrainingFacts((0.0, 0.0)))),
+    ],
+    "LA803": [
+        ("above", softmax_cce(training=TrainingFacts((0.9, 0.8, 0.7), "accuracy", (0.6, 0.7, 0.6), 0.62))),
+        ("no-baseline", softmax_cce(training=TrainingFacts((0.9, 0.8, 0.7), "accuracy", (0.5, 0.5, 0.5)))),
+    ],
     "LA506": [
         ("at", softmax_cce(thresholds=(ThresholdCheck("accuracy", 0.9, 0.9),))),
         ("above", softmax_cce(thresholds=(ThresholdCheck("accuracy", 0.9, 0.95),))),
@@ -480,7 +502,7 @@ def test_catalogue_shape() -> None:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.name)
         assert rule.title and rule.why and rule.fix
         assert rule.families
-        assert rule.stage in {"labels", "compatibility", "metrics", "comparison", "introspection"}
+        assert rule.stage in {"labels", "compatibility", "metrics", "comparison", "introspection", "training"}
         assert set(rule.to_dict()) >= {"code", "name", "severity", "title", "why", "fix", "families"}
 
 

@@ -11,6 +11,8 @@ Exit codes are part of the CLI contract (README, ``lossaudit --help``):
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_PASS = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
@@ -23,9 +25,13 @@ class LossauditError(Exception):
     Printed or stored, the message has the credentials of any URI in it masked (``user:***@``,
     ``?token=***``; :func:`lossaudit.redact.redact_text`): it may quote an MLflow error that
     quotes the URL it called.
+
+    ``report`` is the audit's report when there is one to keep (an audit whose local report is
+    complete but whose MLflow logging failed; a training stopped by its findings), else None.
     """
 
     exit_code = EXIT_BAD_INPUT
+    report: Any = None
 
     def __str__(self) -> str:
         from lossaudit.redact import redact_text
@@ -48,3 +54,15 @@ class TrackingUnavailableError(LossauditError):
     credentials."""
 
     exit_code = EXIT_TRACKING_UNAVAILABLE
+
+
+class AuditFailedError(LossauditError):
+    """The audit found what it fails on (the CLI's exit 1): raised by the Python API where a
+    verdict must stop something, such as :class:`lossaudit.keras.AuditCallback` stopping a fit, or
+    :meth:`lossaudit.AuditReport.raise_for_verdict`. ``report`` holds the findings."""
+
+    exit_code = EXIT_FINDINGS
+
+    def __init__(self, message: str, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report

@@ -13,7 +13,7 @@ from typing import Any
 from lossaudit.core.catalogue import RULES
 from lossaudit.core.compare import Comparison, ReportedMetric, compare
 from lossaudit.core.config import RuleConfig
-from lossaudit.core.facts import OutputFacts
+from lossaudit.core.facts import OutputFacts, PredictionFacts, TrainingFacts
 from lossaudit.core.findings import (
     AuditFacts,
     DataCheck,
@@ -60,11 +60,14 @@ def check(
     config: RuleConfig | None = None,
     failed_stages: tuple[StageFailure, ...] = (),
     data_checks: tuple[DataCheck, ...] = (),
+    training: TrainingFacts | None = None,
+    predictions: PredictionFacts | None = None,
 ) -> AuditReport:
     """Static compatibility check of a head and, optionally, its labels.
 
     ``failed_stages`` are audit stages that could not run after this check (finding LA701); the
-    report then stands on what was found before them.
+    report then stands on what was found before them. ``training`` (a fit's history so far) and
+    ``predictions`` (what a probe batch showed) are the Keras callback's facts during a fit.
     """
     labels = inspect_labels(y, head) if y is not None else None
     facts = AuditFacts(
@@ -73,6 +76,8 @@ def check(
         built_metrics=built_metrics,
         failed_stages=failed_stages,
         data_checks=data_checks,
+        training=training,
+        predictions=predictions,
     )
     return _judged(facts, command=command, fail_on=fail_on, stages=stages, context=context, config=config)
 

@@ -2,7 +2,8 @@
 
 Codes by family: LA1xx head and loss, LA2xx labels against the head, LA3xx logits and
 activations, LA4xx what ``metrics=['accuracy']`` resolves to, LA5xx what predictions and reported
-numbers show. ``lossaudit explain CODE`` prints an entry. Codes never change meaning.
+numbers show, LA6xx data expectations, LA7xx the audit's own stages, LA8xx what a fit's history
+shows (the Keras callback). ``lossaudit explain CODE`` prints an entry. Codes never change meaning.
 
 Why one module of about 1400 lines: it is the one table of every rule, each check beside its entry
 (code, name, severity, why, fix), so ``lossaudit rules``, ``lossaudit explain``, docs/rules.md,
@@ -36,6 +37,8 @@ from lossaudit.core.resolution import (
 )
 
 KERAS_LOSSES_DOC = "https://keras.io/api/losses/probabilistic_losses/"
+ACCURACY_AT_BASELINE = 1e-3
+"""An epoch's accuracy within this of the majority baseline (or below it) counts as at it (LA803)."""
 KERAS_METRICS_DOC = "https://keras.io/api/metrics/accuracy_metrics/"
 SEED_1UNIT_CCE = "https://stats.stackexchange.com/q/260505 (1-unit categorical cross-entropy)"
 SEED_BCE_ACCURACY = "https://stackoverflow.com/q/41327601 (binary_crossentropy 'accuracy' on MNIST)"
@@ -633,6 +636,65 @@ def _stage_failed(facts: AuditFacts) -> Iterator[Hit]:
             "Everything found before it is in this report.",
             None,
             {"stage": failure.stage, "reason": failure.reason, "unchecked": failure.unchecked},
+        )
+
+
+# --- LA8xx: what a fit's history shows (lossaudit.keras.AuditCallback) ----------------------
+
+
+def _epochs_text(n: int) -> str:
+    return f"{n} epoch" + ("" if n == 1 else "s")
+
+
+def _non_finite_loss(facts: AuditFacts) -> Iterator[Hit]:
+    training = facts.training
+    if training is None:
+        return
+    for epoch, loss in enumerate(training.losses, start=1):
+        if not math.isfinite(loss):
+            yield Hit(
+                f"the training loss read {loss} at the end of epoch {epoch}: the fit diverged (or "
+                "the data holds NaN), and every weight update from here on is NaN too.",
+                None,
+                {"epoch": epoch, "loss": str(loss)},
+            )
+            return
+
+
+def _constant_loss(facts: AuditFacts) -> Iterator[Hit]:
+    training = facts.training
+    if training is None:
+        return
+    window = max(2, training.patience)
+    last = training.losses[-window:]
+    if len(last) < window or not all(math.isfinite(v) for v in last):
+        return
+    if all(v == last[0] for v in last):
+        yield Hit(
+            f"the training loss read exactly {last[0]!r} in each of the last {_epochs_text(window)}: "
+            "it does not measure how the model fits the labels (a 1-unit categorical cross-entropy "
+            "reads 0.0 whatever the model predicts), or nothing is training.",
+            None,
+            {"loss": last[0], "epochs": window},
+        )
+
+
+def _accuracy_at_majority(facts: AuditFacts) -> Iterator[Hit]:
+    training = facts.training
+    if training is None or training.majority_baseline is None or training.accuracy_name is None:
+        return
+    window = max(1, training.patience)
+    last = training.accuracies[-window:]
+    if len(last) < window or not all(math.isfinite(v) for v in last):
+        return
+    baseline = training.majority_baseline
+    if all(v <= baseline + ACCURACY_AT_BASELINE for v in last):
+        yield Hit(
+            f"{training.accuracy_name} stayed at or below the majority-class baseline {baseline:.4f} "
+            f"for the last {_epochs_text(window)} ({', '.join(f'{v:.4f}' for v in last)}): the "
+            "model does no better than always predicting the most frequent class.",
+            None,
+            {"metric": training.accuracy_name, "values": list(last), "majority_baseline": baseline},
         )
 
 
@@ -1375,6 +1437,61 @@ RULES = (
         families=ALL_FAMILIES,
         check=_stage_failed,
         stage="introspection",
+    ),
+)
+
+RULES = (
+    *RULES,
+    Rule(
+        code="LA801",
+        name="non-finite-loss",
+        severity=Severity.ERROR,
+        title="the training loss is NaN or infinite",
+        why=(
+            "Once the loss is NaN its gradient is NaN, and so is every weight after the next "
+            "update: the fit keeps running and logging, but the model is gone. Causes: a learning "
+            "rate too high, a log of 0 in a custom loss, NaN in the features, labels out of range "
+            "under a sparse loss."
+        ),
+        fix=(
+            "# lower the learning rate, clip gradients, check the data for NaN:\n"
+            "keras.optimizers.Adam(learning_rate=1e-4, clipnorm=1.0)"
+        ),
+        families=ALL_FAMILIES,
+        check=_non_finite_loss,
+        stage="training",
+    ),
+    Rule(
+        code="LA802",
+        name="constant-loss",
+        severity=Severity.ERROR,
+        title="the training loss does not change from epoch to epoch",
+        why=(
+            "A loss that reads exactly the same value epoch after epoch does not measure the fit: "
+            "its value does not depend on the predictions (categorical cross-entropy over one "
+            "unit normalises p / p = 1 and reads 0.0 whatever the model predicts, while its "
+            "gradient still moves the weights), or nothing trains (every layer frozen, a learning "
+            "rate of 0). Whatever the metrics show, this loss did not guide them."
+        ),
+        fix="# fix the head/loss findings (LA101: Dense(1, 'sigmoid') + binary_crossentropy)",
+        families=ALL_FAMILIES,
+        check=_constant_loss,
+        stage="training",
+    ),
+    Rule(
+        code="LA803",
+        name="training-accuracy-at-majority",
+        severity=Severity.WARNING,
+        title="training accuracy stays at the majority-class baseline",
+        why=(
+            "For several epochs the accuracy Keras logged stayed at (or below) max_k n_k / n of the "
+            "training labels: what always predicting the most frequent class scores. The model "
+            "predicts one class, or learns nothing the labels reward."
+        ),
+        fix="# check the head/loss findings; compare against balanced_accuracy and the baseline",
+        families=ALL_FAMILIES,
+        check=_accuracy_at_majority,
+        stage="training",
     ),
 )
 

@@ -38,3 +38,22 @@ class OutputFacts:
     """Why outputs the head promises as probabilities are not (e.g. a range beyond [0, 1])."""
     row_sums: tuple[float, float] | None = None
     """(min, max) over rows of the sum of the outputs, for heads of more than one unit."""
+
+
+@dataclass(frozen=True)
+class TrainingFacts:
+    """What a fit's history showed so far, epoch by epoch (the Keras callback collects it)."""
+
+    losses: tuple[float, ...]
+    """The training loss Keras logged at the end of each epoch (NaN and infinities kept)."""
+    accuracy_name: str | None = None
+    """The accuracy key of the logs (``accuracy``, ``binary_accuracy``, ...), None when none."""
+    accuracies: tuple[float, ...] = ()
+    majority_baseline: float | None = None
+    """max_k n_k / n of the training labels; None for multi-label or unknown labels."""
+    patience: int = 3
+    """Epochs a flat loss or an accuracy at the baseline must last before it is a finding."""
+
+    @property
+    def epochs(self) -> int:
+        return len(self.losses)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from lossaudit.core.facts import OutputFacts, PredictionFacts
+from lossaudit.core.facts import OutputFacts, PredictionFacts, TrainingFacts
 from lossaudit.core.head import HeadFix, HeadSpec, KerasFamily
 
 if TYPE_CHECKING:
@@ -105,6 +105,8 @@ class AuditFacts:
     unscored: str | None = None
     """Why no metric was recomputed although predictions were at hand (invalid labels, NaN)."""
     fix_evidence: FixEvidence | None = None
+    training: TrainingFacts | None = None
+    """A fit's history so far (the Keras callback); None outside training."""
 
 
 @dataclass(frozen=True)

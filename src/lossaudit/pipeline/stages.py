@@ -72,7 +72,8 @@ class AuditRequest:
     model: str
     """A model file path, or a URI a registered :class:`ModelSource` understands."""
     data: str
-    """Eval data: ``.npz`` with ``x`` and ``y``, or a CSV/Parquet table with ``label_columns``."""
+    """Eval data: ``.npz`` with ``x`` and ``y``, or a CSV/Parquet table with ``label_columns``; for
+    arrays given to :func:`run_audit` (``data=``), what the report calls them."""
     label_columns: tuple[str, ...] = ()
     train: str | None = None
     """Training data for ``retrain``, in the same formats as ``data``."""
@@ -138,6 +139,8 @@ class LabelsStage:
     """The Great Expectations run (None when skipped: ``gx=False`` or no saved head)."""
     scratch: Path | None = None
     """A temporary folder (the Data Docs site) that the runner removes when the audit ends."""
+    in_memory: bool = False
+    """The data came as arrays (the Python API, an MLflow evaluation), not from ``request.data``."""
 
     @property
     def n_samples(self) -> int:
@@ -318,8 +321,11 @@ def data_sha256(x: np.ndarray, y: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def validate_labels(request: AuditRequest, source: ModelSource) -> LabelsStage:
-    """Load the eval data, read the saved head (no TensorFlow) and judge the labels against it.
+def validate_labels(
+    request: AuditRequest, source: ModelSource, data: tuple[Any, Any] | None = None
+) -> LabelsStage:
+    """Load the eval data (or take ``data``, in-memory ``(x, y)``), read the saved head (no
+    TensorFlow) and judge the labels against it.
 
     Raises
     ------
@@ -328,10 +334,13 @@ def validate_labels(request: AuditRequest, source: ModelSource) -> LabelsStage:
     """
     from lossaudit.core.audit import inspect_labels
     from lossaudit.core.labels import detect_labels
-    from lossaudit.sources.files import load_dataset
+    from lossaudit.sources.files import dataset_from_arrays, load_dataset
 
     static = source.read_static()
-    x, y = load_dataset(request.data, request.label_columns)
+    if data is not None:
+        x, y = dataset_from_arrays(data[0], data[1], request.label_columns)
+    else:
+        x, y = load_dataset(request.data, request.label_columns)
     if static.head is not None:
         labels = inspect_labels(y, static.head)
     else:
@@ -355,7 +364,14 @@ def validate_labels(request: AuditRequest, source: ModelSource) -> LabelsStage:
             shutil.rmtree(docs, ignore_errors=True)
             raise
     return LabelsStage(
-        x=x, y=y, data_sha256=data_sha256(x, y), static=static, labels=labels, gx=gx, scratch=docs
+        x=x,
+        y=y,
+        data_sha256=data_sha256(x, y),
+        static=static,
+        labels=labels,
+        gx=gx,
+        scratch=docs,
+        in_memory=data is not None,
     )
 
 
@@ -492,6 +508,7 @@ def compare_static(
         "label_columns": list(request.label_columns),
         "data_sha256": labels.data_sha256,
         "n_samples": labels.n_samples,
+        "dataset": eval_dataset(request, labels),
         "failed_stages": [f.stage for f in failures],
         "notes": list(static.get("model_notes", [])),
     }
@@ -638,6 +655,43 @@ def _retrain(request: AuditRequest, model: Any, head: HeadSpec, labels: LabelsSt
     return {**result.to_dict(), "fix_applied": describe_fix(fix)}
 
 
+DATASET_DIGEST_LENGTH = 16
+"""Hex digits of ``data_sha256`` that make the eval dataset's MLflow digest (MLflow keeps 36)."""
+
+
+def eval_dataset(request: AuditRequest, labels: LabelsStage) -> dict[str, Any]:
+    """The eval data as an MLflow dataset would describe it (``report.context["dataset"]``):
+    name, digest, source, and the profile and tensor shapes of ``mlflow.data.from_numpy``.
+
+    The MLflow sink logs it as the run's dataset input (context ``eval``) from the report alone.
+    """
+    x, y = labels.x, labels.y
+    source: dict[str, Any]
+    if labels.in_memory:
+        name = request.data or "eval"
+        source_type, source = "code", {"tags": {"lossaudit.data": name}}
+    else:
+        path = Path(request.data).resolve()
+        name = path.stem or "eval"
+        source_type, source = "local", {"uri": str(path)}
+    return {
+        "name": name,
+        "digest": labels.data_sha256[:DATASET_DIGEST_LENGTH],
+        "source_type": source_type,
+        "source": source,
+        "profile": {
+            "features_shape": list(x.shape),
+            "features_size": int(x.size),
+            "features_nbytes": int(x.nbytes),
+            "targets_shape": list(y.shape),
+            "targets_size": int(y.size),
+            "targets_nbytes": int(y.nbytes),
+        },
+        "features_dtype": str(x.dtype),
+        "targets_dtype": str(y.dtype),
+    }
+
+
 def audit_context(
     request: AuditRequest,
     source: ModelSource,
@@ -664,6 +718,7 @@ def audit_context(
         "label_columns": list(request.label_columns),
         "data_sha256": labels.data_sha256,
         "n_samples": labels.n_samples,
+        "dataset": eval_dataset(request, labels),
         "output_kind": predicted.output_kind,
         "evaluate": dict(predicted.evaluation.values),
         "built_metrics": None
@@ -783,6 +838,7 @@ def run_audit(
     sinks: Sequence[ReportSink] = (),
     clock: Callable[[], float] = time.perf_counter,
     progress: Callable[[str], None] | None = None,
+    data: tuple[Any, Any] | None = None,
 ) -> AuditOutcome:
     """Run every stage of the audit in order and return the report with each stage's timing.
 
@@ -793,6 +849,8 @@ def run_audit(
     sinks : called in the ``log`` stage, after the local report folder is written.
     clock : seconds counter used to time the stages.
     progress : told what each stage is doing as it starts (the CLI's live status line).
+    data : the eval data in memory, ``(x, y)`` (numpy arrays, lists, pandas objects), instead of
+        the file ``request.data`` names; ``request.data`` is then what the report calls it.
 
     Raises
     ------
@@ -801,7 +859,7 @@ def run_audit(
     """
     model_source = source if source is not None else model_source_for(request.model)
     timer = _Timer(clock, progress)
-    labels = timer.run("validate_labels", lambda: validate_labels(request, model_source))
+    labels = timer.run("validate_labels", lambda: validate_labels(request, model_source, data))
     try:
         timer.run("check_compatibility", lambda: check_compatibility(request, labels))
         failures: list[StageFailure] = []

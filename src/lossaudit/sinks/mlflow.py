@@ -20,6 +20,17 @@ Names in the run:
   ``lossaudit.source_run_id``, ``lossaudit.model_name``, ``lossaudit.model_version``,
   ``lossaudit.logged_model_id``), ``mlflow.runName`` and a ``mlflow.note.content`` summary.
 
+Tied to MLflow's own objects:
+
+* the eval data (``report.context["dataset"]``, written by the pipeline) is the run's dataset
+  input with context ``eval``: its name, digest (``data_sha256``'s first 16 hex digits), source
+  (the file, or code for in-memory arrays), ``mlflow.data.from_numpy``'s profile and tensor schema;
+* an audited MLflow model (an MLflow 3 logged model, ``context["mlflow_source"]["logged_model_id"]``)
+  is the run's model input, and the metrics are logged against it too (``model_id=``, with the
+  dataset's name and digest), so the logged model's page lists them;
+* a registry version (``model_name`` and ``model_version`` there) gets the tags
+  ``lossaudit.verdict`` and ``lossaudit.audit_run`` (this run's id) on its page.
+
 The folder records the run it is logged to in ``upload.json`` (one entry per tracking URI, without
 passwords: run id, experiment, state ``started`` as soon as the run exists, ``complete`` once it is
 FINISHED, and the SHA-256 of the ``report.json`` it is about), which makes uploads idempotent and
@@ -345,8 +356,9 @@ class LoggedRun:
     store: str
     """A human line: the server or the local store (and its artifact folder)."""
     action: str = "created"
-    """``created`` (a new run), ``resumed`` (the run of an interrupted upload, finished) or
-    ``none`` (the folder was already uploaded: nothing was sent)."""
+    """``created`` (a new run), ``resumed`` (the run of an interrupted upload, finished),
+    ``none`` (the folder was already uploaded: nothing was sent) or ``logged_into`` (an existing
+    run of the caller's: :func:`log_report_into_run`)."""
     notes: tuple[str, ...] = ()
     """What happened to runs of earlier, interrupted uploads of the folder."""
 
@@ -359,6 +371,8 @@ class LoggedRun:
             return f"already uploaded: {run} in {self.where()}; nothing to do"
         if self.action == "resumed":
             return f"finished {run}, left unfinished by an interrupted upload, in {self.where()}"
+        if self.action == "logged_into":
+            return f"logged the audit into {run} in {self.where()}"
         return f"logged {run} to {self.where()}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -499,30 +513,187 @@ def _is_artifact(path: Path) -> bool:
 
 
 def _log_contents(
-    client: MlflowClient, run_id: str, report: Mapping[str, Any], folder: Path, existing: Any
+    client: MlflowClient,
+    run_id: str,
+    report: Mapping[str, Any],
+    folder: Path,
+    existing: Any,
+    *,
+    artifact_path: str | None = None,
 ) -> None:
-    """Metrics, params and artifacts of ``report``/``folder`` into run ``run_id``.
+    """Metrics, params, inputs and artifacts of ``report``/``folder`` into run ``run_id``, and the
+    verdict on the audited registry version.
 
-    ``existing`` (the run as it is, when resuming) leaves out the params and metrics it already
-    has: params cannot change and a metric logged twice would have two points. Artifacts are
-    uploaded again, each to the same path.
+    ``existing`` (the run as it is, when resuming, or a run the audit is logged into) leaves out
+    the params and metrics it already has: params cannot change and a metric logged twice would
+    have two points; and a dataset input it already has. Artifacts are uploaded again, each to the
+    same path (under ``artifact_path`` when given).
     """
     from mlflow.entities import Metric, Param
 
     have_params = dict(existing.data.params) if existing is not None else {}
     have_metrics = dict(existing.data.metrics) if existing is not None else {}
     now = int(time.time() * 1000)
-    metrics = [Metric(k, v, now, 0) for k, v in run_metrics(report).items() if k not in have_metrics]
+    dataset = dataset_entity(report)
+    model_id = logged_model_id(report)
+    link: dict[str, Any] = {}
+    if model_id is not None:
+        link = {"model_id": model_id}
+        if dataset is not None:
+            link.update(dataset_name=dataset.name, dataset_digest=dataset.digest)
+    metrics = [Metric(k, v, now, 0, **link) for k, v in run_metrics(report).items() if k not in have_metrics]
     params = [Param(k, v) for k, v in run_params(report).items() if k not in have_params]
+    # Inputs first: a metric logged against a model and a dataset names that dataset.
+    _log_inputs(client, run_id, dataset, model_id, existing)
     if metrics or params:
         client.log_batch(run_id, metrics=metrics, params=params)
     for path in sorted(folder.iterdir()):
         if not _is_artifact(path):
             continue
         if path.is_dir():
-            client.log_artifacts(run_id, str(path), artifact_path=path.name)
+            sub = path.name if artifact_path is None else f"{artifact_path}/{path.name}"
+            client.log_artifacts(run_id, str(path), artifact_path=sub)
         elif path.is_file():
-            client.log_artifact(run_id, str(path))
+            client.log_artifact(run_id, str(path), artifact_path=artifact_path)
+    _tag_model_version(client, report, run_id)
+
+
+EVAL_CONTEXT = "eval"
+"""The ``mlflow.data.context`` tag of the eval data's dataset input."""
+
+
+def logged_model_id(report: Mapping[str, Any]) -> str | None:
+    """The MLflow 3 logged model the audit is about (``models:/m-...``), if any."""
+    source = _mapping(_mapping(report.get("context")).get(CONTEXT_KEY))
+    value = source.get("logged_model_id")
+    return str(value) if isinstance(value, str) and value else None
+
+
+def _tensor_schema(dtype: Any, shape: Any) -> Any:
+    """An ``mlflow.types.Schema`` of one tensor of ``dtype`` and the per-row ``shape``."""
+    import numpy as np
+    from mlflow.types import Schema, TensorSpec
+
+    dims = [int(d) for d in shape[1:]] if isinstance(shape, list) else []
+    return Schema([TensorSpec(np.dtype(str(dtype)), (-1, *dims))])
+
+
+def dataset_entity(report: Mapping[str, Any]) -> Any:
+    """The eval data as an ``mlflow.entities.Dataset`` from ``report.context["dataset"]`` (None
+    when the report has none: a report of ``lossaudit check``, or one written before it existed)."""
+    info = _mapping(_mapping(report.get("context")).get("dataset"))
+    name, digest = info.get("name"), info.get("digest")
+    if not isinstance(name, str) or not isinstance(digest, str) or not name or not digest:
+        return None
+    from mlflow.entities import Dataset
+
+    profile = _mapping(info.get("profile"))
+    schema: str | None = None
+    with contextlib.suppress(Exception):  # an exotic dtype: the dataset goes without a schema
+        from mlflow.data.schema import TensorDatasetSchema
+
+        tensors = TensorDatasetSchema(
+            features=_tensor_schema(info.get("features_dtype"), profile.get("features_shape")),
+            targets=_tensor_schema(info.get("targets_dtype"), profile.get("targets_shape")),
+        )
+        schema = json.dumps(tensors.to_dict())
+    return Dataset(
+        name=name[:500],
+        digest=digest[:36],
+        source_type=str(info.get("source_type") or "code"),
+        source=json.dumps(_mapping(info.get("source")) or {"tags": {}}),
+        schema=schema,
+        profile=json.dumps(dict(profile)) if profile else None,
+    )
+
+
+def _log_inputs(client: MlflowClient, run_id: str, dataset: Any, model_id: str | None, existing: Any) -> None:
+    """The eval data as a dataset input (context ``eval``) and the audited logged model as a model
+    input of the run; a dataset the run already has is not logged again."""
+    from mlflow.entities import DatasetInput, InputTag, LoggedModelInput
+
+    datasets = []
+    if dataset is not None:
+        have = getattr(getattr(existing, "inputs", None), "dataset_inputs", None) or []
+        if not any(
+            (item.dataset.name, item.dataset.digest) == (dataset.name, dataset.digest) for item in have
+        ):
+            tags = [InputTag(key="mlflow.data.context", value=EVAL_CONTEXT)]
+            datasets.append(DatasetInput(dataset=dataset, tags=tags))
+    models = [LoggedModelInput(model_id=model_id)] if model_id is not None else None
+    if datasets or models:
+        client.log_inputs(run_id, datasets=datasets or None, models=models)
+
+
+def _tag_model_version(client: MlflowClient, report: Mapping[str, Any], run_id: str) -> None:
+    """The verdict and this run's id on the audited registry version's page."""
+    source = _mapping(_mapping(report.get("context")).get(CONTEXT_KEY))
+    name, version = source.get("model_name"), source.get("model_version")
+    if not name or not version:
+        return
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.set_model_version_tag(str(name), str(version), "lossaudit.verdict", str(report.get("verdict")))
+        client.set_model_version_tag(str(name), str(version), "lossaudit.audit_run", run_id)
+    except MlflowException as exc:
+        # Read-only access to the registry, or a version deleted since the audit: the run is
+        # complete without the tag. Anything else is the store failing, as for the run.
+        if exc.error_code not in ("PERMISSION_DENIED", "RESOURCE_DOES_NOT_EXIST"):
+            raise
+
+
+def log_report_into_run(
+    report_dir: str | Path,
+    run_id: str,
+    *,
+    tracking_uri: str | None = None,
+    artifact_path: str = "lossaudit",
+) -> LoggedRun:
+    """Log the report folder ``report_dir`` into the existing run ``run_id`` (an ``mlflow.evaluate``
+    run, or the run autologging opened for a fit) instead of a run of its own.
+
+    The same params, metrics, tags, inputs and version tags as :func:`log_report_folder` logs,
+    except that the run keeps its name and description, keeps every param and metric it already
+    has (a param of the same key is not logged again), and gets the report files under
+    ``artifact_path``. No upload record is written: the run is the caller's.
+
+    Raises
+    ------
+    BadInputError
+        The folder has no readable ``report.json``.
+    TrackingUnavailableError
+        The store cannot be reached, has no such run, or refused what was logged.
+    """
+    from mlflow.entities import RunTag
+
+    folder = Path(report_dir)
+    report = load_report_dict(folder)
+    target = resolve_tracking_uri(tracking_uri)
+    try:
+        client = connect(target)
+        run = client.get_run(run_id)
+        tags = run_tags(report)
+        tags.pop("mlflow.runName", None)
+        if run.data.tags.get("mlflow.note.content"):
+            tags.pop("mlflow.note.content", None)
+        client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        _log_contents(client, run_id, report, folder, run, artifact_path=artifact_path)
+        experiment_id = str(run.info.experiment_id)
+        experiment = client.get_experiment(experiment_id).name
+    except LossauditError:
+        raise
+    except Exception as exc:
+        raise _upload_failed(target, exc, None) from None
+    return LoggedRun(
+        run_id=run_id,
+        experiment_id=experiment_id,
+        experiment=experiment,
+        tracking_uri=target.uri,
+        url=run_url(target, experiment_id, run_id),
+        store=target.describe(),
+        action="logged_into",
+    )
 
 
 def _finish(client: MlflowClient, run_id: str, work: Callable[[], None]) -> None:

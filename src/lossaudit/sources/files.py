@@ -215,13 +215,54 @@ def load_dataset(path: str | Path, label_columns: Sequence[str] = ()) -> tuple[n
         x = features.to_numpy(dtype=np.float32)
     else:
         raise BadInputError(f"data file {p}: unsupported format {suffix!r} (use .npz, .csv, .parquet)")
-    if x.ndim == 0 or y.ndim == 0:
-        raise BadInputError(f"data file {p}: x and y must be arrays with one row per sample")
-    if x.shape[0] != len(y):
-        raise BadInputError(f"data file {p}: x has {x.shape[0]} rows but y has {len(y)}")
-    if x.dtype.kind in "biuf" and not np.isfinite(np.asarray(x, dtype=np.float64)).all():
-        raise BadInputError(f"data file {p}: features contain NaN or infinite values")
+    _check_rows(x, y, f"data file {p}")
     return x, y
+
+
+def _check_rows(x: np.ndarray, y: np.ndarray, where: str) -> None:
+    """One row per sample in both, as many of each, and finite numeric features."""
+    import numpy as np
+
+    if x.ndim == 0 or y.ndim == 0:
+        raise BadInputError(f"{where}: x and y must be arrays with one row per sample")
+    if x.shape[0] != len(y):
+        raise BadInputError(f"{where}: x has {x.shape[0]} rows but y has {len(y)}")
+    if x.dtype.kind in "biuf" and not np.isfinite(np.asarray(x, dtype=np.float64)).all():
+        raise BadInputError(f"{where}: features contain NaN or infinite values")
+
+
+def dataset_from_arrays(x: Any, y: Any, label_columns: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) as numpy arrays from in-memory data, checked like :func:`load_dataset` checks a file.
+
+    ``x`` is an array-like (numpy, a list, a pandas DataFrame of numeric columns); ``y`` an
+    array-like or a pandas Series/DataFrame. With ``y=None``, ``x`` is a DataFrame holding the
+    ``label_columns`` (names or globs), as a CSV file would.
+    """
+    import numpy as np
+
+    if y is None:
+        if not label_columns or not hasattr(x, "columns"):
+            raise BadInputError("data: give y, or a DataFrame x with label_columns naming its label columns")
+        cols = select_columns(x, label_columns, "data")
+        y = x[cols].to_numpy()
+        y = y[:, 0] if len(cols) == 1 else y
+        x = x.drop(columns=cols)
+    if hasattr(x, "columns"):  # a DataFrame: numeric feature columns, in their order
+        non_numeric = [c for c in x.columns if x[c].dtype.kind not in "biuf"]
+        if non_numeric:
+            raise BadInputError(f"data: feature column(s) {non_numeric[:5]} are not numeric")
+        x = x.to_numpy(dtype=np.float32)
+    if hasattr(y, "to_numpy"):  # a pandas Series or DataFrame
+        y = y.to_numpy()
+    try:
+        features = np.asarray(x)
+        labels = np.asarray(y)
+    except (TypeError, ValueError) as exc:
+        raise BadInputError(f"data: x and y must be arrays: {_first_line(exc)}") from None
+    if features.dtype.kind not in "biuf":
+        raise BadInputError(f"data: features are not numeric (dtype {features.dtype})")
+    _check_rows(features, labels, "data")
+    return features, labels
 
 
 def load_spec(path: str | Path) -> HeadSpec:

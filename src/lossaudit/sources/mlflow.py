@@ -145,16 +145,7 @@ class FetchedModel:
 
     def reported_metrics(self) -> tuple[ReportedMetric, ...]:
         """The source run's numbers as reported metrics with source ``source_run``."""
-        from lossaudit.core.compare import OTHER_DATA, ReportedMetric, measured_on_for_run_metric
-
-        # The run measured its numbers on its own data (its validation split, or the training
-        # data), never on the eval set being audited: they are judged against sampling error.
-        out = []
-        for name, value in self.reported.items():
-            where = measured_on_for_run_metric(name)
-            n = self.reported_n if where == OTHER_DATA else None
-            out.append(ReportedMetric.from_value(name, value, SOURCE_RUN, measured_on=where, n=n))
-        return tuple(out)
+        return run_reported_metrics(self.reported, self.reported_n)
 
     def context(self) -> dict[str, Any]:
         """The report context entry (under :data:`lossaudit.tracking.CONTEXT_KEY`) for this model."""
@@ -207,6 +198,21 @@ def held_out_size(run: Any) -> int | None:
         if isinstance(rows, int) and not isinstance(rows, bool) and rows > 0:
             sizes.add(rows)
     return sizes.pop() if len(sizes) == 1 else None
+
+
+def run_reported_metrics(reported: Mapping[str, float], n: int | None) -> tuple[ReportedMetric, ...]:
+    """A source run's attributable metrics (:func:`attributable_metrics`) as reported numbers with
+    source ``source_run``; ``n`` is the size of its held-out data (:func:`held_out_size`)."""
+    from lossaudit.core.compare import OTHER_DATA, ReportedMetric, measured_on_for_run_metric
+
+    # The run measured its numbers on its own data (its validation split, or the training
+    # data), never on the eval set being audited: they are judged against sampling error.
+    out = []
+    for name, value in reported.items():
+        where = measured_on_for_run_metric(name)
+        size = n if where == OTHER_DATA else None
+        out.append(ReportedMetric.from_value(name, value, SOURCE_RUN, measured_on=where, n=size))
+    return tuple(out)
 
 
 def attributable_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
