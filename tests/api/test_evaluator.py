@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lossaudit.api.evaluator import LossauditEvaluator, NotAKerasModelError
+from lossaudit.api.evaluator import LossauditEvaluator, NotAKerasModelError, keras_model_of
 from tests.api.conftest import IrisCase
 
 pytestmark = [pytest.mark.keras, pytest.mark.mlflow]
@@ -154,9 +154,17 @@ def test_default_and_lossaudit_both_run(logged: Logged) -> None:
 
 def test_a_model_that_is_not_keras_gets_a_clear_message(logged: Logged) -> None:
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     message = "lossaudit audits Keras classifiers, and this model is not one"
-    with mlflow.start_run(), pytest.raises(NotAKerasModelError, match=message):
+    with pytest.raises(NotAKerasModelError, match=message):
+        keras_model_of(mlflow.pyfunc.load_model(logged.sklearn_uri))
+    # Alone: the warning says why, then MLflow says that no evaluator could evaluate the model.
+    with (
+        mlflow.start_run(),
+        pytest.warns(UserWarning, match=message),
+        pytest.raises(MlflowException, match="could not be evaluated by any of the registered evaluators"),
+    ):
         mlflow.models.evaluate(
             logged.sklearn_uri,
             logged.data,

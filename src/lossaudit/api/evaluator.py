@@ -12,10 +12,11 @@ evaluation's run (metrics against the logged model, tags, the eval data as a dat
 report files under ``lossaudit/``) and returns an ``EvaluationResult`` whose metrics and artifacts
 are the audit's. Alongside ``"default"`` both run, into the same run.
 
-A model that is not Keras gets :class:`NotAKerasModelError` when lossaudit is the only evaluator;
-beside others (``["default", "lossaudit"]``, or ``evaluators=None``, which runs every installed
-evaluator) the same message is a warning and lossaudit steps aside, so installing lossaudit never
-breaks the evaluation of a scikit-learn model.
+A model that is not Keras gets a warning that says so, and lossaudit steps aside (its
+``evaluate`` returns None): ``evaluators=None`` runs every installed evaluator, so installing
+lossaudit must never break the evaluation of a scikit-learn model. Alone
+(``evaluators=["lossaudit"]``), MLflow then raises that no evaluator could evaluate the model,
+after the warning that says why.
 
 ``evaluator_config={"lossaudit": {...}}`` takes the keys of :func:`lossaudit.audit`: ``gx``
 (default True), ``fail_on``, ``select``, ``ignore``, ``config``, ``reported``, ``reported_on``,
@@ -28,12 +29,10 @@ nothing heavy: Keras, numpy and the pipeline are imported when an evaluation run
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from mlflow.exceptions import MlflowException
@@ -92,10 +91,8 @@ class LossauditEvaluator(ModelEvaluator):
         try:
             keras_model_of(model)
         except NotAKerasModelError as exc:
-            if not _runs_beside_others():
-                raise
-            # evaluators=None (every installed evaluator) or ["default", "lossaudit"]: the others
-            # still evaluate this model; lossaudit says why it has nothing to add.
+            # Other evaluators may still evaluate this model (evaluators=None runs them all):
+            # lossaudit says why it has nothing to add and steps aside.
             warnings.warn(str(exc), stacklevel=2)
             return None
         return evaluate(
@@ -105,18 +102,6 @@ class LossauditEvaluator(ModelEvaluator):
             evaluator_config=evaluator_config or {},
             model_id=kwargs.get("model_id"),
         )
-
-
-def _runs_beside_others() -> bool:
-    """True when this ``mlflow.models.evaluate`` call runs other evaluators too (read from MLflow's
-    ``_evaluate`` frame; False when it cannot be told, so a lone lossaudit always explains)."""
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "_evaluate" and frame.f_globals.get("__name__") == _evaluation.__name__:
-            bundles = frame.f_locals.get("evaluators") or ()
-            return any(getattr(b, "name", EVALUATOR_NAME) != EVALUATOR_NAME for b in bundles)
-        frame = frame.f_back
-    return False
 
 
 def keras_model_of(model: Any) -> Any:
