@@ -197,7 +197,8 @@ class ModelStage:
 
 @dataclass(frozen=True)
 class PredictStage:
-    """predict: the model's outputs on the eval data, the live evaluate, the built metric classes."""
+    """predict: the model's outputs on the eval data and, from the same pass, what evaluate reports;
+    the built metric classes."""
 
     predictions: np.ndarray
     output_kind: str
@@ -399,13 +400,15 @@ def obtain_model(request: AuditRequest, source: ModelSource, labels: LabelsStage
 
 
 def predict(request: AuditRequest, labels: LabelsStage, model: ModelStage) -> PredictStage:
-    """Outputs in batches (progress bar on long runs), then one live evaluate and the metric
-    classes Keras built for it."""
+    """One pass over the data in batches (progress bar on long runs): the outputs, the numbers
+    Keras's compiled loss and metrics give on them (what evaluate reports), and the metric
+    classes Keras built."""
     from lossaudit.keras.live import built_metric_classes
-    from lossaudit.keras.predict import evaluate_live, output_kind, predict_in_batches
+    from lossaudit.keras.predict import output_kind, predict_and_evaluate
 
-    predictions = predict_in_batches(model.model, labels.x, batch_size=request.batch_size)
-    evaluation = evaluate_live(model.model, labels.x, labels.y, batch_size=request.batch_size)
+    predictions, evaluation = predict_and_evaluate(
+        model.model, labels.x, labels.y, batch_size=request.batch_size
+    )
     built = built_metric_classes(model.model) if evaluation.ran else None
     return PredictStage(
         predictions=predictions,
