@@ -18,7 +18,6 @@ Heavy libraries (numpy, Keras, scikit-learn) are imported inside the stages that
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -301,17 +300,15 @@ class LogStage:
 
 
 def data_sha256(x: np.ndarray, y: np.ndarray) -> str:
-    """sha256 over the bytes of x, then of y (C order), so two audits can prove the same data."""
-    import numpy as np
+    """sha256 over the bytes of x, then of y (C order), so two audits can prove the same data.
 
-    digest = hashlib.sha256()
-    for arr in (x, y):
-        arr = np.ascontiguousarray(arr)
-        if arr.dtype.kind == "O":  # object arrays hold pointers: hash their text instead
-            digest.update("\x1f".join(map(str, arr.ravel())).encode("utf-8"))
-        else:
-            digest.update(arr.tobytes())
-    return digest.hexdigest()
+    Streamed a block of rows at a time (:func:`lossaudit.core.chunks.sha256_of`): the digest is
+    that of ``np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()``, without
+    either copy (object arrays: their values' text).
+    """
+    from lossaudit.core.chunks import sha256_of
+
+    return sha256_of(x, y)
 
 
 def validate_labels(request: AuditRequest, source: ModelSource) -> LabelsStage:

@@ -14,11 +14,14 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+import struct
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lossaudit.core.chunks import all_finite
 from lossaudit.core.head import HeadSpec
 from lossaudit.errors import BadInputError
 
@@ -68,8 +71,14 @@ def _numpy_errors(p: Path, what: str, kind: str) -> Iterator[None]:
         raise BadInputError(f"{what} file {p} is not a readable {kind}: {_first_line(exc)}") from None
 
 
-def _load_npz(p: Path, keys: Sequence[str], what: str, *, only_array: bool = True) -> np.ndarray:
-    """The array under the first of ``keys`` (or, with ``only_array``, the file's only array)."""
+def _load_npz(
+    p: Path, keys: Sequence[str], what: str, *, only_array: bool = True, mmap: bool = False
+) -> np.ndarray:
+    """The array under the first of ``keys`` (or, with ``only_array``, the file's only array).
+
+    With ``mmap``, a numeric array stored uncompressed (``np.savez``) is memory-mapped read-only
+    from the file rather than read into memory (:func:`_stored_member`); a compressed one is read.
+    """
     import numpy as np
 
     with _numpy_errors(p, what, ".npz"), np.load(p, allow_pickle=False) as data:
@@ -78,8 +87,55 @@ def _load_npz(p: Path, keys: Sequence[str], what: str, *, only_array: bool = Tru
         if chosen is None and only_array and len(names) == 1:
             chosen = names[0]
         if chosen is not None:
-            return np.asarray(data[chosen])
+            mapped = _stored_member(p, data.zip, chosen) if mmap else None
+            return mapped if mapped is not None else np.asarray(data[chosen])
     raise BadInputError(f"{what} file {p} has arrays {names}; expected one named {' or '.join(keys)}")
+
+
+_ZIP_LOCAL_HEADER = struct.Struct("<4s22xHH")
+"""A zip local file header up to its name: signature, (22 bytes), name length, extra length."""
+
+
+def _stored_member(p: Path, archive: zipfile.ZipFile, key: str) -> np.ndarray | None:
+    """The ``.npz`` member ``key`` memory-mapped read-only, or None to read it the usual way.
+
+    Only a member stored uncompressed and unencrypted whose ``.npy`` header (version 1 or 2)
+    declares a numeric dtype and no more data than the member holds is mapped; anything else
+    (compressed, empty, an odd header, a name the local header does not repeat) is left to
+    ``np.load``, which reads it or raises its own error. The mapping reads the file as it is when
+    each block is read: the data hash is taken from those same pages.
+    """
+    import numpy as np
+    from numpy.lib import format as npy_format
+
+    member = f"{key}.npy" if f"{key}.npy" in archive.namelist() else key
+    info = archive.getinfo(member)
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        return None
+    with p.open("rb") as fh:
+        fh.seek(info.header_offset)
+        header = fh.read(_ZIP_LOCAL_HEADER.size)
+        if len(header) != _ZIP_LOCAL_HEADER.size:
+            return None
+        signature, name_length, extra_length = _ZIP_LOCAL_HEADER.unpack(header)
+        if signature != b"PK\x03\x04" or fh.read(name_length) != info.filename.encode("utf-8"):
+            return None
+        start = info.header_offset + _ZIP_LOCAL_HEADER.size + name_length + extra_length
+        fh.seek(start)
+        version = npy_format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = npy_format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = npy_format.read_array_header_2_0(fh)
+        else:
+            return None
+        offset = fh.tell()
+    size = math.prod(shape) * dtype.itemsize
+    if dtype.kind not in "biuf" or size == 0 or offset - start + size > info.file_size:
+        return None
+    return np.memmap(
+        p, dtype=dtype, mode="r", offset=offset, shape=tuple(shape), order="F" if fortran else "C"
+    )
 
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -187,14 +243,20 @@ def load_predictions(path: str | Path, columns: Sequence[str] = ()) -> np.ndarra
 
 def load_dataset(path: str | Path, label_columns: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) from a ``.npz`` with ``x`` and ``y``, or a table whose label columns are named and
-    whose other columns are the features."""
+    whose other columns are the features.
+
+    ``x`` from an uncompressed ``.npz`` (``np.savez``) is a read-only ``np.memmap`` of the file;
+    from a compressed one or a table it is in memory. Features must be numeric and finite.
+    """
     import numpy as np
 
     p = _existing(path, "data")
     suffix = p.suffix.lower()
     if suffix == ".npz":
-        # Both arrays by name: the only-array fallback of a labels file would read x as y.
-        x = _load_npz(p, FEATURE_KEYS, "data (features)", only_array=False)
+        # Both arrays by name: the only-array fallback of a labels file would read x as y. The
+        # features of an uncompressed file are memory-mapped, not read: every later pass over
+        # them (finiteness, hash, predictions) reads them a block of rows at a time.
+        x = _load_npz(p, FEATURE_KEYS, "data (features)", only_array=False, mmap=True)
         y = _load_npz(p, LABEL_KEYS, "data (labels)", only_array=False)
         if x.dtype.kind not in "biuf":
             # Found now, not when the model meets them after its load (a minute in).
@@ -219,7 +281,7 @@ def load_dataset(path: str | Path, label_columns: Sequence[str] = ()) -> tuple[n
         raise BadInputError(f"data file {p}: x and y must be arrays with one row per sample")
     if x.shape[0] != len(y):
         raise BadInputError(f"data file {p}: x has {x.shape[0]} rows but y has {len(y)}")
-    if x.dtype.kind in "biuf" and not np.isfinite(np.asarray(x, dtype=np.float64)).all():
+    if not all_finite(x):  # block by block, in x's own dtype: never a float64 copy of x
         raise BadInputError(f"data file {p}: features contain NaN or infinite values")
     return x, y
 

@@ -1,0 +1,79 @@
+"""Walking a large array a block of rows at a time, so no pass over the eval data copies all of it.
+
+The features of a large eval set (a million 784-pixel rows is 3 GB of float32, memory-mapped from
+an ``.npz``) are checked for finiteness, hashed and summarised for Great Expectations one block
+of rows at a time: each pass holds one block (and what it derives from it), never a converted copy
+of the whole array.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+BLOCK_BYTES = 32 * 1024 * 1024
+"""About this many bytes of the array per block (at least one row)."""
+
+
+def block_rows(arr: np.ndarray, block_bytes: int = BLOCK_BYTES) -> int:
+    """Rows per block of ``arr``: ``block_bytes`` worth of them, at least one."""
+    import math
+
+    row_bytes = arr.dtype.itemsize * math.prod(arr.shape[1:])
+    return max(1, block_bytes // max(1, row_bytes))
+
+
+def row_blocks(arr: np.ndarray, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, block) over ``arr`` in order; each block a view of up to ``block_rows`` rows."""
+    n = int(arr.shape[0])
+    step = block_rows(arr, block_bytes)
+    for start in range(0, n, step):
+        yield start, arr[start : start + step]
+
+
+def all_finite(arr: np.ndarray, block_bytes: int = BLOCK_BYTES) -> bool:
+    """Whether every value of a numeric array is finite, read in its own dtype block by block.
+
+    Integers and booleans are always finite; floats and complex numbers are tested without a
+    float64 copy (``np.isfinite`` on each block makes one boolean block).
+    """
+    import numpy as np
+
+    if arr.dtype.kind not in "fc":
+        return True
+    return all(bool(np.isfinite(block).all()) for _, block in row_blocks(arr, block_bytes))
+
+
+def update_hash(digest: Any, arr: np.ndarray, block_bytes: int = BLOCK_BYTES) -> None:
+    """Feed ``arr``'s bytes in C order into ``digest``, block by block.
+
+    The bytes are those of ``np.ascontiguousarray(arr).tobytes()`` (C order is row-major, so the
+    blocks of rows follow each other), without that whole copy. Object arrays hold pointers: their
+    values' text joined by ``\\x1f`` is hashed instead.
+    """
+    import numpy as np
+
+    if arr.dtype.kind == "O":
+        digest.update("\x1f".join(map(str, arr.ravel())).encode("utf-8"))
+        return
+    if arr.ndim == 0:
+        digest.update(np.ascontiguousarray(arr).tobytes())
+        return
+    for _, block in row_blocks(arr, block_bytes):
+        contiguous = np.ascontiguousarray(block)
+        try:
+            digest.update(contiguous.data.cast("B"))
+        except (TypeError, ValueError):  # a dtype without a buffer format (datetime, ...)
+            digest.update(contiguous.tobytes())
+
+
+def sha256_of(*arrays: np.ndarray, block_bytes: int = BLOCK_BYTES) -> str:
+    """sha256 over the C-order bytes of each array in turn (see :func:`update_hash`)."""
+    digest = hashlib.sha256()
+    for arr in arrays:
+        update_hash(digest, arr, block_bytes)
+    return digest.hexdigest()
