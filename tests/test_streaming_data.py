@@ -123,3 +123,25 @@ def test_loading_and_hashing_copy_no_features(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert digest == _whole_array_sha256(x, y)
     assert peak < x.nbytes / 2, f"peak {peak} bytes for x of {x.nbytes}"
+
+
+def _rss_file_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no RssFile in /proc/self/status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc/self/status (Linux)")
+def test_a_pass_over_mapped_features_holds_one_block_of_pages(tmp_path: Path) -> None:
+    x = np.ones((12_000, 1000), dtype=np.float32)  # 48 MB on disk
+    path = tmp_path / "data.npz"
+    np.savez(path, x=x, y=np.zeros(12_000, dtype=np.int64))
+    del x
+    before = _rss_file_mib()
+    mapped, y = load_dataset(path)  # its finiteness pass reads every page
+    data_sha256(mapped, y)  # and so does the hash
+    assert _rss_file_mib() - before < 16, "a pass kept the mapped pages"
+    # The positive control: reading the map without releasing keeps its pages resident.
+    assert float(np.asarray(mapped).sum()) == 12_000 * 1000
+    assert _rss_file_mib() - before > 40

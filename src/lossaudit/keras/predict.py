@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lossaudit.core.chunks import release
 from lossaudit.core.compare import ReportedMetric
 from lossaudit.core.head import PROBABILITY_ACTIVATIONS, HeadSpec
 from lossaudit.errors import BadInputError
@@ -174,6 +175,7 @@ def predict_in_batches(
             raise BadInputError("the model returns several outputs; lossaudit audits single-output models")
         arr = np.asarray(out, dtype=np.float64)[:rows]
         chunks.append(arr.reshape(rows, -1) if arr.ndim != 2 else arr)
+        release(x[start : start + batch_size])
 
     try:
         with _batches(starts, n, progress) as batches:
@@ -329,6 +331,7 @@ def predict_and_evaluate(
                 if out is None:
                     out = np.empty((n, batch_out.shape[1]), dtype=np.float64)
                 out[start:stop] = batch_out
+                release(x[start:stop])  # a memory-mapped x holds one batch in memory, not all of it
         if error is None:
             values, non_finite = _finite_values(scorer.values())
     if error is not None:
