@@ -5,11 +5,11 @@ here are sums: the confusion matrix (and from it the per-class counts, accuracy,
 precision, recall and F1), the sums behind log loss and the Brier score, and top-k hits. Each chunk
 of (labels, outputs) updates them; two of them over disjoint chunks merge by adding; the numbers
 they give equal ``recompute``'s on the whole set (``tests/test_streaming_stats.py``), with the
-same definitions: argmax (multiclass) or P(class 1) > 0.5 (binary) predictions, zero for an
-undefined precision or recall, probabilities clipped at 1e-15 and renormalised per row for log
-loss. ROC-AUC is not a sum of per-chunk parts: it stays with ``recompute`` (which needs the
-predictions). Multi-label heads, and K sigmoids renormalised on single-label data, are scored by
-``recompute`` only.
+same definitions (the same functions of :mod:`lossaudit.core.metrics` compute them: argmax or
+P(class 1) > 0.5 predictions, zero for an undefined precision or recall, probabilities clipped at
+1e-15 and renormalised per row for log loss). ROC-AUC is not a sum of per-chunk parts: it stays
+with ``recompute`` (which needs the predictions). Multi-label heads, and K sigmoids renormalised
+on single-label data, are scored by ``recompute`` only.
 
 numpy only: no scikit-learn, no framework.
 """
@@ -19,7 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lossaudit.core.metrics import PROBABILITY_TOLERANCE, TOP_K, ModelOutputs, predicted_classes
+from lossaudit.core.metrics import (
+    PROBABILITY_TOLERANCE,
+    TOP_K,
+    ModelOutputs,
+    confusion_counts,
+    confusion_values,
+    predicted_classes,
+    top_k_hits,
+    true_class_log_loss_sum,
+)
 from lossaudit.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -79,17 +88,11 @@ class StreamingStats:
         probs = None if probabilities is None else np.asarray(probabilities, dtype=np.float64)
         if len(y) != len(raw) or (probs is not None and probs.shape != raw.shape):
             raise BadInputError(f"a chunk of {len(y)} labels and outputs of shape {raw.shape}")
-        if len(y) and (y.min() < 0 or y.max() >= self.n_classes):
-            raise BadInputError(f"class indices outside range({self.n_classes})")
         task = "binary" if self.binary else "multiclass"
         predicted = predicted_classes(ModelOutputs(raw, probs, are_logits=are_logits), task)
-        self.confusion += np.bincount(
-            y * self.n_classes + predicted, minlength=self.n_classes * self.n_classes
-        ).reshape(self.n_classes, self.n_classes)
-        if not self.binary:
-            ranked = np.argsort(raw, axis=1, kind="mergesort")[:, ::-1]  # as top_k_accuracy_score
-            for k in self.top_ks:
-                self.top_k_hits[k] += int((ranked[:, :k] == y[:, None]).any(axis=1).sum())
+        self.confusion += confusion_counts(y, predicted, self.n_classes)
+        for k, hits in top_k_hits(y, raw, self.top_ks).items():
+            self.top_k_hits[k] += hits
         if probs is None:
             self.no_probability_rows += len(y)
             return self
@@ -102,10 +105,10 @@ class StreamingStats:
             off = ~np.isclose(probs.sum(axis=1), 1.0, atol=PROBABILITY_TOLERANCE)  # as np.allclose
             self.off_distribution_rows += int(off.sum())
             full = probs
-        full = np.clip(full, _CLIP, 1.0)
-        full = full / full.sum(axis=1, keepdims=True)
-        self.log_loss_sum += float(-np.log(full[rows, y]).sum())
+        self.log_loss_sum += true_class_log_loss_sum(y, full)
         if not self.binary:
+            full = np.clip(full, _CLIP, 1.0)
+            full = full / full.sum(axis=1, keepdims=True)
             onehot = np.zeros_like(full)
             onehot[rows, y] = 1.0
             self.brier_sum += float(np.sum((full - onehot) ** 2))
@@ -142,34 +145,10 @@ class StreamingStats:
 
     def values(self) -> dict[str, float | None]:
         """The metrics ``recompute`` reports under the same names (except ``roc_auc``)."""
-        import numpy as np
-
         n = self.n_samples
         if n == 0:
             raise BadInputError("no samples seen")
-        tp = np.diag(self.confusion).astype(np.float64)
-        support = self.support.astype(np.float64)
-        predicted = self.predicted_counts.astype(np.float64)
-        precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-        recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-        f1_denominator = predicted + support  # 2tp + fp + fn
-        f1 = np.divide(2 * tp, f1_denominator, out=np.zeros_like(tp), where=f1_denominator > 0)
-        weights = support / n
-        values: dict[str, float | None] = {
-            "accuracy": float(tp.sum() / n),
-            "balanced_accuracy": float(recall[support > 0].mean()),
-            "precision_macro": float(precision.mean()),
-            "recall_macro": float(recall.mean()),
-            "f1_macro": float(f1.mean()),
-            "precision_weighted": float(np.sum(precision * weights)),
-            "recall_weighted": float(np.sum(recall * weights)),
-            "f1_weighted": float(np.sum(f1 * weights)),
-            "majority_baseline": float(support.max() / n),
-        }
-        if self.binary:
-            values["precision"] = float(precision[1])
-            values["recall"] = float(recall[1])
-            values["f1"] = float(f1[1])
+        values: dict[str, float | None] = dict(confusion_values(self.confusion, binary=self.binary))
         if self.no_probability_rows == 0 and self.off_distribution_rows == 0:
             values["log_loss"] = self.log_loss_sum / n
             values["brier_score"] = self.brier_sum / n

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from lossaudit.core.audit import Scored
+    from lossaudit.core.chunks import BackgroundDigest
     from lossaudit.core.labels import LabelEvidence
     from lossaudit.core.metrics import RecomputedMetrics
     from lossaudit.keras.predict import LiveEvaluation
@@ -125,13 +126,19 @@ class LabelsStage:
 
     x: np.ndarray
     y: np.ndarray
-    data_sha256: str
+    digest: BackgroundDigest
+    """The data hash, taken in a background thread while the audit goes on (see data_sha256)."""
     static: StaticModel
     labels: LabelEvidence
     gx: GxValidation | None = None
     """The Great Expectations run (None when skipped: ``gx=False`` or no saved head)."""
     scratch: Path | None = None
     """A temporary folder (the Data Docs site) that the runner removes when the audit ends."""
+
+    @property
+    def data_sha256(self) -> str:
+        """:func:`data_sha256` of x and y (waits for the background thread the first time)."""
+        return self.digest.result()
 
     @property
     def n_samples(self) -> int:
@@ -320,11 +327,13 @@ def validate_labels(request: AuditRequest, source: ModelSource) -> LabelsStage:
         For unreadable data or model files, or labels no rule can judge (strings, NaN).
     """
     from lossaudit.core.audit import inspect_labels
+    from lossaudit.core.chunks import BackgroundDigest
     from lossaudit.core.labels import detect_labels
     from lossaudit.sources.files import load_dataset
 
     static = source.read_static()
     x, y = load_dataset(request.data, request.label_columns)
+    digest = BackgroundDigest(x, y)  # data_sha256, on the other core while the stages go on
     if static.head is not None:
         labels = inspect_labels(y, static.head)
     else:
@@ -347,9 +356,7 @@ def validate_labels(request: AuditRequest, source: ModelSource) -> LabelsStage:
 
             shutil.rmtree(docs, ignore_errors=True)
             raise
-    return LabelsStage(
-        x=x, y=y, data_sha256=data_sha256(x, y), static=static, labels=labels, gx=gx, scratch=docs
-    )
+    return LabelsStage(x=x, y=y, digest=digest, static=static, labels=labels, gx=gx, scratch=docs)
 
 
 def check_compatibility(request: AuditRequest, labels: LabelsStage) -> CompatibilityStage:

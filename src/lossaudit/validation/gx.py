@@ -399,12 +399,13 @@ def _feature_rows(x: Any, n_rows: int, feature_columns: Sequence[str] | None) ->
     if inexact:
         for start, block in row_blocks(x):
             flat = block.reshape(len(block), width)
-            nan = np.isnan(flat)
-            inf = np.isinf(flat)
-            null_counts += nan.sum(axis=0)
-            assert inf_counts is not None
-            inf_counts += inf.sum(axis=0)
-            row_ok[start : start + len(block)] = ~(nan | inf).any(axis=1)
+            ok = np.isfinite(flat).all(axis=1)
+            row_ok[start : start + len(block)] = ok
+            if not ok.all():  # only the rows that fail are split into NaN and infinity
+                bad = flat[~ok]
+                null_counts += np.isnan(bad).sum(axis=0)
+                assert inf_counts is not None
+                inf_counts += np.isinf(bad).sum(axis=0)
     return _FeatureRows(names, row_ok, null_counts, inf_counts)
 
 
