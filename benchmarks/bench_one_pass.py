@@ -11,9 +11,10 @@ no training), then runs, each in a fresh process:
   labels and Great Expectations, load, the one pass, scikit-learn recompute, compare, the report
   folder with its HTML and charts), MLflow logging off.
 
-Wall seconds come from the parent around the child (interpreter start included); peak memory is
-the child's own ``ru_maxrss`` (``os.wait4``), so no measurement counts another's. The per-row
-cost is the slope of wall time between consecutive row counts.
+Wall seconds come from the parent around the child (interpreter start included); CPU seconds
+(user + system) and peak memory are the child's own ``ru_utime + ru_stime`` and ``ru_maxrss``
+(``os.wait4``), so no measurement counts another's. The per-row cost is the slope of wall (and
+CPU) time between consecutive row counts.
 
 Run from the repository root in the project venv (the data take 3.2 GB of disk at 1M rows)::
 
@@ -72,6 +73,8 @@ model.predict(x, batch_size={BATCH}, verbose=0)
 class Run:
     seconds: float
     peak_mib: float
+    cpu_seconds: float
+    """User + system CPU time of the child: less sensitive than wall time to other jobs' load."""
 
 
 def _environment(src: Path) -> dict[str, str]:
@@ -101,7 +104,7 @@ def measure(command: list[str], env: dict[str, str], ok_codes: set[int]) -> Run:
     if child.returncode not in ok_codes:
         last = (stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1][:200]
         raise RuntimeError(f"{' '.join(command[:4])}... exited {child.returncode}: {last}")
-    return Run(seconds, usage.ru_maxrss / 1024)  # Linux reports KiB
+    return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)  # maxrss in KiB
 
 
 def write_data(path: Path, rows: int) -> None:
@@ -137,9 +140,11 @@ def main() -> None:
         model = work / "mlp.keras"
         subprocess.run([python, "-c", MAKE_MODEL, str(model)], env=env, check=True)
         print(f"lossaudit from {args.src}; {FEATURES}-{HIDDEN}-{CLASSES} MLP, batch {BATCH}", flush=True)
-        header = "| rows | limit s | audit s | audit/limit | limit peak MiB | audit peak MiB | audit/limit |"
-        print(header)
-        print("|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+        print(
+            "| rows | limit s | audit s | ratio | limit CPU s | audit CPU s | ratio "
+            "| limit peak MiB | audit peak MiB | ratio |"
+        )
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
         results: dict[int, tuple[Run | None, Run]] = {}
         for rows in args.rows:
             data = work / f"eval_{rows}.npz"
@@ -161,35 +166,49 @@ def main() -> None:
 
 
 def _median(runs: list[Run]) -> Run:
-    return Run(statistics.median(r.seconds for r in runs), statistics.median(r.peak_mib for r in runs))
+    return Run(
+        statistics.median(r.seconds for r in runs),
+        statistics.median(r.peak_mib for r in runs),
+        statistics.median(r.cpu_seconds for r in runs),
+    )
 
 
 def _row(rows: int, limit: Run | None, audit: Run) -> str:
     if limit is None:
-        return f"| {rows:,} | - | {audit.seconds:.1f} | - | - | {audit.peak_mib:,.0f} | - |"
+        return (
+            f"| {rows:,} | - | {audit.seconds:.1f} | - | - | {audit.cpu_seconds:.1f} | - "
+            f"| - | {audit.peak_mib:,.0f} | - |"
+        )
     return (
         f"| {rows:,} | {limit.seconds:.1f} | {audit.seconds:.1f} | {audit.seconds / limit.seconds:.2f}x "
+        f"| {limit.cpu_seconds:.1f} | {audit.cpu_seconds:.1f} | {audit.cpu_seconds / limit.cpu_seconds:.2f}x "
         f"| {limit.peak_mib:,.0f} | {audit.peak_mib:,.0f} | {audit.peak_mib / limit.peak_mib:.2f}x |"
     )
 
 
 def _slopes(results: dict[int, tuple[Run | None, Run]]) -> None:
-    """Per-row cost between consecutive row counts (microseconds of wall time per row)."""
+    """Per-row cost between consecutive row counts: microseconds of wall (and CPU) time per row."""
     counts = sorted(results)
     if len(counts) < 2:
         return
     print()
-    print("| rows | limit us/row | audit us/row | audit/limit |")
-    print("|---|---:|---:|---:|")
+    print("| rows | limit us/row | audit us/row | ratio | limit CPU us/row | audit CPU us/row | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for low, high in itertools.pairwise(counts):
         span = high - low
-        audit = (results[high][1].seconds - results[low][1].seconds) / span * 1e6
-        lows, highs = results[low][0], results[high][0]
-        if lows is None or highs is None:
-            print(f"| {low:,} -> {high:,} | - | {audit:.1f} | - |")
+        audit_low, audit_high = results[low][1], results[high][1]
+        audit = (audit_high.seconds - audit_low.seconds) / span * 1e6
+        audit_cpu = (audit_high.cpu_seconds - audit_low.cpu_seconds) / span * 1e6
+        limit_low, limit_high = results[low][0], results[high][0]
+        if limit_low is None or limit_high is None:
+            print(f"| {low:,} -> {high:,} | - | {audit:.1f} | - | - | {audit_cpu:.1f} | - |")
             continue
-        limit = (highs.seconds - lows.seconds) / span * 1e6
-        print(f"| {low:,} -> {high:,} | {limit:.1f} | {audit:.1f} | {audit / limit:.2f}x |")
+        limit = (limit_high.seconds - limit_low.seconds) / span * 1e6
+        limit_cpu = (limit_high.cpu_seconds - limit_low.cpu_seconds) / span * 1e6
+        print(
+            f"| {low:,} -> {high:,} | {limit:.1f} | {audit:.1f} | {audit / limit:.2f}x "
+            f"| {limit_cpu:.1f} | {audit_cpu:.1f} | {audit_cpu / limit_cpu:.2f}x |"
+        )
 
 
 if __name__ == "__main__":
