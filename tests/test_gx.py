@@ -129,6 +129,11 @@ def test_wide_array_features_reach_gx_as_one_derived_column_with_the_frames_verd
     # The frame GX validates holds the labels and one column for 64 pixel columns...
     plan = _plan(y, SPARSE_10, x, feature_columns=None, expected_columns=None)
     assert list(plan.frame.columns) == ["label", FEATURES_OK_COLUMN]
+    # Row flags the caller already has (the audit's finiteness pass) give the same plan, x unread.
+    flags = np.isfinite(x).all(axis=1)
+    given = _plan(y, SPARSE_10, x, feature_columns=None, expected_columns=None, finite_rows=flags)
+    assert given.expectations == plan.expectations
+    assert given.frame.equals(plan.frame)
     # ...and says what a frame of every pixel column says (a DataFrame is laid out column by column).
     frame = pd.DataFrame(x, columns=[f"x_{j}" for j in range(x.shape[1])])
     via_frame = validate_with_gx(y, SPARSE_10, frame)

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lossaudit.core.chunks import all_finite, block_rows, row_blocks, sha256_of
+from lossaudit.core.chunks import all_finite, block_rows, finite_rows, row_blocks, sha256_of
 from lossaudit.errors import BadInputError
 from lossaudit.pipeline.stages import data_sha256
-from lossaudit.sources.files import load_dataset
+from lossaudit.sources.files import finite_feature_rows, load_dataset
 
 
 def _whole_array_sha256(*arrays: np.ndarray) -> str:
@@ -66,6 +66,23 @@ def test_blocks_cover_every_row_once_and_finiteness_is_read_block_by_block() -> 
     x[999, 7] = np.nan
     assert not all_finite(x.astype(np.float16), 320)
     assert all_finite(np.full((4, 2), np.iinfo(np.int64).max))
+
+
+def test_row_flags_are_the_rows_all_finite(tmp_path: Path) -> None:
+    x = np.zeros((30, 2, 3), dtype=np.float16)
+    x[4, 1, 2] = np.inf
+    x[29, 0, 0] = np.nan
+    expected = np.ones(30, dtype=bool)
+    expected[[4, 29]] = False
+    flags = finite_rows(x, block_bytes=40)
+    assert flags is not None and np.array_equal(flags, expected)
+    assert finite_rows(np.zeros((3, 2), dtype=np.int32)) is None
+    path = tmp_path / "d.npz"
+    np.savez(path, x=x, y=np.zeros(30))
+    unchecked, _ = load_dataset(path, check_finite=False)
+    with pytest.raises(BadInputError, match=r"d\.npz: features contain NaN or infinite values"):
+        finite_feature_rows(path, unchecked)
+    assert finite_feature_rows(path, np.ones((3, 2), dtype=np.float32)) is not None
 
 
 def test_uncompressed_npz_features_are_memory_mapped(tmp_path: Path) -> None:

@@ -81,6 +81,23 @@ def all_finite(arr: np.ndarray, block_bytes: int = BLOCK_BYTES) -> bool:
     return all(bool(np.isfinite(block).all()) for _, block in row_blocks(arr, block_bytes))
 
 
+def finite_rows(arr: np.ndarray, block_bytes: int = BLOCK_BYTES) -> np.ndarray | None:
+    """One flag per row: whether all of its values are finite; None for integer or boolean arrays
+    (always finite). Read block by block in the array's own dtype, as :func:`all_finite`."""
+    import math
+
+    import numpy as np
+
+    if arr.dtype.kind not in "fc":
+        return None
+    n = int(arr.shape[0])
+    width = math.prod(arr.shape[1:]) if arr.ndim > 1 else 1
+    flags = np.empty(n, dtype=bool)
+    for start, block in row_blocks(arr, block_bytes):
+        flags[start : start + len(block)] = np.isfinite(block.reshape(len(block), width)).all(axis=1)
+    return flags
+
+
 def update_hash(digest: Any, arr: np.ndarray, block_bytes: int = BLOCK_BYTES) -> None:
     """Feed ``arr``'s bytes in C order into ``digest``, block by block.
 

@@ -329,10 +329,12 @@ def validate_labels(request: AuditRequest, source: ModelSource) -> LabelsStage:
     from lossaudit.core.audit import inspect_labels
     from lossaudit.core.chunks import BackgroundDigest
     from lossaudit.core.labels import detect_labels
-    from lossaudit.sources.files import load_dataset
+    from lossaudit.sources.files import finite_feature_rows, load_dataset
 
     static = source.read_static()
-    x, y = load_dataset(request.data, request.label_columns)
+    # One pass over x for finiteness, whose per-row flags also feed Great Expectations.
+    x, y = load_dataset(request.data, request.label_columns, check_finite=False)
+    finite = finite_feature_rows(request.data, x)
     digest = BackgroundDigest(x, y)  # data_sha256, on the other core while the stages go on
     if static.head is not None:
         labels = inspect_labels(y, static.head)
@@ -350,7 +352,7 @@ def validate_labels(request: AuditRequest, source: ModelSource) -> LabelsStage:
         # Data Docs go to a temporary folder; the report stage copies them into the report.
         docs = Path(tempfile.mkdtemp(prefix="lossaudit-gx-"))
         try:
-            gx = validate_with_gx(y, static.head, x, docs_dir=docs)
+            gx = validate_with_gx(y, static.head, x, docs_dir=docs, finite_rows=finite)
         except BaseException:
             import shutil
 

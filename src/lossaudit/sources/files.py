@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lossaudit.core.chunks import all_finite
+from lossaudit.core.chunks import all_finite, finite_rows
 from lossaudit.core.head import HeadSpec
 from lossaudit.errors import BadInputError
 
@@ -241,12 +241,15 @@ def load_predictions(path: str | Path, columns: Sequence[str] = ()) -> np.ndarra
     raise BadInputError(f"predictions file {p}: unsupported format {suffix!r}")
 
 
-def load_dataset(path: str | Path, label_columns: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+def load_dataset(
+    path: str | Path, label_columns: Sequence[str] = (), *, check_finite: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) from a ``.npz`` with ``x`` and ``y``, or a table whose label columns are named and
     whose other columns are the features.
 
     ``x`` from an uncompressed ``.npz`` (``np.savez``) is a read-only ``np.memmap`` of the file;
-    from a compressed one or a table it is in memory. Features must be numeric and finite.
+    from a compressed one or a table it is in memory. Features must be numeric and finite
+    (``check_finite=False`` leaves the finiteness to the caller: :func:`finite_feature_rows`).
     """
     import numpy as np
 
@@ -281,9 +284,25 @@ def load_dataset(path: str | Path, label_columns: Sequence[str] = ()) -> tuple[n
         raise BadInputError(f"data file {p}: x and y must be arrays with one row per sample")
     if x.shape[0] != len(y):
         raise BadInputError(f"data file {p}: x has {x.shape[0]} rows but y has {len(y)}")
-    if not all_finite(x):  # block by block, in x's own dtype: never a float64 copy of x
+    if check_finite and not all_finite(x):  # block by block, in x's own dtype: never a float64 copy
         raise BadInputError(f"data file {p}: features contain NaN or infinite values")
     return x, y
+
+
+def finite_feature_rows(path: str | Path, x: np.ndarray) -> np.ndarray | None:
+    """The check :func:`load_dataset` makes, keeping its per-row result: one finiteness flag per
+    sample (None for integer features), for a caller that needs both (Great Expectations' derived
+    feature column) from one pass over x.
+
+    Raises
+    ------
+    BadInputError
+        When any feature is NaN or infinite, with :func:`load_dataset`'s message.
+    """
+    rows = finite_rows(x)
+    if rows is not None and not rows.all():
+        raise BadInputError(f"data file {Path(path)}: features contain NaN or infinite values")
+    return rows
 
 
 def load_spec(path: str | Path) -> HeadSpec:

@@ -126,6 +126,7 @@ def validate_with_gx(
     feature_columns: Sequence[str] | None = None,
     expected_columns: Sequence[str] | None = None,
     docs_dir: Path | None = None,
+    finite_rows: np.ndarray | None = None,
 ) -> GxValidation:
     """Validate labels (and features) against expectations generated from the head spec.
 
@@ -153,6 +154,10 @@ def validate_with_gx(
         warning-level check.
     docs_dir : Path, optional
         Build GX's Data Docs HTML site in this folder.
+    finite_rows : array of bool, shape (n_samples,), optional
+        For a wide numeric array ``x``: whether each row's features are all finite, already
+        computed by the caller (:func:`lossaudit.sources.files.finite_feature_rows`), so x is not
+        read again; NaN and infinity are told apart only in the rows it flags.
 
     Returns
     -------
@@ -165,7 +170,14 @@ def validate_with_gx(
         row counts that differ, a feature column named like a label column).
     """
     started = time.perf_counter()
-    plan = _plan(y, head, x, feature_columns=feature_columns, expected_columns=expected_columns)
+    plan = _plan(
+        y,
+        head,
+        x,
+        feature_columns=feature_columns,
+        expected_columns=expected_columns,
+        finite_rows=finite_rows,
+    )
     suite_name = f"lossaudit_{plan.encoding.value}_labels_k{plan.n_classes}"
     with _quiet_gx() as gx:
         result, suite_json, built_docs = _run(gx, plan, suite_name, docs_dir)
@@ -213,6 +225,7 @@ def _plan(
     *,
     feature_columns: Sequence[str] | None,
     expected_columns: Sequence[str] | None,
+    finite_rows: np.ndarray | None = None,
 ) -> _Plan:
     import pandas as pd
 
@@ -225,7 +238,7 @@ def _plan(
         actual_label_columns = [f"{LABEL_COLUMN}_{k}" for k in range(labels.shape[1])]
     frame = pd.DataFrame(labels, columns=pd.Index(actual_label_columns))
 
-    streamed = _feature_rows(x, n_rows, feature_columns) if expected_columns is None else None
+    streamed = _feature_rows(x, n_rows, feature_columns, finite_rows) if expected_columns is None else None
     checked_features: list[str]
     if streamed is not None:  # wide features: one derived column, never a frame of every feature
         features, checked_features = pd.DataFrame(index=pd.RangeIndex(n_rows)), []
@@ -365,7 +378,9 @@ class _FeatureRows:
     """Rows with an infinity, per feature column; None for integer or boolean features."""
 
 
-def _feature_rows(x: Any, n_rows: int, feature_columns: Sequence[str] | None) -> _FeatureRows | None:
+def _feature_rows(
+    x: Any, n_rows: int, feature_columns: Sequence[str] | None, finite_rows: np.ndarray | None = None
+) -> _FeatureRows | None:
     """For a numeric array of more than :data:`PER_COLUMN_LIMIT` columns per sample, what the
     derived ``all_features_finite`` column needs, computed a block of rows at a time in the array's
     own dtype (a memory-mapped array stays on disk); None for anything else (DataFrames, narrow or
@@ -396,16 +411,26 @@ def _feature_rows(x: Any, n_rows: int, feature_columns: Sequence[str] | None) ->
     null_counts = np.zeros(width, dtype=np.int64)
     inexact = x.dtype.kind in "fc"
     inf_counts = np.zeros(width, dtype=np.int64) if inexact else None
-    if inexact:
+    if inexact and finite_rows is not None:  # the caller's pass: x is read only where rows fail
+        row_ok = np.asarray(finite_rows, dtype=bool).reshape(-1)
+        if row_ok.shape != (n_rows,):
+            raise BadInputError(f"{row_ok.size} feature row flags for {n_rows} rows")
+        bad = np.flatnonzero(~row_ok)
+        if bad.size:
+            flat = np.asarray(x[bad]).reshape(bad.size, width)
+            null_counts += np.isnan(flat).sum(axis=0)
+            assert inf_counts is not None
+            inf_counts += np.isinf(flat).sum(axis=0)
+    elif inexact:
         for start, block in row_blocks(x):
             flat = block.reshape(len(block), width)
             ok = np.isfinite(flat).all(axis=1)
             row_ok[start : start + len(block)] = ok
             if not ok.all():  # only the rows that fail are split into NaN and infinity
-                bad = flat[~ok]
-                null_counts += np.isnan(bad).sum(axis=0)
+                bad_rows = flat[~ok]
+                null_counts += np.isnan(bad_rows).sum(axis=0)
                 assert inf_counts is not None
-                inf_counts += np.isinf(bad).sum(axis=0)
+                inf_counts += np.isinf(bad_rows).sum(axis=0)
     return _FeatureRows(names, row_ok, null_counts, inf_counts)
 
 
