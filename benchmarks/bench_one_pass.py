@@ -92,18 +92,45 @@ def _environment(src: Path) -> dict[str, str]:
     return env
 
 
-def measure(command: list[str], env: dict[str, str], ok_codes: set[int]) -> Run:
-    """Wall seconds and the peak resident memory (MiB) of one fresh child process."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert child.stderr is not None
-    stderr = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode not in ok_codes:
-        last = (stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1][:200]
-        raise RuntimeError(f"{' '.join(command[:4])}... exited {child.returncode}: {last}")
+class TooLarge(RuntimeError):
+    """A child grew past ``--max-rss-mib`` and was killed (the machine's memory is shared)."""
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def measure(command: list[str], env: dict[str, str], ok_codes: set[int], max_rss_mib: float) -> Run:
+    """Wall seconds, CPU seconds and peak resident memory (MiB) of one fresh child process.
+
+    The child is killed, and :class:`TooLarge` raised, when its resident memory passes
+    ``max_rss_mib`` (polled every 0.1 s).
+    """
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            if _rss_mib(child.pid) > max_rss_mib:
+                child.kill()
+                os.wait4(child.pid, 0)
+                child.returncode = -9
+                raise TooLarge(f"passed {max_rss_mib:,.0f} MiB: killed")
+            time.sleep(0.1)
+        seconds = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode not in ok_codes:
+            errors.seek(0)
+            last = (errors.read().decode(errors="replace").strip().splitlines() or ["?"])[-1][:200]
+            raise RuntimeError(f"{' '.join(command[:4])}... exited {child.returncode}: {last}")
     return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)  # maxrss in KiB
 
 
@@ -132,6 +159,9 @@ def main() -> None:
     parser.add_argument("--src", type=Path, default=REPO / "src", help="the lossaudit source to audit with")
     parser.add_argument("--workdir", type=Path, default=None, help="where the model and data go")
     parser.add_argument("--skip-limit", action="store_true", help="audit only")
+    parser.add_argument(
+        "--max-rss-mib", type=float, default=14_000, help="kill a child that grows past this (shared machine)"
+    )
     args = parser.parse_args()
     env = _environment(args.src.resolve())
     python = sys.executable
@@ -151,16 +181,25 @@ def main() -> None:
             write_data(data, rows)
             limits: list[Run] = []
             audits: list[Run] = []
-            for _ in range(args.repeat):
-                if not args.skip_limit:
-                    limits.append(measure([python, "-c", LIMIT, str(model), str(data)], env, {0}))
-                out = work / f"report_{rows}"
-                audit = [python, "-m", "lossaudit", "audit", str(model), "--data", str(data)]
-                audits.append(measure([*audit, "--no-log", "--out", str(out)], env, {0, 1}))
+            out = work / f"report_{rows}"
+            audit = [python, "-m", "lossaudit", "audit", str(model), "--data", str(data), "--no-log", "--out"]
+            which = "limit"
+            try:
+                for _ in range(args.repeat):
+                    if not args.skip_limit:
+                        which = "limit"
+                        limit_command = [python, "-c", LIMIT, str(model), str(data)]
+                        limits.append(measure(limit_command, env, {0}, args.max_rss_mib))
+                    which = "audit"
+                    audits.append(measure([*audit, str(out)], env, {0, 1}, args.max_rss_mib))
+            except TooLarge as exc:
+                print(f"| {rows:,} | {which} {exc} |", flush=True)
+                continue
+            finally:
+                data.unlink()
             limit = _median(limits) if limits else None
             audit_run = _median(audits)
             results[rows] = (limit, audit_run)
-            data.unlink()
             print(_row(rows, limit, audit_run), flush=True)
         _slopes(results)
 
