@@ -54,7 +54,7 @@ def clean_index(
 
 
 @pytest.fixture(scope="module")
-def broken_index(digits: tuple[np.ndarray, np.ndarray]) -> GxValidation:
+def broken_digits(digits: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Digits with two labels out of range, one 2.5, one NaN pixel and one inf pixel."""
     x, y = digits
     x, y = x.copy(), y.astype(np.float64)
@@ -62,6 +62,12 @@ def broken_index(digits: tuple[np.ndarray, np.ndarray]) -> GxValidation:
     y[100] = 2.5
     x[5, 3] = np.nan
     x[7, 10] = np.inf
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def broken_index(broken_digits: tuple[np.ndarray, np.ndarray]) -> GxValidation:
+    x, y = broken_digits
     return validate_with_gx(y, SPARSE_10, x)
 
 
@@ -110,6 +116,30 @@ def test_out_of_range_index_labels_and_bad_pixels_fail(broken_index: GxValidatio
     assert features.detail == (
         "2 of 1797 rows unexpected (0.111%); rows 5, 7; null/NaN in x_3 (1 row); inf in x_10 (1 row)"
     )
+
+
+def test_wide_array_features_reach_gx_as_one_derived_column_with_the_frames_verdict(
+    broken_digits: tuple[np.ndarray, np.ndarray], broken_index: GxValidation
+) -> None:
+    import pandas as pd
+
+    from lossaudit.validation.gx import _plan
+
+    x, y = broken_digits
+    # The frame GX validates holds the labels and one column for 64 pixel columns...
+    plan = _plan(y, SPARSE_10, x, feature_columns=None, expected_columns=None)
+    assert list(plan.frame.columns) == ["label", FEATURES_OK_COLUMN]
+    # Row flags the caller already has (the audit's finiteness pass) give the same plan, x unread.
+    flags = np.isfinite(x).all(axis=1)
+    given = _plan(y, SPARSE_10, x, feature_columns=None, expected_columns=None, finite_rows=flags)
+    assert given.expectations == plan.expectations
+    assert given.frame.equals(plan.frame)
+    # ...and says what a frame of every pixel column says (a DataFrame is laid out column by column).
+    frame = pd.DataFrame(x, columns=[f"x_{j}" for j in range(x.shape[1])])
+    via_frame = validate_with_gx(y, SPARSE_10, frame)
+    assert [(c.name, c.success, c.detail) for c in broken_index.checks] == [
+        (c.name, c.success, c.detail) for c in via_frame.checks
+    ]
 
 
 def test_per_column_feature_checks_catch_nan_inf_and_missing_column(narrow_features: GxValidation) -> None:

@@ -283,3 +283,14 @@ def test_to_dict_is_json_ready(multiclass: tuple[np.ndarray, np.ndarray]) -> Non
     assert doc["values"]["accuracy"] == m.values["accuracy"]
     assert doc["per_class"][0]["class"] == 0
     assert len(doc["confusion_matrix"]) == 4
+
+
+@pytest.mark.parametrize("distinct", [3, 50, 10_000])
+def test_rank_roc_auc_is_sklearns_with_ties(distinct: int) -> None:
+    from lossaudit.core.metrics import roc_auc
+
+    rng = np.random.default_rng(distinct)
+    y = rng.integers(0, 2, 2_000)
+    scores = rng.integers(0, distinct, 2_000) / distinct + 0.3 * y  # many ties when distinct is small
+    assert roc_auc(y == 1, scores) == pytest.approx(skm.roc_auc_score(y, scores), rel=1e-12)
+    assert roc_auc(y == 1, -scores) == pytest.approx(skm.roc_auc_score(y, -scores), rel=1e-12)

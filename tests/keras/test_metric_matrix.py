@@ -11,13 +11,16 @@ activation)`` model and run on one batch of 8 samples. Then:
   gives), lossaudit fires the error-severity finding that names that reason;
 * on a correct configuration (:func:`correct_findings`) no error fires, and the only warnings are
   the two real accuracy traps (LA403, LA402);
-* on every accepted configuration LA403 and LA402 fire exactly where Keras built the trap.
+* on every accepted configuration LA403 and LA402 fire exactly where Keras built the trap;
+* on every accepted configuration, lossaudit's one pass (``predict_and_evaluate``: the compiled
+  loss and metric objects fed the predictions batch by batch) reports the numbers Keras reported;
+  on one refused configuration per reason it records the refusal and still returns the predictions.
 
 The Keras work is done once per module (``keras_matrix``): one model per (units, activation),
 recompiled per cell and run with ``test_on_batch`` eagerly, about 20 ms a cell against 250 ms for a
 graph-mode ``evaluate``. ``test_graph_mode_evaluate_agrees_with_the_matrix`` re-runs one cell of
 every outcome with a plain ``model.evaluate`` (graph mode, as users run it) to show that the
-shortcut changes nothing.
+shortcut changes nothing, and the one pass in graph mode on each accepted one of them.
 
 ``python tests/keras/test_metric_matrix.py`` prints the whole matrix as a Markdown table.
 """
@@ -197,6 +200,11 @@ def correct_findings(cell: Cell) -> frozenset[str] | None:
 ACCEPTED = tuple(c for c in CELLS if expected_refusal(c) is None)
 REFUSED = tuple(c for c in CELLS if expected_refusal(c) is not None)
 CORRECT = tuple(c for c in CELLS if correct_findings(c) is not None)
+ONE_PASS = ACCEPTED + tuple(
+    {code: c for c in reversed(REFUSED) if (code := expected_refusal(c)) is not None}.values()
+)
+"""Where the one pass is held against Keras: every accepted cell, and one refused cell per reason
+(the refusal is Keras's own error, raised the same way whatever the cell)."""
 
 
 def _params(cells: Iterable[Cell]) -> list[Any]:
@@ -218,6 +226,10 @@ class KerasOutcome:
     """``ExceptionType: message`` (whitespace collapsed) when Keras refused the cell."""
     outputs: np.ndarray
     """The model's outputs on the batch (every cell of one (units, activation) shares the model)."""
+    logs: dict[str, float] | None = None
+    """Every number Keras reported (loss and accuracy); None when it refused the cell."""
+    one_pass: Any = None
+    """lossaudit's ``predict_and_evaluate`` on the same compiled model: (predictions, LiveEvaluation)."""
 
 
 def features() -> np.ndarray:
@@ -254,21 +266,36 @@ def _refusal_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
-def _run_cell(model: Any, keras: Any, cell: Cell, x: np.ndarray, *, graph_evaluate: bool) -> KerasOutcome:
+ONE_PASS_BATCH = N_SAMPLES
+"""The one pass runs the 8 samples as one batch, as Keras ran them (one eager step a cell: the
+weighting over several batches is tested in ``test_one_pass.py``)."""
+
+
+def _run_cell(
+    model: Any, keras: Any, cell: Cell, x: np.ndarray, *, graph_evaluate: bool, one_pass: bool = True
+) -> KerasOutcome:
+    from lossaudit.keras.predict import predict_and_evaluate
+
     with warnings.catch_warnings():
         # Keras warns (but runs) on a softmax over one unit and on categorical losses over one unit.
         warnings.simplefilter("ignore")
         outputs = np.asarray(keras.ops.convert_to_numpy(model(x)))
+        refusal = built = None
+        logs: dict[str, float] | None = None
         try:
             if graph_evaluate:
                 model.compile(loss=_keras_loss(keras, cell), metrics=["accuracy"])
-                logs = model.evaluate(x, cell.labels(), batch_size=N_SAMPLES, verbose=0, return_dict=True)
+                raw = model.evaluate(x, cell.labels(), batch_size=N_SAMPLES, verbose=0, return_dict=True)
             else:
                 model.compile(loss=_keras_loss(keras, cell), metrics=["accuracy"], run_eagerly=True)
-                logs = model.test_on_batch(x, cell.labels(), return_dict=True)
+                raw = model.test_on_batch(x, cell.labels(), return_dict=True)
+            logs = {str(k): float(v) for k, v in raw.items()}
+            built = _built_accuracy_class(model)
         except Exception as exc:  # Keras refusing the configuration is the outcome under test
-            return KerasOutcome(None, None, _refusal_text(exc), outputs)
-    return KerasOutcome(_built_accuracy_class(model), float(logs["accuracy"]), None, outputs)
+            refusal = _refusal_text(exc)
+        ours = predict_and_evaluate(model, x, cell.labels(), batch_size=ONE_PASS_BATCH) if one_pass else None
+    reported = None if logs is None else logs["accuracy"]
+    return KerasOutcome(built, reported, refusal, outputs, logs, ours)
 
 
 def run_keras_matrix(cells: Iterable[Cell]) -> dict[Cell, KerasOutcome]:
@@ -284,7 +311,7 @@ def run_keras_matrix(cells: Iterable[Cell]) -> dict[Cell, KerasOutcome]:
     for (units, activation), group in groups.items():
         model = _tiny_model(keras, units, activation)
         for cell in group:
-            outcomes[cell] = _run_cell(model, keras, cell, x, graph_evaluate=False)
+            outcomes[cell] = _run_cell(model, keras, cell, x, graph_evaluate=False, one_pass=cell in ONE_PASS)
     return outcomes
 
 
@@ -366,6 +393,39 @@ def test_accuracy_trap_warnings_fire_exactly_where_keras_built_the_trap(
     assert ("LA402" in codes) == argmax_on_multi_label, sorted(codes)
 
 
+def _one_pass_disagreements(cell: Cell, outcome: KerasOutcome) -> list[str]:
+    """How lossaudit's one pass on the cell's compiled model differs from what Keras reported."""
+    predictions, evaluation = outcome.one_pass
+    problems = []
+    if not np.allclose(predictions, outcome.outputs, rtol=0, atol=1e-6):
+        problems.append(f"{cell.id}: one-pass predictions differ from the model's outputs")
+    if outcome.logs is None:
+        if evaluation.error is None:
+            problems.append(f"{cell.id}: Keras refused ({outcome.refusal}); the one pass reported numbers")
+        return problems
+    if evaluation.error is not None:
+        problems.append(f"{cell.id}: the one pass refused ({evaluation.error}); Keras ran")
+    elif set(evaluation.values) != set(outcome.logs):
+        problems.append(
+            f"{cell.id}: one pass reported {sorted(evaluation.values)}, Keras {sorted(outcome.logs)}"
+        )
+    else:
+        off = {
+            name: (evaluation.values[name], value)
+            for name, value in outcome.logs.items()
+            if not np.isclose(evaluation.values[name], value, rtol=1e-5, atol=0)
+        }
+        if off:
+            problems.append(f"{cell.id}: (one pass, Keras) differ: {off}")
+    return problems
+
+
+@pytest.mark.parametrize("cell", _params(ONE_PASS))
+def test_one_pass_reports_what_keras_reports(cell: Cell, keras_matrix: dict[Cell, KerasOutcome]) -> None:
+    problems = _one_pass_disagreements(cell, keras_matrix[cell])
+    assert not problems, "\n".join(problems)
+
+
 def _outcome_cover(keras_matrix: dict[Cell, KerasOutcome]) -> list[Cell]:
     """One cell per (label shape, outcome): every built class and refusal reason, for (n,), (n, 1)
     and (n, K) labels. Keras decides both from shapes (and, for sparse losses, label values)."""
@@ -388,9 +448,17 @@ def test_graph_mode_evaluate_agrees_with_the_matrix(keras_matrix: dict[Cell, Ker
     disagreements = []
     for cell in cover:
         # A fresh model per cell: one graph per model, no retracing of a shared test function.
+        # The one pass (a graph of its own) runs on the accepted cells only.
         graph = _run_cell(
-            _tiny_model(keras, cell.units, cell.activation), keras, cell, x, graph_evaluate=True
+            _tiny_model(keras, cell.units, cell.activation),
+            keras,
+            cell,
+            x,
+            graph_evaluate=True,
+            one_pass=expected_refusal(cell) is None,
         )
+        if graph.one_pass is not None:
+            disagreements += _one_pass_disagreements(cell, graph)
         eager = keras_matrix[cell]
         same_refusal = (graph.refusal is None) == (eager.refusal is None)
         if graph.built != eager.built or not same_refusal:

@@ -35,15 +35,19 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _npz_bytes(**arrays: np.ndarray) -> bytes:
+def _npz_bytes(*, compressed: bool = True, **arrays: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+    (np.savez_compressed if compressed else np.savez)(buf, **arrays)  # type: ignore[arg-type]
     return buf.getvalue()
 
 
 SEEDS = {
     ".npy": _npy_bytes(np.array([0, 1, 2, 1, 0], dtype=np.int64)),
     ".npz": _npz_bytes(x=np.zeros((5, 2), dtype=np.float32), y=np.array([0, 1, 2, 1, 0])),
+    # Stored uncompressed, its features are memory-mapped from the member's bytes.
+    "stored.npz": _npz_bytes(
+        compressed=False, x=np.zeros((5, 2), dtype=np.float32), y=np.array([0, 1, 2, 1, 0])
+    ),
     ".csv": b"f1,f2,y\n0.5,1.0,0\n0.1,0.2,1\n0.3,0.3,2\n",
     ".yaml": b"kind: audit\naudits:\n  - {model: m.keras, data: d.npz, retrain: {train: t.npz, epochs: 3}}\n",
     ".json": b'{"units": 3, "activation": "softmax", "loss": "sparse_categorical_crossentropy"}',
@@ -68,6 +72,8 @@ def mutated(draw: st.DrawFn, seed: bytes) -> bytes:
 
 
 def _content(suffix: str) -> st.SearchStrategy[bytes]:
+    if suffix == ".npz":
+        return st.binary(max_size=200) | mutated(SEEDS[".npz"]) | mutated(SEEDS["stored.npz"])
     return st.binary(max_size=200) | mutated(SEEDS[suffix])
 
 
@@ -132,6 +138,7 @@ def test_seeds_are_readable() -> None:
     """The unmutated seeds load, so the mutations start from valid files."""
     _in_file(".npy", SEEDS[".npy"], load_labels)
     _in_file(".npz", SEEDS[".npz"], load_dataset)
+    _in_file(".npz", SEEDS["stored.npz"], load_dataset)
     _in_file(".csv", SEEDS[".csv"], lambda p: load_dataset(p, ["y"]))
     _in_file(".json", SEEDS[".json"], load_spec)
     _in_file(".yaml", SEEDS[".yaml"], lambda p: load_pipeline(p, base=RuleConfig()))

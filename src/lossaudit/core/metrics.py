@@ -249,9 +249,89 @@ def recompute(y_true: Any, labels: LabelEvidence, outputs: ModelOutputs, head: H
         )
 
 
+def confusion_counts(y: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
+    """(K, K) counts, rows the true class, columns the predicted one (sklearn's confusion_matrix
+    with ``labels=range(K)``), by one ``bincount``."""
+    import numpy as np
+
+    y = np.asarray(y, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y.size and (min(y.min(), y_pred.min()) < 0 or max(y.max(), y_pred.max()) >= k):
+        raise BadInputError(f"class indices outside range({k})")
+    flat = y * k + y_pred
+    counts: np.ndarray = np.bincount(flat, minlength=k * k).reshape(k, k)
+    return counts
+
+
+def class_rates(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(precision, recall, F1, support) per class from a confusion matrix, as sklearn's
+    ``precision_recall_fscore_support(labels=range(K), zero_division=0)``: 0 where undefined."""
+    import numpy as np
+
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1).astype(np.float64)
+    predicted = cm.sum(axis=0).astype(np.float64)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    both = predicted + support  # 2 tp + fp + fn
+    f1 = np.divide(2 * tp, both, out=np.zeros_like(tp), where=both > 0)
+    return precision, recall, f1, support
+
+
+def confusion_values(cm: np.ndarray, *, binary: bool) -> dict[str, float]:
+    """The single-label metrics a confusion matrix decides, named as :func:`recompute` names
+    them: accuracy, balanced accuracy, precision, recall and F1 (macro over all K classes,
+    weighted by support, and for class 1 of a binary task), majority baseline."""
+    import numpy as np
+
+    precision, recall, f1, support = class_rates(cm)
+    n = float(support.sum())
+    weights = support / n
+    values = {
+        "accuracy": float(np.trace(cm) / n),
+        "balanced_accuracy": float(recall[support > 0].mean()),
+        "precision_macro": float(precision.mean()),
+        "recall_macro": float(recall.mean()),
+        "f1_macro": float(f1.mean()),
+        "precision_weighted": float(np.sum(precision * weights)),
+        "recall_weighted": float(np.sum(recall * weights)),
+        "f1_weighted": float(np.sum(f1 * weights)),
+    }
+    if binary:
+        values.update(precision=float(precision[1]), recall=float(recall[1]), f1=float(f1[1]))
+    values["majority_baseline"] = float(support.max() / n)
+    return values
+
+
+def top_k_hits(y: np.ndarray, scores: np.ndarray, ks: tuple[int, ...]) -> dict[int, int]:
+    """Samples whose label is among the ``k`` highest scores, per k: sklearn's
+    ``top_k_accuracy_score`` times n (the same stable sort, so ties break the same way)."""
+    import numpy as np
+
+    if not ks:
+        return {}
+    ranked = np.argsort(scores, axis=1, kind="mergesort")[:, ::-1][:, : max(ks)]
+    found = ranked == np.asarray(y).reshape(-1, 1)
+    return {k: int(found[:, :k].any(axis=1).sum()) for k in ks}
+
+
+def true_class_log_loss_sum(y: np.ndarray, full: np.ndarray) -> float:
+    """sum of -log p(true class) over rows of probability rows ``full`` (clipped at 1e-15 and
+    renormalised first, as :func:`recompute` feeds sklearn's ``log_loss``)."""
+    import numpy as np
+
+    clipped = np.clip(full, 1e-15, 1.0)
+    clipped = clipped / clipped.sum(axis=1, keepdims=True)
+    return float(-np.log(clipped[np.arange(len(y)), y]).sum())
+
+
 def _recompute_single_label(
     y: np.ndarray, outputs: ModelOutputs, k: int, task: str, *, binary: bool, renormalise: bool = False
 ) -> RecomputedMetrics:
+    """Single-label metrics. The confusion matrix decides the counting metrics (one ``bincount``,
+    then sklearn's formulas: :func:`class_rates`), and log loss and top-k are read off the
+    outputs directly: at a million rows each sklearn call spends a second checking its inputs.
+    ``tests/test_metrics.py`` holds every number to sklearn's own functions."""
     import numpy as np
     from sklearn import metrics as skm
 
@@ -259,44 +339,26 @@ def _recompute_single_label(
     y_pred = predicted_classes(outputs, task)
     n = y.size
     notes: list[str] = []
-    values: dict[str, float | None] = {}
     definitions: dict[str, str] = {}
-    counts_true = np.bincount(y, minlength=k)
-    absent = [c for c in classes if counts_true[c] == 0]
+    cm = confusion_counts(y, y_pred, k)
+    precision, recall, f1, support = class_rates(cm)
+    absent = [c for c in classes if support[c] == 0]
     if absent:
         notes.append(f"class(es) {absent} absent from the labels; K = {k} from the head")
 
+    values: dict[str, float | None] = dict(confusion_values(cm, binary=binary))
     values["accuracy"] = float(skm.accuracy_score(y, y_pred))
     definitions["accuracy"] = (
         "P(class 1) > 0.5 vs label" if binary else "argmax of the outputs vs label (sklearn accuracy_score)"
     )
-    values["balanced_accuracy"] = float(
-        np.mean([np.mean(y_pred[y == c] == c) for c in classes if counts_true[c] > 0])
-    )
     definitions["balanced_accuracy"] = "mean recall over the classes present"
-    for avg in ("macro", "weighted"):
-        p, r, f, _ = skm.precision_recall_fscore_support(
-            y, y_pred, labels=classes, average=avg, zero_division=0
-        )
-        values[f"precision_{avg}"] = float(p)
-        values[f"recall_{avg}"] = float(r)
-        values[f"f1_{avg}"] = float(f)
-    if binary:
-        p, r, f, _ = skm.precision_recall_fscore_support(
-            y, y_pred, labels=[0, 1], pos_label=1, average="binary", zero_division=0
-        )
-        values["precision"] = float(p)
-        values["recall"] = float(r)
-        values["f1"] = float(f)
-    pc, rc, fc, sc = skm.precision_recall_fscore_support(
-        y, y_pred, labels=classes, average=None, zero_division=0
+    per_class = tuple(
+        ClassMetrics(c, float(precision[c]), float(recall[c]), float(f1[c]), int(support[c])) for c in classes
     )
-    per_class = tuple(ClassMetrics(c, float(pc[c]), float(rc[c]), float(fc[c]), int(sc[c])) for c in classes)
-    never_predicted = [c for c in classes if not (y_pred == c).any()]
+    predicted_counts = cm.sum(axis=0)
+    never_predicted = [c for c in classes if predicted_counts[c] == 0]
     if never_predicted and len(never_predicted) < k:
         notes.append(f"class(es) {never_predicted} never predicted: their precision is reported as 0")
-    cm = skm.confusion_matrix(y, y_pred, labels=classes)
-    values["majority_baseline"] = float(counts_true.max() / n)
     definitions["majority_baseline"] = "share of the most frequent class"
 
     probs = outputs.probabilities
@@ -316,9 +378,9 @@ def _recompute_single_label(
         if not binary and not sums_to_one:
             notes.append("outputs do not sum to 1 per row: log loss and Brier score skipped")
         else:
+            values["log_loss"] = true_class_log_loss_sum(y, full) / n
             full = np.clip(full, 1e-15, 1.0)
             full = full / full.sum(axis=1, keepdims=True)
-            values["log_loss"] = float(skm.log_loss(y, full, labels=classes))
             onehot = np.zeros_like(full)  # n x K, never a K x K identity
             onehot[np.arange(y.size), y] = 1.0
             values["brier_score"] = (
@@ -337,11 +399,9 @@ def _recompute_single_label(
         if binary:
             values["roc_auc"] = _roc_auc(y, outputs.raw[:, 0], classes, binary, notes)
     if not binary:
-        for kk in TOP_K:
-            if kk < k:
-                values[f"top_{kk}_accuracy"] = float(
-                    skm.top_k_accuracy_score(y, outputs.raw, k=kk, labels=classes)
-                )
+        ks = tuple(kk for kk in TOP_K if kk < k)
+        for kk, hits in top_k_hits(y, outputs.raw, ks).items():
+            values[f"top_{kk}_accuracy"] = hits / n
     return RecomputedMetrics(
         task=task,
         n_samples=n,
@@ -349,29 +409,55 @@ def _recompute_single_label(
         values=values,
         per_class=per_class,
         confusion_matrix=tuple(tuple(int(v) for v in row) for row in cm),
-        predicted_counts=tuple(int(c) for c in np.bincount(y_pred, minlength=k)[:k]),
+        predicted_counts=tuple(int(c) for c in predicted_counts),
         notes=tuple(notes),
         definitions=definitions,
     )
+
+
+def roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
+    """Binary ROC-AUC of ``scores`` for the ``positive`` mask: sklearn's ``roc_auc_score``.
+
+    The area under the ROC curve (trapezoids, so tied scores count one half) is the Mann-Whitney
+    statistic: (sum of the positives' ranks among all scores, ties given their average rank,
+    minus n_pos (n_pos + 1) / 2) / (n_pos n_neg). One sort per call instead of sklearn's input
+    checks and threshold curve (1.5 s per class at a million rows); equal to it to float
+    rounding (tests/test_metrics.py holds them to 1e-12). Needs both classes present.
+    """
+    import numpy as np
+
+    positive = np.asarray(positive, dtype=bool).reshape(-1)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    n = positive.size
+    n_pos = int(positive.sum())
+    n_neg = n - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise BadInputError("ROC-AUC needs both classes")
+    order = np.argsort(scores, kind="stable")
+    ordered = scores[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], n]
+    average_rank = (starts + ends + 1) / 2.0  # 1-based ranks starts+1 .. ends, averaged
+    rank_sum = float(np.repeat(average_rank, ends - starts)[positive[order]].sum())
+    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
 
 
 def _roc_auc(
     y: np.ndarray, scores: np.ndarray, classes: list[int], binary: bool, notes: list[str]
 ) -> float | None:
     import numpy as np
-    from sklearn import metrics as skm
 
     if binary:
         if np.unique(y).size < 2:
             notes.append("ROC-AUC undefined: only one class in the labels")
             return None
-        return float(skm.roc_auc_score(y, scores))
+        return roc_auc(y == 1, scores)
     aucs = []
     for c in classes:
         positive = y == c
         if positive.all() or not positive.any():
             continue
-        aucs.append(skm.roc_auc_score(positive.astype(int), scores[:, c]))
+        aucs.append(roc_auc(positive, scores[:, c]))
     if not aucs:
         notes.append("ROC-AUC undefined: fewer than two classes in the labels")
         return None
@@ -412,7 +498,7 @@ def _recompute_multilabel(y: np.ndarray, outputs: ModelOutputs, head: HeadSpec) 
         values["brier_score"] = float(np.mean((probs - y) ** 2))
         usable = [c for c in range(k) if 0 < y[:, c].sum() < y.shape[0]]
         if usable:
-            values["roc_auc"] = float(np.mean([skm.roc_auc_score(y[:, c], probs[:, c]) for c in usable]))
+            values["roc_auc"] = float(np.mean([roc_auc(y[:, c] == 1, probs[:, c]) for c in usable]))
             definitions["roc_auc"] = "macro over labels with both classes present"
             if len(usable) < k:
                 notes.append(f"ROC-AUC averaged over {len(usable)} of {k} labels")

@@ -1,19 +1,44 @@
-"""Run a live Keras model on the eval data: predictions in batches, and one live ``evaluate``.
+"""Run a live Keras model on the eval data once: predictions, and the numbers Keras reports.
 
 The predictions are what the model returns (what Keras metrics see); whether they are logits or
-probabilities is read from the head, never guessed from the values. ``evaluate`` gives the numbers
-Keras itself reports for the compiled metrics; they are compared with the recomputed ones like any
-other reported number, with source ``"evaluate"``.
+probabilities is read from the head, never guessed from the values.
+
+The numbers Keras itself reports for the compiled loss and metrics (source ``"evaluate"``) come
+from the same forward pass (:func:`predict_and_evaluate`): each batch's outputs go through the
+model's own compiled loss and metric objects -- the ones ``model.evaluate`` builds, reset as it
+resets them, updated batch by batch as its test step updates them -- so the classes, thresholds
+and the per-sample weighting of the loss over batches are Keras's, not a reimplementation. What
+``evaluate``'s test step does, and what :func:`predict_and_evaluate` does instead (read from the
+libraries' sources):
+
+* Keras 3 (``keras/src/backend/tensorflow/trainer.py``, ``keras/src/trainers/trainer.py``):
+  ``evaluate`` runs ``_symbolic_build`` on the first batch (building ``CompileLoss`` and
+  ``CompileMetrics`` from the label and output shapes), ``reset_metrics()``, then per batch
+  ``test_step``: ``y_pred = model(x, training=False)``; ``loss = model._compute_loss(...)`` (the
+  compiled loss plus ``model.losses``, the regularisation terms); ``_loss_tracker.update_state(
+  loss, sample_weight=batch rows)``; ``compute_metrics(x, y, y_pred)``. The same calls run here,
+  in one ``tf.function`` per batch that also returns ``y_pred``.
+* tf-keras (``tf_keras/src/engine/training.py``): ``test_step`` is ``y_pred = model(x,
+  training=False)``; ``compute_loss`` (whose ``compiled_loss`` keeps the loss's own mean, weighted
+  by batch rows, and adds ``model.losses``); ``compute_metrics``. The same calls run here; the
+  first batch eagerly, so a refusal reads as Keras's own error rather than a traced one.
+
+Both feed the data as their data adapters do: floating arrays cast to ``floatx``, others as they
+are. A model that overrides ``test_step`` itself is not followed (its ``compute_loss`` and
+``compute_metrics`` overrides are). :func:`evaluate_live` still runs a plain ``model.evaluate``:
+the tests use it as the oracle the one pass must equal.
 """
 
 from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lossaudit.core.chunks import release
 from lossaudit.core.compare import ReportedMetric
 from lossaudit.core.head import PROBABILITY_ACTIVATIONS, HeadSpec
 from lossaudit.errors import BadInputError
@@ -91,6 +116,18 @@ def _show_progress(n_batches: int, progress: bool | None) -> bool:
     return n_batches > PROGRESS_MIN_BATCHES and sys.stderr.isatty()
 
 
+@contextmanager
+def _batches(starts: range, n: int, progress: bool | None) -> Iterator[Iterable[int]]:
+    """The batch starts, behind a progress bar on stderr when :func:`_show_progress` says so."""
+    if not _show_progress(len(starts), progress):
+        yield starts
+        return
+    import click
+
+    with click.progressbar(starts, label=f"predicting {n} samples", file=sys.stderr, show_pos=True) as bar:
+        yield bar
+
+
 def predict_in_batches(
     model: Any,
     x: np.ndarray,
@@ -138,18 +175,11 @@ def predict_in_batches(
             raise BadInputError("the model returns several outputs; lossaudit audits single-output models")
         arr = np.asarray(out, dtype=np.float64)[:rows]
         chunks.append(arr.reshape(rows, -1) if arr.ndim != 2 else arr)
+        release(x[start : start + batch_size])
 
     try:
-        if _show_progress(len(starts), progress):
-            import click
-
-            with click.progressbar(
-                starts, label=f"predicting {n} samples", file=sys.stderr, show_pos=True
-            ) as bar:
-                for start in bar:
-                    run_batch(start)
-        else:
-            for start in starts:
+        with _batches(starts, n, progress) as batches:
+            for start in batches:
                 run_batch(start)
     except BadInputError:
         raise
@@ -200,8 +230,6 @@ def evaluate_live(
     rules explain the mismatch, so the error is kept as data. A model compiled without a loss
     cannot be evaluated either.
     """
-    import math
-
     if getattr(model, "loss", None) is None:
         return LiveEvaluation(error="the model is not compiled with a loss; evaluate skipped")
     x = conform_input(model, x)
@@ -215,18 +243,254 @@ def evaluate_live(
             return LiveEvaluation(
                 error=f"{type(exc).__name__}: {_first_line(exc)}", keras_warnings=_warning_lines(records)
             )
+    values, non_finite = _finite_values(dict(raw))
+    return LiveEvaluation(values=values, non_finite=non_finite, keras_warnings=_warning_lines(records))
+
+
+def predict_and_evaluate(
+    model: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool | None = None,
+) -> tuple[np.ndarray, LiveEvaluation]:
+    """One pass over ``x``: the model's outputs and the numbers ``model.evaluate`` would report.
+
+    Each batch is predicted once; its outputs go through the model's compiled loss and metric
+    objects (reset first, as ``evaluate`` resets them), so the values equal ``evaluate``'s on the
+    same batches (see the module docstring for the calls, by Keras family). What Keras refuses
+    (labels that do not fit the loss, no loss compiled) is recorded in the evaluation, as
+    :func:`evaluate_live` records it, and the predictions still come back.
+
+    Parameters
+    ----------
+    model : a Keras 3 or tf-keras model with one output.
+    x : array of shape (n, ...) matching the model's input (conformed as :func:`conform_input`
+        says); a memory-mapped array is read one batch at a time.
+    y : the labels, one row per sample of ``x``.
+    batch_size : samples per batch, for the predictions and for the loss's per-batch mean.
+    progress : as for :func:`predict_in_batches`.
+
+    Returns
+    -------
+    (predictions, evaluation)
+        Predictions as :func:`predict_in_batches` returns them (float64, shape (n, units)).
+
+    Raises
+    ------
+    BadInputError
+        As :func:`predict_in_batches`: a wrong input shape, several outputs, or a model that
+        fails to predict.
+    """
+    import numpy as np
+
+    if batch_size < 1:
+        raise BadInputError(f"batch size must be at least 1, got {batch_size}")
+    n = int(x.shape[0]) if x.ndim else 0
+    if n == 0:
+        raise BadInputError("the eval data has no samples")
+    x = conform_input(model, x)
+    check_input_shape(model, x)
+
+    def predictions_only(
+        error: str, records: list[warnings.WarningMessage] | None = None
+    ) -> tuple[np.ndarray, LiveEvaluation]:
+        out = predict_in_batches(model, x, batch_size=batch_size, progress=progress)
+        return out, LiveEvaluation(error=error, keras_warnings=_warning_lines(records or []))
+
+    if getattr(model, "loss", None) is None:
+        return predictions_only("the model is not compiled with a loss; evaluate skipped")
+    y = np.asarray(y)
+    if y.ndim == 0 or y.shape[0] != n:
+        rows = "no rows" if y.ndim == 0 else f"{y.shape[0]} rows"
+        return predictions_only(f"ValueError: x has {n} rows but y has {rows}")
+    out: np.ndarray | None = None
+    error: str | None = None
+    stopped_at = 0
+    # Keras's own warnings (a SyntaxWarning for categorical cross-entropy on one unit) are
+    # evidence for the report, not noise for the terminal.
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        try:
+            scorer = _CompiledScorer(model)
+        except Exception as exc:  # any Keras refusal is data
+            return predictions_only(f"{type(exc).__name__}: {_first_line(exc)}", records)
+        starts = range(0, n, batch_size)
+        with _batches(starts, n, progress) as batches:
+            for start in batches:
+                stop = min(start + batch_size, n)
+                try:
+                    batch_out = scorer.step(x[start:stop], y[start:stop])
+                except BadInputError:
+                    raise
+                except Exception as exc:  # the loss or a metric refused the labels, or the model failed
+                    error = f"{type(exc).__name__}: {_first_line(exc)}"
+                    stopped_at = start
+                    break
+                if out is None:
+                    out = np.empty((n, batch_out.shape[1]), dtype=np.float64)
+                out[start:stop] = batch_out
+                release(x[start:stop])  # a memory-mapped x holds one batch in memory, not all of it
+        if error is None:
+            values, non_finite = _finite_values(scorer.values())
+    if error is not None:
+        # The rest is predicted without the metrics; a model that fails to predict raises here,
+        # as it raises in predict_in_batches.
+        rest = predict_in_batches(model, x[stopped_at:], batch_size=batch_size, progress=progress)
+        if out is None:
+            out = rest
+        else:
+            out[stopped_at:] = rest
+        return out, LiveEvaluation(error=error, keras_warnings=_warning_lines(records))
+    assert out is not None  # n > 0: at least one batch ran
+    return out, LiveEvaluation(values=values, non_finite=non_finite, keras_warnings=_warning_lines(records))
+
+
+class _CompiledScorer:
+    """A model's compiled loss and metrics, updated batch by batch with the outputs of the same step.
+
+    Built with the model's metrics reset, as ``evaluate`` starts. :meth:`step` predicts one batch
+    and updates the loss and metric states (the first batch eagerly, which builds Keras's
+    compiled loss and metric containers as ``evaluate``'s first batch does, and raises plainly
+    when they refuse the labels; later batches in one ``tf.function`` on TensorFlow, unless the
+    model runs eagerly); :meth:`values` reads the results.
+    """
+
+    def __init__(self, model: Any) -> None:
+        from lossaudit.core.head import KerasFamily
+        from lossaudit.keras.live import model_family
+
+        self.model = model
+        self.tf_keras = model_family(model) is KerasFamily.TF_KERAS
+        if self.tf_keras:
+            import tf_keras
+
+            self.floatx = str(tf_keras.backend.floatx())
+            self.backend = "tensorflow"
+        else:
+            import keras
+
+            self.floatx = str(keras.config.floatx())
+            self.backend = str(keras.config.backend())
+        self.graph: Any = None
+        self.steps = 0
+        model.reset_metrics()
+
+    def _update(self, x: Any, y: Any) -> Any:
+        """``evaluate``'s test step, returning ``y_pred`` too."""
+        model = self.model
+        if self.tf_keras:
+            y_pred = model(x, training=False)
+            model.compute_loss(x, y, y_pred, None)
+            model.compute_metrics(x, y, y_pred, None)
+            return y_pred
+        y_pred = model(x, training=False) if getattr(model, "_call_has_training_arg", True) else model(x)
+        compute_loss = getattr(model, "_compute_loss", None)
+        if compute_loss is not None:
+            loss = compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=None, training=False)
+        else:
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=None)
+        tracker = getattr(model, "_loss_tracker", None)
+        if tracker is not None:
+            tracker.update_state(_unscaled(loss), sample_weight=self._rows(x))
+        model.compute_metrics(x, y, y_pred, sample_weight=None)
+        return y_pred
+
+    def _rows(self, x: Any) -> Any:
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.shape(x)[0]
+        return x.shape[0]
+
+    def _fed(self, batch: np.ndarray) -> np.ndarray:
+        """The batch as Keras's data adapters feed it: floating arrays as ``floatx``."""
+        import numpy as np
+
+        if batch.dtype.kind == "f" and batch.dtype != np.dtype(self.floatx):
+            return batch.astype(self.floatx)
+        return np.asarray(batch)
+
+    def _tensor(self, batch: np.ndarray) -> Any:
+        """The batch as the tensor a test step receives (tf-keras's losses read ``.shape.rank``)."""
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.convert_to_tensor(batch)
+        import keras
+
+        return keras.ops.convert_to_tensor(batch)
+
+    def _graph_step(self, x: np.ndarray, y: np.ndarray) -> Any:
+        import tensorflow as tf
+
+        signature = [
+            tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype)),
+            tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype)),
+        ]
+        jit = getattr(self.model, "jit_compile", False) is True
+        return tf.function(self._update, input_signature=signature, jit_compile=jit)
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Predict one batch and update the loss and metrics: its outputs, (rows, units) float64."""
+        import numpy as np
+
+        xb, yb = self._fed(x), self._fed(y)
+        eager = (
+            self.steps == 0 or self.backend != "tensorflow" or bool(getattr(self.model, "run_eagerly", False))
+        )
+        if eager:
+            out = self._update(self._tensor(xb), self._tensor(yb))
+        else:
+            if self.graph is None:
+                self.graph = self._graph_step(xb, yb)
+            out = self.graph(xb, yb)
+        self.steps += 1
+        if isinstance(out, list | tuple | dict):
+            raise BadInputError("the model returns several outputs; lossaudit audits single-output models")
+        arr = np.asarray(out, dtype=np.float64)
+        return arr.reshape(arr.shape[0], -1) if arr.ndim != 2 else arr
+
+    def values(self) -> dict[str, Any]:
+        """The results, as ``evaluate(return_dict=True)`` returns them (Keras 3 sorts the names)."""
+        raw = dict(self.model.get_metrics_result())
+        flat: dict[str, Any] = {}
+        for name, value in raw.items():
+            if isinstance(value, dict):  # Keras 3's CompileMetrics reports a dict of its metrics
+                flat.update(value)
+            else:
+                flat[name] = value
+        return flat if self.tf_keras else dict(sorted(flat.items()))
+
+
+def _unscaled(loss: Any) -> Any:
+    """Keras 3's ``unscale_loss_for_distribution`` (the identity outside a distribution strategy)."""
+    try:
+        from keras.src.losses.loss import unscale_loss_for_distribution
+    except ImportError:  # another Keras 3 layout: no strategy scaling to undo
+        return loss
+    return unscale_loss_for_distribution(loss)
+
+
+def _finite_values(raw: Mapping[str, Any]) -> tuple[dict[str, float], tuple[str, ...]]:
+    """Numbers by name, and the names whose value was NaN or infinite (kept out of the numbers)."""
+    import math
+
+    import numpy as np
+
     values: dict[str, float] = {}
     non_finite: list[str] = []
-    for name, value in dict(raw).items():
+    for name, value in raw.items():
         try:
-            number = float(value)
+            number = float(np.asarray(value))
         except (TypeError, ValueError):
             continue
         if math.isfinite(number):
             values[str(name)] = number
         else:
             non_finite.append(str(name))
-    return LiveEvaluation(values=values, non_finite=tuple(non_finite), keras_warnings=_warning_lines(records))
+    return values, tuple(non_finite)
 
 
 def _warning_lines(records: list[warnings.WarningMessage]) -> tuple[str, ...]:

@@ -23,7 +23,6 @@ module only wires it.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from lossaudit.core.audit import Scored
+    from lossaudit.core.chunks import BackgroundDigest
     from lossaudit.core.labels import LabelEvidence
     from lossaudit.core.metrics import RecomputedMetrics
     from lossaudit.keras.predict import LiveEvaluation
@@ -132,7 +132,8 @@ class LabelsStage:
 
     x: np.ndarray
     y: np.ndarray
-    data_sha256: str
+    digest: BackgroundDigest
+    """The data hash, taken in a background thread while the audit goes on (see data_sha256)."""
     static: StaticModel
     labels: LabelEvidence
     gx: GxValidation | None = None
@@ -141,6 +142,11 @@ class LabelsStage:
     """A temporary folder (the Data Docs site) that the runner removes when the audit ends."""
     in_memory: bool = False
     """The data came as arrays (the Python API, an MLflow evaluation), not from ``request.data``."""
+
+    @property
+    def data_sha256(self) -> str:
+        """:func:`data_sha256` of x and y (waits for the background thread the first time)."""
+        return self.digest.result()
 
     @property
     def n_samples(self) -> int:
@@ -205,7 +211,8 @@ class ModelStage:
 
 @dataclass(frozen=True)
 class PredictStage:
-    """predict: the model's outputs on the eval data, the live evaluate, the built metric classes."""
+    """predict: the model's outputs on the eval data and, from the same pass, what evaluate reports;
+    the built metric classes."""
 
     predictions: np.ndarray
     output_kind: str
@@ -308,17 +315,15 @@ class LogStage:
 
 
 def data_sha256(x: np.ndarray, y: np.ndarray) -> str:
-    """sha256 over the bytes of x, then of y (C order), so two audits can prove the same data."""
-    import numpy as np
+    """sha256 over the bytes of x, then of y (C order), so two audits can prove the same data.
 
-    digest = hashlib.sha256()
-    for arr in (x, y):
-        arr = np.ascontiguousarray(arr)
-        if arr.dtype.kind == "O":  # object arrays hold pointers: hash their text instead
-            digest.update("\x1f".join(map(str, arr.ravel())).encode("utf-8"))
-        else:
-            digest.update(arr.tobytes())
-    return digest.hexdigest()
+    Streamed a block of rows at a time (:func:`lossaudit.core.chunks.sha256_of`): the digest is
+    that of ``np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()``, without
+    either copy (object arrays: their values' text).
+    """
+    from lossaudit.core.chunks import sha256_of
+
+    return sha256_of(x, y)
 
 
 def validate_labels(
@@ -333,14 +338,18 @@ def validate_labels(
         For unreadable data or model files, or labels no rule can judge (strings, NaN).
     """
     from lossaudit.core.audit import inspect_labels
+    from lossaudit.core.chunks import BackgroundDigest
     from lossaudit.core.labels import detect_labels
-    from lossaudit.sources.files import dataset_from_arrays, load_dataset
+    from lossaudit.sources.files import dataset_from_arrays, finite_feature_rows, load_dataset
 
     static = source.read_static()
     if data is not None:
-        x, y = dataset_from_arrays(data[0], data[1], request.label_columns)
+        x, y = dataset_from_arrays(data[0], data[1], request.label_columns, check_finite=False)
     else:
-        x, y = load_dataset(request.data, request.label_columns)
+        x, y = load_dataset(request.data, request.label_columns, check_finite=False)
+    # One pass over x for finiteness, whose per-row flags also feed Great Expectations.
+    finite = finite_feature_rows(None if data is not None else request.data, x)
+    digest = BackgroundDigest(x, y)  # data_sha256, on the other core while the stages go on
     if static.head is not None:
         labels = inspect_labels(y, static.head)
     else:
@@ -357,7 +366,7 @@ def validate_labels(
         # Data Docs go to a temporary folder; the report stage copies them into the report.
         docs = Path(tempfile.mkdtemp(prefix="lossaudit-gx-"))
         try:
-            gx = validate_with_gx(y, static.head, x, docs_dir=docs)
+            gx = validate_with_gx(y, static.head, x, docs_dir=docs, finite_rows=finite)
         except BaseException:
             import shutil
 
@@ -366,7 +375,7 @@ def validate_labels(
     return LabelsStage(
         x=x,
         y=y,
-        data_sha256=data_sha256(x, y),
+        digest=digest,
         static=static,
         labels=labels,
         gx=gx,
@@ -420,13 +429,15 @@ def obtain_model(request: AuditRequest, source: ModelSource, labels: LabelsStage
 
 
 def predict(request: AuditRequest, labels: LabelsStage, model: ModelStage) -> PredictStage:
-    """Outputs in batches (progress bar on long runs), then one live evaluate and the metric
-    classes Keras built for it."""
+    """One pass over the data in batches (progress bar on long runs): the outputs, the numbers
+    Keras's compiled loss and metrics give on them (what evaluate reports), and the metric
+    classes Keras built."""
     from lossaudit.keras.live import built_metric_classes
-    from lossaudit.keras.predict import evaluate_live, output_kind, predict_in_batches
+    from lossaudit.keras.predict import output_kind, predict_and_evaluate
 
-    predictions = predict_in_batches(model.model, labels.x, batch_size=request.batch_size)
-    evaluation = evaluate_live(model.model, labels.x, labels.y, batch_size=request.batch_size)
+    predictions, evaluation = predict_and_evaluate(
+        model.model, labels.x, labels.y, batch_size=request.batch_size
+    )
     built = built_metric_classes(model.model) if evaluation.ran else None
     return PredictStage(
         predictions=predictions,

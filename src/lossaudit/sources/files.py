@@ -14,11 +14,14 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+import struct
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lossaudit.core.chunks import all_finite, finite_rows
 from lossaudit.core.head import HeadSpec
 from lossaudit.errors import BadInputError
 
@@ -68,8 +71,14 @@ def _numpy_errors(p: Path, what: str, kind: str) -> Iterator[None]:
         raise BadInputError(f"{what} file {p} is not a readable {kind}: {_first_line(exc)}") from None
 
 
-def _load_npz(p: Path, keys: Sequence[str], what: str, *, only_array: bool = True) -> np.ndarray:
-    """The array under the first of ``keys`` (or, with ``only_array``, the file's only array)."""
+def _load_npz(
+    p: Path, keys: Sequence[str], what: str, *, only_array: bool = True, mmap: bool = False
+) -> np.ndarray:
+    """The array under the first of ``keys`` (or, with ``only_array``, the file's only array).
+
+    With ``mmap``, a numeric array stored uncompressed (``np.savez``) is memory-mapped read-only
+    from the file rather than read into memory (:func:`_stored_member`); a compressed one is read.
+    """
     import numpy as np
 
     with _numpy_errors(p, what, ".npz"), np.load(p, allow_pickle=False) as data:
@@ -78,8 +87,55 @@ def _load_npz(p: Path, keys: Sequence[str], what: str, *, only_array: bool = Tru
         if chosen is None and only_array and len(names) == 1:
             chosen = names[0]
         if chosen is not None:
-            return np.asarray(data[chosen])
+            mapped = _stored_member(p, data.zip, chosen) if mmap else None
+            return mapped if mapped is not None else np.asarray(data[chosen])
     raise BadInputError(f"{what} file {p} has arrays {names}; expected one named {' or '.join(keys)}")
+
+
+_ZIP_LOCAL_HEADER = struct.Struct("<4s22xHH")
+"""A zip local file header up to its name: signature, (22 bytes), name length, extra length."""
+
+
+def _stored_member(p: Path, archive: zipfile.ZipFile, key: str) -> np.ndarray | None:
+    """The ``.npz`` member ``key`` memory-mapped read-only, or None to read it the usual way.
+
+    Only a member stored uncompressed and unencrypted whose ``.npy`` header (version 1 or 2)
+    declares a numeric dtype and no more data than the member holds is mapped; anything else
+    (compressed, empty, an odd header, a name the local header does not repeat) is left to
+    ``np.load``, which reads it or raises its own error. The mapping reads the file as it is when
+    each block is read: the data hash is taken from those same pages.
+    """
+    import numpy as np
+    from numpy.lib import format as npy_format
+
+    member = f"{key}.npy" if f"{key}.npy" in archive.namelist() else key
+    info = archive.getinfo(member)
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        return None
+    with p.open("rb") as fh:
+        fh.seek(info.header_offset)
+        header = fh.read(_ZIP_LOCAL_HEADER.size)
+        if len(header) != _ZIP_LOCAL_HEADER.size:
+            return None
+        signature, name_length, extra_length = _ZIP_LOCAL_HEADER.unpack(header)
+        if signature != b"PK\x03\x04" or fh.read(name_length) != info.filename.encode("utf-8"):
+            return None
+        start = info.header_offset + _ZIP_LOCAL_HEADER.size + name_length + extra_length
+        fh.seek(start)
+        version = npy_format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = npy_format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = npy_format.read_array_header_2_0(fh)
+        else:
+            return None
+        offset = fh.tell()
+    size = math.prod(shape) * dtype.itemsize
+    if dtype.kind not in "biuf" or size == 0 or offset - start + size > info.file_size:
+        return None
+    return np.memmap(
+        p, dtype=dtype, mode="r", offset=offset, shape=tuple(shape), order="F" if fortran else "C"
+    )
 
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -185,16 +241,25 @@ def load_predictions(path: str | Path, columns: Sequence[str] = ()) -> np.ndarra
     raise BadInputError(f"predictions file {p}: unsupported format {suffix!r}")
 
 
-def load_dataset(path: str | Path, label_columns: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+def load_dataset(
+    path: str | Path, label_columns: Sequence[str] = (), *, check_finite: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) from a ``.npz`` with ``x`` and ``y``, or a table whose label columns are named and
-    whose other columns are the features."""
+    whose other columns are the features.
+
+    ``x`` from an uncompressed ``.npz`` (``np.savez``) is a read-only ``np.memmap`` of the file;
+    from a compressed one or a table it is in memory. Features must be numeric and finite
+    (``check_finite=False`` leaves the finiteness to the caller: :func:`finite_feature_rows`).
+    """
     import numpy as np
 
     p = _existing(path, "data")
     suffix = p.suffix.lower()
     if suffix == ".npz":
-        # Both arrays by name: the only-array fallback of a labels file would read x as y.
-        x = _load_npz(p, FEATURE_KEYS, "data (features)", only_array=False)
+        # Both arrays by name: the only-array fallback of a labels file would read x as y. The
+        # features of an uncompressed file are memory-mapped, not read: every later pass over
+        # them (finiteness, hash, predictions) reads them a block of rows at a time.
+        x = _load_npz(p, FEATURE_KEYS, "data (features)", only_array=False, mmap=True)
         y = _load_npz(p, LABEL_KEYS, "data (labels)", only_array=False)
         if x.dtype.kind not in "biuf":
             # Found now, not when the model meets them after its load (a minute in).
@@ -215,23 +280,23 @@ def load_dataset(path: str | Path, label_columns: Sequence[str] = ()) -> tuple[n
         x = features.to_numpy(dtype=np.float32)
     else:
         raise BadInputError(f"data file {p}: unsupported format {suffix!r} (use .npz, .csv, .parquet)")
-    _check_rows(x, y, f"data file {p}")
+    _check_rows(x, y, f"data file {p}", check_finite=check_finite)
     return x, y
 
 
-def _check_rows(x: np.ndarray, y: np.ndarray, where: str) -> None:
-    """One row per sample in both, as many of each, and finite numeric features."""
-    import numpy as np
-
+def _check_rows(x: np.ndarray, y: np.ndarray, where: str, *, check_finite: bool = True) -> None:
+    """One row per sample in both, as many of each, and (``check_finite``) finite features."""
     if x.ndim == 0 or y.ndim == 0:
         raise BadInputError(f"{where}: x and y must be arrays with one row per sample")
     if x.shape[0] != len(y):
         raise BadInputError(f"{where}: x has {x.shape[0]} rows but y has {len(y)}")
-    if x.dtype.kind in "biuf" and not np.isfinite(np.asarray(x, dtype=np.float64)).all():
+    if check_finite and not all_finite(x):  # block by block, in x's own dtype: never a float64 copy
         raise BadInputError(f"{where}: features contain NaN or infinite values")
 
 
-def dataset_from_arrays(x: Any, y: Any, label_columns: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+def dataset_from_arrays(
+    x: Any, y: Any, label_columns: Sequence[str] = (), *, check_finite: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) as numpy arrays from in-memory data, checked like :func:`load_dataset` checks a file.
 
     ``x`` is an array-like (numpy, a list, a pandas DataFrame of numeric columns); ``y`` an
@@ -261,8 +326,25 @@ def dataset_from_arrays(x: Any, y: Any, label_columns: Sequence[str] = ()) -> tu
         raise BadInputError(f"data: x and y must be arrays: {_first_line(exc)}") from None
     if features.dtype.kind not in "biuf":
         raise BadInputError(f"data: features are not numeric (dtype {features.dtype})")
-    _check_rows(features, labels, "data")
+    _check_rows(features, labels, "data", check_finite=check_finite)
     return features, labels
+
+
+def finite_feature_rows(path: str | Path | None, x: np.ndarray) -> np.ndarray | None:
+    """The check :func:`load_dataset` makes, keeping its per-row result: one finiteness flag per
+    sample (None for integer features), for a caller that needs both (Great Expectations' derived
+    feature column) from one pass over x. ``path`` names the data file (None: in-memory data).
+
+    Raises
+    ------
+    BadInputError
+        When any feature is NaN or infinite, with :func:`load_dataset`'s message.
+    """
+    rows = finite_rows(x)
+    if rows is not None and not rows.all():
+        where = "data" if path is None else f"data file {Path(path)}"
+        raise BadInputError(f"{where}: features contain NaN or infinite values")
+    return rows
 
 
 def load_spec(path: str | Path) -> HeadSpec:

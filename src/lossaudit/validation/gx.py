@@ -25,6 +25,9 @@ Facts relied on, read from great_expectations 1.24 source:
   the suite is built whole, then added once.
 * Each expectation costs ~10 ms per run on pandas whatever the row count, so a wide feature matrix
   (64 pixel columns: 130 expectations, ~1.2 s) is checked through one derived row-wise column.
+  For a numpy array that column is computed from the array a block of rows at a time, in its own
+  dtype (a memory-mapped array stays on disk): the frame GX validates holds the labels and that
+  one column, never a column per feature.
 * 1.24 has no analytics client; 1.x releases before it read ``GX_ANALYTICS_ENABLED`` at import.
 
 Why one module of about 730 lines: it is the only module that imports Great Expectations, and
@@ -127,6 +130,7 @@ def validate_with_gx(
     feature_columns: Sequence[str] | None = None,
     expected_columns: Sequence[str] | None = None,
     docs_dir: Path | None = None,
+    finite_rows: np.ndarray | None = None,
 ) -> GxValidation:
     """Validate labels (and features) against expectations generated from the head spec.
 
@@ -143,7 +147,9 @@ def validate_with_gx(
         Units, activation and loss decide the expected encoding and K.
     x : array-like of shape (n_samples, ...) or pandas.DataFrame, optional
         Features: every feature must be non-null, and every float feature finite. Arrays of rank > 2
-        (images) are flattened per sample.
+        (images) are flattened per sample. A numeric array wider than :data:`PER_COLUMN_LIMIT`
+        columns (without ``expected_columns``) is read block by block into the one derived column,
+        not laid out as a frame.
     feature_columns : sequence of str, optional
         For an array ``x``, the names of its columns (default ``x_0 .. x_{d-1}``). For a DataFrame,
         the columns to check (default all); a named column the DataFrame lacks fails a check.
@@ -152,6 +158,10 @@ def validate_with_gx(
         warning-level check.
     docs_dir : Path, optional
         Build GX's Data Docs HTML site in this folder.
+    finite_rows : array of bool, shape (n_samples,), optional
+        For a wide numeric array ``x``: whether each row's features are all finite, already
+        computed by the caller (:func:`lossaudit.sources.files.finite_feature_rows`), so x is not
+        read again; NaN and infinity are told apart only in the rows it flags.
 
     Returns
     -------
@@ -164,7 +174,14 @@ def validate_with_gx(
         row counts that differ, a feature column named like a label column).
     """
     started = time.perf_counter()
-    plan = _plan(y, head, x, feature_columns=feature_columns, expected_columns=expected_columns)
+    plan = _plan(
+        y,
+        head,
+        x,
+        feature_columns=feature_columns,
+        expected_columns=expected_columns,
+        finite_rows=finite_rows,
+    )
     suite_name = f"lossaudit_{plan.encoding.value}_labels_k{plan.n_classes}"
     with _quiet_gx() as gx:
         result, suite_json, built_docs = _run(gx, plan, suite_name, docs_dir)
@@ -212,6 +229,7 @@ def _plan(
     *,
     feature_columns: Sequence[str] | None,
     expected_columns: Sequence[str] | None,
+    finite_rows: np.ndarray | None = None,
 ) -> _Plan:
     import pandas as pd
 
@@ -224,8 +242,15 @@ def _plan(
         actual_label_columns = [f"{LABEL_COLUMN}_{k}" for k in range(labels.shape[1])]
     frame = pd.DataFrame(labels, columns=pd.Index(actual_label_columns))
 
-    features, checked_features = _feature_frame(x, n_rows, feature_columns)
-    clash = sorted(set(features.columns) & ({LABEL_COLUMN, *actual_label_columns, *_DERIVED_COLUMNS}))
+    streamed = _feature_rows(x, n_rows, feature_columns, finite_rows) if expected_columns is None else None
+    checked_features: list[str]
+    if streamed is not None:  # wide features: one derived column, never a frame of every feature
+        features, checked_features = pd.DataFrame(index=pd.RangeIndex(n_rows)), []
+        feature_names = list(streamed.names)
+    else:
+        features, checked_features = _feature_frame(x, n_rows, feature_columns)
+        feature_names = list(features.columns)
+    clash = sorted(set(feature_names) & ({LABEL_COLUMN, *actual_label_columns, *_DERIVED_COLUMNS}))
     if clash:
         raise BadInputError(
             f"feature column(s) {', '.join(clash)} clash with the names lossaudit gives label columns"
@@ -257,9 +282,12 @@ def _plan(
             planned.append(
                 _Planned("ExpectColumnToExist", {"column": column}, f"column {column} exists", column)
             )
-    frame, feature_checks = _feature_expectations(
-        frame, [c for c in checked_features if c in features.columns]
-    )
+    if streamed is not None:
+        frame, feature_checks = _streamed_feature_expectation(frame, streamed)
+    else:
+        frame, feature_checks = _feature_expectations(
+            frame, [c for c in checked_features if c in features.columns]
+        )
     planned += feature_checks
 
     # The full column set: extra label columns (more than K) or, when expected columns were given,
@@ -339,6 +367,102 @@ def _feature_frame(
         dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
         raise BadInputError(f"feature column names repeat: {', '.join(dupes)}")
     return frame, checked
+
+
+@dataclass(frozen=True)
+class _FeatureRows:
+    """The per-row verdict on wide array features, read block by block outside any frame."""
+
+    names: tuple[str, ...]
+    row_ok: np.ndarray
+    """True where every feature of the row is non-null and finite."""
+    null_counts: np.ndarray
+    """Rows with a NaN, per feature column."""
+    inf_counts: np.ndarray | None
+    """Rows with an infinity, per feature column; None for integer or boolean features."""
+
+
+def _feature_rows(
+    x: Any, n_rows: int, feature_columns: Sequence[str] | None, finite_rows: np.ndarray | None = None
+) -> _FeatureRows | None:
+    """For a numeric array of more than :data:`PER_COLUMN_LIMIT` columns per sample, what the
+    derived ``all_features_finite`` column needs, computed a block of rows at a time in the array's
+    own dtype (a memory-mapped array stays on disk); None for anything else (DataFrames, narrow or
+    non-numeric arrays), which goes through :func:`_feature_frame` as before."""
+    import math
+
+    import numpy as np
+
+    from lossaudit.core.chunks import row_blocks
+
+    if x is None or not isinstance(x, np.ndarray) or x.ndim == 0 or x.dtype.kind not in "biufc":
+        return None
+    width = math.prod(x.shape[1:]) if x.ndim > 1 else 1
+    if width <= PER_COLUMN_LIMIT:
+        return None
+    if len(x) != n_rows:
+        raise BadInputError(f"features have {len(x)} rows but labels have {n_rows}")
+    if feature_columns is not None:
+        names = tuple(str(c) for c in feature_columns)
+        if len(names) != width:
+            raise BadInputError(f"{len(names)} feature column names for features with {width} columns")
+        if len(set(names)) != len(names):
+            dupes = sorted({c for c in names if names.count(c) > 1})
+            raise BadInputError(f"feature column names repeat: {', '.join(dupes)}")
+    else:
+        names = tuple(f"x_{j}" for j in range(width))
+    row_ok = np.ones(n_rows, dtype=bool)
+    null_counts = np.zeros(width, dtype=np.int64)
+    inexact = x.dtype.kind in "fc"
+    inf_counts = np.zeros(width, dtype=np.int64) if inexact else None
+    if inexact and finite_rows is not None:  # the caller's pass: x is read only where rows fail
+        row_ok = np.asarray(finite_rows, dtype=bool).reshape(-1)
+        if row_ok.shape != (n_rows,):
+            raise BadInputError(f"{row_ok.size} feature row flags for {n_rows} rows")
+        bad = np.flatnonzero(~row_ok)
+        if bad.size:
+            flat = np.asarray(x[bad]).reshape(bad.size, width)
+            null_counts += np.isnan(flat).sum(axis=0)
+            assert inf_counts is not None
+            inf_counts += np.isinf(flat).sum(axis=0)
+    elif inexact:
+        for start, block in row_blocks(x):
+            flat = block.reshape(len(block), width)
+            ok = np.isfinite(flat).all(axis=1)
+            row_ok[start : start + len(block)] = ok
+            if not ok.all():  # only the rows that fail are split into NaN and infinity
+                bad_rows = flat[~ok]
+                null_counts += np.isnan(bad_rows).sum(axis=0)
+                assert inf_counts is not None
+                inf_counts += np.isinf(bad_rows).sum(axis=0)
+    return _FeatureRows(names, row_ok, null_counts, inf_counts)
+
+
+def _streamed_feature_expectation(
+    frame: pd.DataFrame, rows: _FeatureRows
+) -> tuple[pd.DataFrame, list[_Planned]]:
+    """The derived check of :func:`_feature_expectations` on wide features, from :class:`_FeatureRows`."""
+    columns = list(rows.names)
+    breakdown = "; ".join(
+        part
+        for part in (
+            _counts_breakdown(columns, rows.null_counts, "null/NaN"),
+            "" if rows.inf_counts is None else _counts_breakdown(columns, rows.inf_counts, "inf"),
+        )
+        if part
+    )
+    check = _Planned(
+        "ExpectColumnValuesToBeInSet",
+        {"column": FEATURES_OK_COLUMN, "value_set": [True]},
+        f"every feature of {_span(columns)} is non-null and finite",
+        FEATURES_OK_COLUMN,
+        notes=(
+            f"Derived by lossaudit: True where all {len(columns)} feature columns of the row are "
+            "non-null and finite (one row-wise check instead of one per column, for speed)."
+        ),
+        extra_detail=breakdown,
+    )
+    return frame.assign(**{FEATURES_OK_COLUMN: rows.row_ok}), [check]
 
 
 def _expected_label_columns(encoding: LabelEncoding, head: HeadSpec) -> list[str]:
@@ -526,6 +650,14 @@ def _to_float(series: pd.Series[Any]) -> pd.Series[float]:
 def _columns_breakdown(bad: pd.DataFrame, what: str) -> str:
     """``"inf in x_3 (2 rows), x_7 (1 row)"``: the columns behind a failed row-wise check."""
     counts = bad.sum(axis=0)
+    return _counts_breakdown([str(c) for c in counts.index], counts.to_numpy(), what)
+
+
+def _counts_breakdown(columns: Sequence[str], values: Any, what: str) -> str:
+    """:func:`_columns_breakdown` from the bad-row count of each column."""
+    import pandas as pd
+
+    counts = pd.Series(values, index=pd.Index(columns))
     counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
     if counts.empty:
         return ""
