@@ -4,7 +4,7 @@ Every ``import`` counts, at the top of a module, inside a function or under ``TY
 circle hidden in a function is still a circle a reader has to untangle. The layers, lowest first
 (docs/architecture.md explains them):
 
-* base -- ``lossaudit`` itself, ``errors``, ``redact``, ``safe_names``: the standard library only;
+* base -- ``lossaudit`` itself, ``errors``, ``quiet``, ``redact``, ``safe_names``: the standard library only;
 * ``core`` -- the audit's logic: rules, labels, metrics, comparison, reports; no adapter;
 * adapters -- ``formats`` (renderers), ``keras``, ``script`` (training scripts read as
   source), ``validation`` (Great Expectations) and ``tracking`` (the MLflow connection) import
@@ -122,7 +122,7 @@ def lazy_reexports(root: Path = PACKAGE) -> dict[str, set[str]]:
 
 def layer(module: str) -> str:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in {"errors", "redact", "safe_names"}:
+    if len(parts) == 1 or parts[1] in {"errors", "quiet", "redact", "safe_names"}:
         return "base"
     if parts[1] == "__main__":
         return "cli"

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from typing import Annotated
 
 import typer
 
 from lossaudit import __version__
+from lossaudit.quiet import hide_pyspark_import_warnings
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 pass; 1 findings at or above --fail-on; 2 bad input (one line on stderr); "
@@ -77,11 +77,8 @@ def main() -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
-    # MLflow imports pyspark whenever it is installed, and pyspark warns about pandas 3 on stderr,
-    # where a failing command prints its one line.
-    warnings.filterwarnings(
-        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-    )
+    # MLflow imports pyspark whenever it is installed, and pyspark warns about pandas 3 on stderr.
+    hide_pyspark_import_warnings()
     from lossaudit.pipeline.project_run import project_run_verdict
 
     # Under `mlflow run`, the project run is tagged with the verdict and the real exit code.

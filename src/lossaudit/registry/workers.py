@@ -72,11 +72,9 @@ def init_worker(threads: int) -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     name_main_module()
-    import warnings
+    from lossaudit.quiet import hide_pyspark_import_warnings
 
-    warnings.filterwarnings(
-        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-    )
+    hide_pyspark_import_warnings()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)

@@ -53,6 +53,7 @@ from lossaudit.core.findings import DataCheck
 from lossaudit.core.head import HeadSpec, LossKind
 from lossaudit.core.labels import SOFT_ROW_TOLERANCE, LabelEncoding
 from lossaudit.errors import BadInputError
+from lossaudit.quiet import hide_pyspark_import_warnings
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -695,6 +696,7 @@ def _quiet_gx() -> Iterator[ModuleType]:
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=r"great_expectations(\.|$)")
+        hide_pyspark_import_warnings()  # GX imports pyspark when it is installed
         hold(_GX_LOGGER)
         try:
             import great_expectations as gx
