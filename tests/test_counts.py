@@ -219,3 +219,75 @@ def test_evidence_from_aggregates_equals_the_detector(labels: np.ndarray, units:
     )
     assert found == expected
     assert found.details == expected.details
+
+
+@pytest.mark.parametrize(("seed", "activation"), [(0, "sigmoid"), (1, "sigmoid"), (2, "linear")])
+def test_multilabel_metrics_and_definitions_from_counts_equal_the_array_path(
+    seed: int, activation: str
+) -> None:
+    from lossaudit.core.counts import (
+        MultiLabelCounts,
+        MultiLabelHits,
+        multilabel_definitions,
+        multilabel_metrics,
+        multilabel_roc_auc,
+    )
+
+    rng = np.random.default_rng(seed)
+    n, k = 200, 5
+    y = (rng.random((n, k)) < 0.3).astype(np.int64)
+    y[:3] = 0  # rows with no label
+    y[:, 4] = 0 if seed == 1 else y[:, 4]  # a label never present: ROC-AUC over fewer labels
+    raw = rng.normal(size=(n, k))
+    outputs = raw if activation == "linear" else 1 / (1 + np.exp(-raw))
+    head = HeadSpec.from_values(
+        units=k, activation=activation, loss="binary_crossentropy", from_logits=activation == "linear"
+    )
+    scored = score(head, y, outputs)
+    probs = scored.outputs.probabilities
+    assert probs is not None and scored.metrics.task == "multilabel"
+    pred = (probs > 0.5).astype(np.int64)
+    tp = ((pred == 1) & (y == 1)).sum(axis=0)
+    fp = ((pred == 1) & (y == 0)).sum(axis=0)
+    fn = ((pred == 0) & (y == 1)).sum(axis=0)
+    hit, n_pred, n_true = (pred & y).sum(axis=1), pred.sum(axis=1), y.sum(axis=1)
+    with np.errstate(all="ignore"):
+        precision = np.where(n_pred > 0, hit / n_pred, 0.0)
+        recall = np.where(n_true > 0, hit / n_true, 0.0)
+        f1 = np.where(n_pred + n_true > 0, 2 * hit / (n_pred + n_true), 0.0)
+    clipped = np.clip(probs, 1e-7, 1 - 1e-7)
+    counts = MultiLabelCounts(
+        n=n,
+        tp=tuple(int(v) for v in tp),
+        fp=tuple(int(v) for v in fp),
+        fn=tuple(int(v) for v in fn),
+        exact_rows=int((pred == y).all(axis=1).sum()),
+        sample_precision_sum=float(precision.sum()),
+        sample_recall_sum=float(recall.sum()),
+        sample_f1_sum=float(f1.sum()),
+        log_loss_sum=float(-(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)).sum()),
+        brier_sum=float(((probs - y) ** 2).sum()),
+        roc_auc=multilabel_roc_auc(y, probs),
+    )
+    ours = multilabel_metrics(counts)
+    theirs = scored.metrics
+    assert ours.confusion_matrix == theirs.confusion_matrix
+    assert ours.per_class == theirs.per_class
+    assert (ours.notes, dict(ours.definitions)) == (theirs.notes, dict(theirs.definitions))
+    assert list(ours.values) == list(theirs.values)
+    for name, value in theirs.values.items():
+        assert ours.values[name] == pytest.approx(value, rel=1e-12, abs=1e-15), name
+    threshold = 0.0 if activation == "linear" else 0.5
+    above = (outputs > threshold).astype(np.int64)
+    top = outputs.argmax(axis=1)
+    hits = MultiLabelHits(
+        n=n,
+        k=k,
+        entries=int((above == y).sum()),
+        rows_all=int((above == y).all(axis=1).sum()),
+        argmax=int((top == y.argmax(axis=1)).sum()),
+        top1=int((y[np.arange(n), top] == 1).sum()),
+        entries_05=int(((outputs > 0.5).astype(np.int64) == y).sum()),
+    )
+    expected = accuracy_definitions(y, scored.labels, scored.outputs, head)
+    assert multilabel_definitions(hits, are_logits=activation == "linear") == expected

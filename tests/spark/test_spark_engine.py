@@ -3,9 +3,9 @@
 pyspark in local mode (``local[2]``, one session for the module). For each model the Spark audit
 must give the local audit's confusion matrix and finding codes exactly, and its metrics within
 stated bounds: the ratios of counts (accuracy, balanced accuracy, precision, recall, F1, top-k, the
-majority baseline) and ROC-AUC to 1e-12, log loss and Brier score to 1e-6 relative (their per-row
-terms are summed in another order), Keras's evaluate numbers to 1e-6 (float32 states merged over
-partitions).
+majority baseline) and ROC-AUC to 1e-12, log loss, Brier score and the multi-label 'samples'
+averages to 1e-6 relative (their per-row terms are summed in another order), Keras's evaluate
+numbers to 1e-6 relative (float32 states merged over partitions).
 """
 
 from __future__ import annotations
@@ -147,6 +147,25 @@ def one_unit_cce_case(folder: Path) -> tuple[Path, Path]:
     return model, data
 
 
+@pytest.fixture(scope="module")
+def multi_hot_case(folder: Path) -> tuple[Path, Path]:
+    """Dense(4, sigmoid) + binary cross-entropy on four multi-hot properties of the digits."""
+    import keras
+
+    x, y = _digits()
+    tags = np.stack([y % 2 == 0, y >= 5, np.isin(y, [2, 3, 5, 7]), y == 0], axis=1).astype(np.int64)
+    model = _save_model(
+        folder / "multi_hot.keras",
+        [keras.Input((64,)), keras.layers.Dense(4, activation="sigmoid")],
+        "binary_crossentropy",
+        x,
+        tags.astype(np.float32),
+    )
+    data = folder / "multi_hot.parquet"
+    _columns_table(x, {f"tag_{j}": tags[:, j] for j in range(4)}).to_parquet(data, row_group_size=600)
+    return model, data
+
+
 def _local(model: Path, data: Path, *labels: str) -> AuditReport:
     return run_audit(AuditRequest(model=str(model), data=str(data), label_columns=labels)).report
 
@@ -168,7 +187,7 @@ def assert_same_audit(local: AuditReport, spark: AuditReport | dict[str, Any]) -
     assert theirs["metrics"]["definitions"] == ours["metrics"]["definitions"]
     assert list(theirs["metrics"]["values"]) == list(ours["metrics"]["values"])
     for name, value in ours["metrics"]["values"].items():
-        bound = {"rel": RELATIVE} if name in SUMMED else {"abs": EXACT}
+        bound = {"rel": RELATIVE} if name in SUMMED or name.endswith("_samples") else {"abs": EXACT}
         assert theirs["metrics"]["values"][name] == pytest.approx(value, **bound), name
     assert theirs["metrics"]["per_class"] == ours["metrics"]["per_class"]
     assert [(c["source"], c["metric"], c["status"]) for c in theirs["comparisons"]] == [
@@ -215,7 +234,7 @@ def test_cli_spark_audit_equals_local_audit_and_logs_engine(
     assert context["rows"] == 1797
     assert context["partitions"] >= 1
     assert context["spark_master"] == "local[2]"
-    assert context["data_fingerprint"].startswith("xxhash64-sum:")
+    assert context["data_fingerprint"].startswith("xxhash64-sums:")
     assert [s["name"] for s in report["stages"]] == [s.name for s in local.stages[:-1]]
     runs = mlflow.search_runs(experiment_names=["lossaudit"], output_format="list")
     assert len(runs) == 1
@@ -263,6 +282,14 @@ def test_faulty_model_gives_the_same_codes(spark: Any, one_unit_cce_case: tuple[
     assert {"LA101", "LA501"} <= set(local.codes)
     theirs = assert_same_audit(local, outcome.report)
     assert theirs["metrics"]["values"]["roc_auc"] is not None  # BinaryClassificationEvaluator
+
+
+def test_multi_hot_labels_give_the_same_audit(spark: Any, multi_hot_case: tuple[Path, Path]) -> None:
+    model, data = multi_hot_case
+    local = _local(model, data, "tag_*")
+    assert local.metrics is not None and local.metrics.task == "multilabel"
+    theirs = assert_same_audit(local, _spark(spark, model, data, "tag_*").report)
+    assert theirs["context"]["label_layout"] == "columns"
 
 
 def test_labels_beyond_the_distinct_bound_are_named_from_aggregates(

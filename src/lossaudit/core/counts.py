@@ -335,3 +335,190 @@ def accuracy_definitions_from_counts(
     )
     defs.append(Definition("balanced", "balanced accuracy", balanced))
     return (correct, *defs)
+
+
+@dataclass(frozen=True)
+class MultiLabelCounts:
+    """Merged statistics of multi-label predictions (K independent 0/1 labels per row).
+
+    Per label: ``tp``, ``fp``, ``fn`` (true negatives are the rest of ``n``) and ``positives`` (rows
+    labelled 1). Per row, summed: ``exact_rows`` (every label right) and the 'samples' precision,
+    recall and F1 (0 where undefined, as scikit-learn's ``zero_division=0``). ``log_loss_sum`` and
+    ``brier_sum`` sum over all n*K entries (probabilities clipped to [1e-7, 1 - 1e-7] for the log).
+    """
+
+    n: int
+    tp: tuple[int, ...]
+    fp: tuple[int, ...]
+    fn: tuple[int, ...]
+    exact_rows: int
+    sample_precision_sum: float
+    sample_recall_sum: float
+    sample_f1_sum: float
+    log_loss_sum: float | None = None
+    brier_sum: float | None = None
+    roc_auc: RocAuc | None = None
+
+    @property
+    def k(self) -> int:
+        return len(self.tp)
+
+
+def _label_pairs(counts: MultiLabelCounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted rows with the per-label true positives, false positives and false negatives, each
+    row marking one label (precision, recall and F1 read nothing else)."""
+    import numpy as np
+
+    k = counts.k
+    rows_true: list[np.ndarray] = []
+    rows_pred: list[np.ndarray] = []
+    weights: list[float] = []
+    for j in range(k):
+        for truth, guess, weight in ((1, 1, counts.tp[j]), (0, 1, counts.fp[j]), (1, 0, counts.fn[j])):
+            if weight:
+                t, g = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
+                t[j], g[j] = truth, guess
+                rows_true.append(t)
+                rows_pred.append(g)
+                weights.append(float(weight))
+    if not weights:  # nothing positive anywhere: one all-negative row keeps the shapes
+        rows_true, rows_pred, weights = [np.zeros(k, dtype=np.int64)], [np.zeros(k, dtype=np.int64)], [1.0]
+    return np.stack(rows_true), np.stack(rows_pred), np.asarray(weights)
+
+
+def multilabel_metrics(counts: MultiLabelCounts) -> RecomputedMetrics:
+    """The metrics :func:`lossaudit.core.metrics.recompute` gives for multi-hot labels, from merged
+    counts (values, definitions and notes in the same order)."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    n, k = counts.n, counts.k
+    tp, fp, fn = (np.asarray(v, dtype=np.int64) for v in (counts.tp, counts.fp, counts.fn))
+    hamming = float(int((fp + fn).sum()) / (n * k))
+    values: dict[str, float | None] = {
+        "accuracy": float(1.0 - hamming),
+        "subset_accuracy": float(counts.exact_rows / n),
+        "hamming_loss": hamming,
+    }
+    definitions = {
+        "accuracy": "per-label accuracy, 1 - Hamming loss (Keras BinaryAccuracy)",
+        "subset_accuracy": "every label of a sample right (sklearn accuracy_score)",
+    }
+    y_true, y_pred, weight = _label_pairs(counts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for avg in ("micro", "macro", "weighted", "samples"):
+            if avg == "samples":
+                p, r, f = (
+                    s / n
+                    for s in (counts.sample_precision_sum, counts.sample_recall_sum, counts.sample_f1_sum)
+                )
+            else:
+                p, r, f, _ = skm.precision_recall_fscore_support(
+                    y_true, y_pred, average=avg, zero_division=0, sample_weight=weight
+                )
+            values[f"precision_{avg}"] = float(p)
+            values[f"recall_{avg}"] = float(r)
+            values[f"f1_{avg}"] = float(f)
+        pc, rc, fc, _ = skm.precision_recall_fscore_support(
+            y_true, y_pred, average=None, zero_division=0, sample_weight=weight
+        )
+    positives = tp + fn
+    per_class = tuple(
+        ClassMetrics(c, float(pc[c]), float(rc[c]), float(fc[c]), int(positives[c])) for c in range(k)
+    )
+    notes: list[str] = []
+    if counts.log_loss_sum is not None and counts.brier_sum is not None:
+        values["log_loss"] = float(counts.log_loss_sum / (n * k))
+        definitions["log_loss"] = "mean binary cross-entropy over all n*K entries"
+        values["brier_score"] = float(counts.brier_sum / (n * k))
+        roc = counts.roc_auc if counts.roc_auc is not None else RocAuc(None)
+        notes.extend(roc.notes)
+        if roc.value is not None:
+            key = "roc_auc" if roc.estimate is None else "roc_auc_sample_estimate"
+            values[key] = roc.value
+            definitions["roc_auc"] = "macro over labels with both classes present"
+            if roc.estimate is not None:
+                definitions[key] = f"macro ROC-AUC over labels estimated on {roc.estimate}"
+                notes.append(
+                    f"ROC-AUC is not exact here: estimated on {roc.estimate} (roc_auc_sample_estimate)"
+                )
+    col_pos = positives / n
+    values["majority_baseline"] = float(np.mean(np.maximum(col_pos, 1 - col_pos)))
+    definitions["majority_baseline"] = "per-label accuracy of predicting each label's majority value"
+    tn = n - tp - fp - fn
+    return RecomputedMetrics(
+        task="multilabel",
+        n_samples=n,
+        n_classes=k,
+        values=values,
+        per_class=per_class,
+        confusion_matrix=tuple((int(tn[c]), int(fp[c]), int(fn[c]), int(tp[c])) for c in range(k)),
+        predicted_counts=tuple(int(v) for v in tp + fp),
+        notes=tuple(notes),
+        definitions=definitions,
+    )
+
+
+def multilabel_roc_auc(y: np.ndarray, probs: np.ndarray) -> RocAuc:
+    """Macro ROC-AUC over the labels with both classes present in ``y`` (as the array path)."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    k = y.shape[1]
+    usable = [c for c in range(k) if 0 < y[:, c].sum() < y.shape[0]]
+    if not usable:
+        return RocAuc(None)
+    value = float(np.mean([skm.roc_auc_score(y[:, c], probs[:, c]) for c in usable]))
+    notes = (f"ROC-AUC averaged over {len(usable)} of {k} labels",) if len(usable) < k else ()
+    return RocAuc(value, notes)
+
+
+@dataclass(frozen=True)
+class MultiLabelHits:
+    """Hits behind every definition of 'accuracy' on multi-hot labels: ``entries`` (of n*K) where
+    the output at the head's threshold equals the label, ``entries_05`` at 0.5 (for logits),
+    ``rows_all`` rows with every entry right, ``argmax`` rows whose top output is the first
+    positive label, ``top1`` rows whose top output is one of their labels."""
+
+    n: int
+    k: int
+    entries: int
+    rows_all: int
+    argmax: int
+    top1: int
+    entries_05: int = 0
+
+
+def multilabel_definitions(hits: MultiLabelHits, *, are_logits: bool) -> tuple[Definition, ...]:
+    """What :func:`lossaudit.core.compare.accuracy_definitions` gives for multi-hot labels."""
+    n, k = hits.n, hits.k
+    threshold = 0.0 if are_logits else 0.5
+    logit_note = " of the logits" if are_logits else ""
+    correct = Definition(
+        "hamming",
+        f"per-label accuracy at {threshold:g}{logit_note} (1 - Hamming loss)",
+        hits.entries / (n * k),
+        "BinaryAccuracy(threshold=0.0)" if are_logits else "binary_accuracy",
+    )
+    defs: list[Definition] = []
+    if are_logits:
+        defs.append(
+            Definition(
+                "elementwise_binary_0.5",
+                "per-label accuracy at 0.5 applied to logits",
+                hits.entries_05 / (n * k),
+                "binary_accuracy",
+            )
+        )
+    defs.append(Definition("subset", "subset accuracy (all labels right)", hits.rows_all / n))
+    defs.append(
+        Definition(
+            "argmax",
+            "argmax accuracy against the first positive label",
+            hits.argmax / n,
+            "categorical_accuracy",
+        )
+    )
+    defs.append(Definition("top1_in_labels", "top-scored label is one of the true labels", hits.top1 / n))
+    return (correct, *defs)

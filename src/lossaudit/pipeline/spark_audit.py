@@ -229,12 +229,19 @@ def predict(
     )
     keep(shipped)
     frame = labels.data.frame
+    inputs = labels.data.inputs
     evaluation = evaluate_merged(
-        spark, frame, model.model, shipped, unsafe=request.unsafe, batch_size=request.batch_size
+        spark,
+        frame,
+        model.model,
+        shipped,
+        unsafe=request.unsafe,
+        batch_size=request.batch_size,
+        inputs=inputs,
     )
     built = built_metric_classes(model.model) if evaluation.ran else None
     return SparkPredictStage(
-        frame=predictions_frame(spark, frame, shipped),
+        frame=predictions_frame(spark, frame, shipped, units=model.head.units, inputs=inputs),
         rows=labels.n_samples,
         units=model.head.units,
         output_kind=output_kind(model.head),
@@ -249,9 +256,14 @@ def recompute(
 ) -> SparkRecomputeStage:
     """The metrics of the task from merged counts (two Spark jobs and the ROC-AUC's)."""
     from lossaudit.core.audit import require_readable, unscorable_reason
-    from lossaudit.core.counts import accuracy_definitions_from_counts, single_label_metrics
+    from lossaudit.core.counts import (
+        accuracy_definitions_from_counts,
+        multilabel_definitions,
+        multilabel_metrics,
+        single_label_metrics,
+    )
     from lossaudit.core.resolution import task_kind
-    from lossaudit.spark.stats import read_outputs, single_label_counts, summarise_outputs
+    from lossaudit.spark.stats import multilabel_counts, read_outputs, single_label_counts, summarise_outputs
 
     head = model.head
     summary = summarise_outputs(predicted.frame, head)
@@ -261,12 +273,16 @@ def recompute(
     if reason is not None:
         return SparkRecomputeStage(labels=evidence, outputs=outputs, unscored=reason)
     task = task_kind(head, evidence)
-    if task == "multilabel":
-        raise BadInputError(
-            "the Spark engine does not recompute multi-label metrics yet: audit multi-hot labels "
-            "with --engine local"
-        )
     reading = read_outputs(head, task, summary)
+    if task == "multilabel":
+        merged, label_hits = multilabel_counts(predicted.frame, head, evidence, reading, summary)
+        return SparkRecomputeStage(
+            labels=evidence,
+            outputs=outputs,
+            metrics=multilabel_metrics(merged),
+            accuracy_defs=multilabel_definitions(label_hits, are_logits=reading.are_logits),
+            reading=reading,
+        )
     counts, hits = single_label_counts(predicted.frame, head, evidence, task, reading, summary)
     metrics = single_label_metrics(counts, task=task)
     definitions = accuracy_definitions_from_counts(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lossaudit.errors import BadInputError
 
@@ -25,6 +25,9 @@ FEATURES = "features"
 LABEL = "label"
 """The audit frame's two columns: features (array<float>) and the label as the file holds it (a
 number, or an array for one-hot, multi-hot and soft labels)."""
+FEATURE_PREFIX = "_f"
+"""With one column per feature, the frame also holds them as float columns ``_f0``, ``_f1``, ...:
+the model's input is handed over column by column (no array is built and taken apart per row)."""
 
 _NUMPY_NAMES = {
     "ByteType": "int8",
@@ -42,7 +45,7 @@ class EvalData:
     """The eval data read by Spark, and how its columns were laid out."""
 
     frame: DataFrame
-    """Columns :data:`FEATURES` and :data:`LABEL`."""
+    """Columns :data:`FEATURES` and :data:`LABEL` (and :attr:`inputs`)."""
     path: str
     feature_columns: tuple[str, ...]
     feature_layout: str
@@ -54,6 +57,8 @@ class EvalData:
     """numpy's name for the label values' type (``int64``, ``float64``, ...; ``object`` otherwise)."""
     label_numeric: bool
     partitions: int
+    inputs: tuple[str, ...] = ()
+    """The frame's float column per feature (``_f0``, ...); empty for an array column of features."""
 
     @property
     def label_is_matrix(self) -> bool:
@@ -128,6 +133,9 @@ def read_eval_data(spark: SparkSession, path: str, label_columns: Sequence[str])
             raise BadInputError(f"data {path}: feature column(s) {non_numeric[:5]} are not numeric")
         features_col = F.array(*[quoted(c).cast("float") for c in features])
         feature_layout = "columns"
+    inputs = (
+        tuple(f"{FEATURE_PREFIX}{i}" for i in range(len(features))) if feature_layout == "columns" else ()
+    )
 
     label_numeric = True
     if len(labels) == 1 and isinstance(types[labels[0]], ArrayType):
@@ -144,7 +152,8 @@ def read_eval_data(spark: SparkSession, path: str, label_columns: Sequence[str])
         label_col = F.array(*[quoted(c) for c in labels]) if label_numeric else F.lit(None)
         label_layout = "columns"
         label_dtype = kinds.pop() if len(kinds) == 1 else "float64"
-    frame = raw.select(features_col.alias(FEATURES), label_col.alias(LABEL))
+    per_column = [quoted(c).cast("float").alias(name) for c, name in zip(features, inputs, strict=False)]
+    frame = raw.select(features_col.alias(FEATURES), label_col.alias(LABEL), *per_column)
     try:
         partitions = frame.rdd.getNumPartitions()
     except Exception as exc:  # listing the files failed
@@ -159,14 +168,10 @@ def read_eval_data(spark: SparkSession, path: str, label_columns: Sequence[str])
         label_dtype=label_dtype,
         label_numeric=label_numeric,
         partitions=partitions,
+        inputs=inputs,
     )
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
-
-
-def feature_count(data: EvalData, first: Any) -> int:
-    """Features per row: the column count, or the array length the first aggregate measured."""
-    return len(data.feature_columns) if data.feature_layout == "columns" else int(first)

@@ -146,7 +146,9 @@ def summarise(data: EvalData) -> LabelFacts:
         F.sum(F.expr(f"CAST({bad_feature} AS INT)")).alias("bad_features"),
         F.min(F.size(FEATURES)).alias("f_min"),
         F.max(F.size(FEATURES)).alias("f_max"),
-        F.sum(F.expr(f"CAST(xxhash64({f}, {y}) AS DECIMAL(38, 0))")).alias("fingerprint"),
+        # Order-independent: the sums of each row hash's high and low 32 bits (exact in a long).
+        F.sum(F.expr(f"shiftright(xxhash64({f}, {y}), 32)")).alias("hash_high"),
+        F.sum(F.expr(f"xxhash64({f}, {y}) & 4294967295")).alias("hash_low"),
     ]
     if data.label_numeric and data.label_is_matrix:
         aggs += [
@@ -172,7 +174,7 @@ def summarise(data: EvalData) -> LabelFacts:
             f"data {data.path}: feature arrays have different lengths ({f_min} to {f_max}); "
             "every row needs the same features"
         )
-    fingerprint = f"xxhash64-sum:{int(row['fingerprint'] or 0):x}"
+    fingerprint = f"xxhash64-sums:{int(row['hash_high'] or 0):x}:{int(row['hash_low'] or 0):x}"
     base: dict[str, Any] = {"n_rows": n, "dtype": data.label_dtype, "feature_count": f_max}
     base["fingerprint"] = fingerprint
     if not data.label_numeric:

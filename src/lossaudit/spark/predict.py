@@ -13,6 +13,7 @@ and reads the results. The numbers are Keras's, over every row, to float32 round
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from lossaudit.keras.predict import LiveEvaluation
 
 PREDICTION = "prediction"
+EVALUATE_ROWS = 65_536
+"""Rows per evaluate call on an executor (Arrow hands them over 10,000 at a time)."""
 _MODELS: dict[tuple[str, bool], Any] = {}
 """Models loaded on this worker process, by (file, unsafe)."""
 
@@ -105,20 +108,30 @@ def _quiet_mlflow() -> Iterator[None]:
             os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = saved
 
 
-def predictions_frame(spark: SparkSession, frame: DataFrame, shipped: ShippedModel) -> DataFrame:
-    """``frame``'s labels and the model's outputs (``array<double>``), cached (memory and disk)."""
+def predictions_frame(
+    spark: SparkSession, frame: DataFrame, shipped: ShippedModel, *, units: int, inputs: tuple[str, ...] = ()
+) -> DataFrame:
+    """``frame``'s labels and the model's outputs (``array<double>`` of ``units``), cached (memory
+    and disk). The model gets ``inputs`` (one float column per feature) when given, else the
+    features array."""
     import warnings
 
     import mlflow.pyfunc
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    from lossaudit.spark.pyfunc import output_name
+
+    names = [output_name(i) for i in range(units)]
+    result_type = "struct<" + ", ".join(f"{n}: double" for n in names) + ">"
     with _quiet_mlflow(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         udf = mlflow.pyfunc.spark_udf(
-            spark, str(shipped.pyfunc_dir), result_type="array<double>", env_manager="local"
+            spark, str(shipped.pyfunc_dir), result_type=result_type, env_manager="local"
         )
-    predicted = frame.select(F.col(LABEL), udf(F.col(FEATURES)).alias(PREDICTION))
+    arguments = [F.col(c) for c in inputs] if inputs else [F.col(FEATURES)]
+    outputs = frame.select(F.col(LABEL), udf(*arguments).alias("_out"))
+    predicted = outputs.select(LABEL, F.array(*[F.col("_out").getField(n) for n in names]).alias(PREDICTION))
     return predicted.persist(StorageLevel.MEMORY_AND_DISK)
 
 
@@ -157,6 +170,16 @@ def labels_array(column: pd.Series[Any]) -> np.ndarray:
     return values
 
 
+def features_of(rows: pd.DataFrame, inputs: tuple[str, ...] = ()) -> np.ndarray:
+    """The float32 (n, d) feature matrix of rows of the audit frame."""
+    import numpy as np
+
+    if inputs:
+        matrix: np.ndarray = rows[list(inputs)].to_numpy(dtype=np.float32)
+        return matrix
+    return np.stack([np.asarray(v, dtype=np.float32) for v in rows[FEATURES].to_numpy()])
+
+
 def _loaded(path: str, unsafe: bool) -> Any:
     key = (path, unsafe)
     if key not in _MODELS:
@@ -167,33 +190,50 @@ def _loaded(path: str, unsafe: bool) -> Any:
 
 
 def evaluate_partition(
-    batches: Iterator[pd.DataFrame], *, file_name: str, unsafe: bool, batch_size: int
+    batches: Iterator[pd.DataFrame],
+    *,
+    file_name: str,
+    unsafe: bool,
+    batch_size: int,
+    inputs: tuple[str, ...] = (),
 ) -> Iterator[pd.DataFrame]:
-    """On an executor: ``model.evaluate`` over the partition's rows, summing the metric states of
-    each Arrow batch; one row (rows, states as float64 bytes, variable names) per partition."""
-    import warnings
-
+    """On an executor: ``model.evaluate`` over the partition's rows, in chunks of about
+    :data:`EVALUATE_ROWS` (each evaluate call costs a data pipeline), summing the metric states of
+    each chunk; one row (rows, states as float64 bytes, variable names) per partition."""
     import numpy as np
     import pandas as pd
     from pyspark import SparkFiles
 
-    from lossaudit.keras.predict import conform_input
-
     model = _loaded(SparkFiles.get(file_name), unsafe)
     total: np.ndarray | None = None
     rows = 0
-    for batch in batches:
-        if len(batch) == 0:
-            continue
-        x = np.stack([np.asarray(v, dtype=np.float32) for v in batch[FEATURES].to_numpy()])
-        y = labels_array(batch[LABEL])
+    pending: list[pd.DataFrame] = []
+    waiting = 0
+
+    def evaluate(chunk: pd.DataFrame) -> np.ndarray:
+        import warnings
+
+        from lossaudit.keras.predict import conform_input
+
+        x = features_of(chunk, inputs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.evaluate(conform_input(model, x), y, batch_size=batch_size, verbose=0)
+            model.evaluate(
+                conform_input(model, x), labels_array(chunk[LABEL]), batch_size=batch_size, verbose=0
+            )
         states = [np.asarray(v.numpy(), dtype=np.float64).ravel() for v in metric_variables(model)]
-        flat = np.concatenate(states) if states else np.zeros(0)
-        total = flat if total is None else total + flat
-        rows += len(batch)
+        return np.concatenate(states) if states else np.zeros(0)
+
+    for batch in itertools.chain(batches, [None]):
+        if batch is not None and len(batch):
+            pending.append(batch)
+            waiting += len(batch)
+        if pending and (batch is None or waiting >= EVALUATE_ROWS):
+            chunk = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+            flat = evaluate(chunk)
+            total = flat if total is None else total + flat
+            rows += len(chunk)
+            pending, waiting = [], 0
     if total is not None:
         names = json.dumps([_variable_name(v) for v in metric_variables(model)])
         yield pd.DataFrame({"rows": [rows], "state": [total.tobytes()], "names": [names]})
@@ -207,6 +247,7 @@ def evaluate_merged(
     *,
     unsafe: bool,
     batch_size: int,
+    inputs: tuple[str, ...] = (),
 ) -> LiveEvaluation:
     """Keras's evaluate over every row of ``frame``, run where the rows are and merged.
 
@@ -222,17 +263,25 @@ def evaluate_merged(
 
     from lossaudit.keras.predict import LiveEvaluation, evaluate_live
 
-    head_rows = frame.limit(batch_size).toPandas()
-    x = np.stack([np.asarray(v, dtype=np.float32) for v in head_rows[FEATURES].to_numpy()])
-    first = evaluate_live(model, x, labels_array(head_rows[LABEL]), batch_size=batch_size)
+    columns = [LABEL, *inputs] if inputs else [LABEL, FEATURES]
+    head_rows = frame.select(*columns).limit(batch_size).toPandas()
+    first = evaluate_live(
+        model, features_of(head_rows, inputs), labels_array(head_rows[LABEL]), batch_size=batch_size
+    )
     if not first.ran:
         return first
     spark.sparkContext.addFile(str(shipped.model_file))
     run = functools.partial(
-        evaluate_partition, file_name=shipped.model_file.name, unsafe=unsafe, batch_size=batch_size
+        evaluate_partition,
+        file_name=shipped.model_file.name,
+        unsafe=unsafe,
+        batch_size=batch_size,
+        inputs=inputs,
     )
     try:
-        parts = frame.mapInPandas(run, schema="rows long, state binary, names string").collect()
+        parts = (
+            frame.select(*columns).mapInPandas(run, schema="rows long, state binary, names string").collect()
+        )
     except Exception as exc:  # the executors' Keras refused what the driver's accepted
         return LiveEvaluation(error=f"evaluate failed on the executors: {_first_line(exc)}")
     variables = metric_variables(model)

@@ -20,8 +20,14 @@ import mlflow.pyfunc
 MODEL_ARTIFACT = "model"
 
 
+def output_name(index: int) -> str:
+    """The name of output unit ``index`` in the wrapper's result (and the UDF's struct)."""
+    return f"p{index}"
+
+
 def features_matrix(model_input: Any) -> Any:
-    """A pandas DataFrame of one array column (or of numeric columns) as a float32 (n, d) matrix."""
+    """A pandas DataFrame of one array column, or of one numeric column per feature, as a float32
+    (n, d) matrix."""
     import numpy as np
 
     if (
@@ -53,13 +59,17 @@ with warnings.catch_warnings():
         # No annotations: MLflow reads them as an input schema and warns on any it cannot use.
         def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
             import numpy as np
+            import pandas as pd
 
             from lossaudit.keras.predict import predict_in_batches
 
             x = features_matrix(model_input)
             if x.shape[0] == 0:
-                return np.zeros((0, 1), dtype=np.float64)
-            return predict_in_batches(self._model, x, batch_size=self.batch_size, progress=False)
+                return pd.DataFrame({output_name(0): np.zeros(0)})
+            out = predict_in_batches(self._model, x, batch_size=self.batch_size, progress=False)
+            # Named columns: spark_udf returns them as a struct, column by column (an array result
+            # would go through one Python list per row).
+            return pd.DataFrame(out, columns=[output_name(i) for i in range(out.shape[1])])
 
         def __getstate__(self) -> dict[str, Any]:
             # The loaded Keras model stays on the worker that loaded it; only the settings travel.

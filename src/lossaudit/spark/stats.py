@@ -21,9 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from lossaudit.core.counts import (
     AccuracyCounts,
+    MultiLabelCounts,
+    MultiLabelHits,
     ProbabilitySums,
     RocAuc,
     SingleLabelCounts,
+    multilabel_roc_auc,
     roc_auc_of,
 )
 from lossaudit.core.facts import OutputFacts
@@ -252,7 +255,7 @@ def _multiclass_counts(
             brier_sum=totals["brier"],
         )
     top_k = {kk: int(totals.get(f"top{kk}", 0)) for kk in TOP_K if kk < k}
-    roc = _multiclass_roc(frame, scores, k, summary.n_rows) if scores is not None else None
+    roc = _collected_roc(frame, scores, summary.n_rows, k=k) if scores is not None else None
     class_rows = tuple(sum(row) for row in confusion)
     n = sum(class_rows)
     counts = SingleLabelCounts(
@@ -274,12 +277,14 @@ def _multiclass_counts(
     return counts, accuracy
 
 
-def _multiclass_roc(frame: DataFrame, scores: str, k: int, n: int) -> RocAuc:
-    """One-vs-rest ROC-AUC on the rows collected to the driver: all of them (exact) up to
-    :data:`ROC_SAMPLE_ROWS`, else a seeded random sample (an estimate, and said so)."""
+def _collected_roc(frame: DataFrame, scores: str, n: int, *, k: int = 0, multilabel: bool = False) -> RocAuc:
+    """ROC-AUC on the rows collected to the driver (one-vs-rest macro for multiclass, macro over
+    labels for multi-label): all of them (exact) up to :data:`ROC_SAMPLE_ROWS`, else a seeded
+    random sample (an estimate, and said so)."""
     import numpy as np
 
-    chosen = frame.select("_t", scores)
+    truth = "_y" if multilabel else "_t"
+    chosen = frame.select(truth, scores)
     estimate = None
     if n > ROC_SAMPLE_ROWS:
         chosen = chosen.sample(fraction=min(1.0, ROC_SAMPLE_ROWS / n), seed=0)
@@ -288,9 +293,12 @@ def _multiclass_roc(frame: DataFrame, scores: str, k: int, n: int) -> RocAuc:
         estimate = f"a random sample of {len(rows)} of {n} rows (seed 0)"
     if len(rows) == 0:
         return RocAuc(None, ("ROC-AUC not estimated: the sample drew no rows",), estimate)
-    y = rows["_t"].to_numpy(dtype=np.int64)
     matrix = np.stack([np.asarray(v, dtype=np.float64) for v in rows[scores].to_numpy()])
-    found = roc_auc_of(y, matrix, k, binary=False)
+    if multilabel:
+        y = np.stack([np.asarray(v, dtype=np.float64) for v in rows[truth].to_numpy()]).astype(np.int64)
+        found = multilabel_roc_auc(y, matrix)
+    else:
+        found = roc_auc_of(rows[truth].to_numpy(dtype=np.int64), matrix, k, binary=False)
     return RocAuc(found.value, found.notes, estimate)
 
 
@@ -359,3 +367,98 @@ def _binary_counts(
         label_zero=class_rows[0],
     )
     return counts, accuracy
+
+
+def multilabel_counts(
+    predicted: DataFrame, head: HeadSpec, labels: LabelEvidence, reading: Reading, summary: OutputSummary
+) -> tuple[MultiLabelCounts, MultiLabelHits]:
+    """Per-label true positives, false positives and false negatives (one grouped job), and the
+    per-row sums behind the 'samples' averages, log loss, Brier score and every definition of
+    'accuracy' (one aggregate), for multi-hot labels."""
+    from pyspark.sql import functions as F
+
+    k = head.units
+    if labels.width != k:
+        raise BadInputError(f"labels have {labels.width} columns but predictions have {k}")
+    frame = predicted.withColumn("_y", F.expr(f"CAST({_Y} AS ARRAY<DOUBLE>)"))
+    threshold = 0.0 if reading.are_logits else 0.5
+    if reading.probabilities == "sigmoid":
+        frame = frame.withColumn("_probs", F.expr(f"transform({_P}, v -> 0.5D * (1D + tanh(0.5D * v)))"))
+    elif reading.probabilities == "raw":
+        frame = frame.withColumn("_probs", F.col(PREDICTION))
+    decided = "_probs" if reading.probabilities is not None else _P
+    cut = 0.5 if reading.probabilities is not None else threshold
+    frame = frame.withColumn("_yhat", F.expr(f"transform({decided}, v -> IF(v > {cut}D, 1D, 0D))"))
+    frame = frame.withColumn(
+        "_hit", F.expr("size(filter(zip_with(_yhat, _y, (a, b) -> a = 1D AND b = 1D), x -> x))")
+    )
+    frame = frame.withColumn("_npred", F.expr("aggregate(_yhat, 0D, (a, v) -> a + v)"))
+    frame = frame.withColumn("_ntrue", F.expr("aggregate(_y, 0D, (a, v) -> a + v)"))
+
+    def matches(column: str) -> str:
+        return f"size(filter(zip_with({column}, _y, (a, b) -> a = b), x -> x))"
+
+    above = f"transform({_P}, v -> IF(v > {threshold}D, 1D, 0D))"
+    top = f"array_position({_P}, array_max({_P}))"
+    sums: list[Any] = [
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.expr(f"CAST({matches('_yhat')} = {k} AS INT)")).alias("exact"),
+        F.sum(F.expr("IF(_npred > 0, _hit / _npred, 0D)")).alias("sp"),
+        F.sum(F.expr("IF(_ntrue > 0, _hit / _ntrue, 0D)")).alias("sr"),
+        F.sum(F.expr("IF(_npred + _ntrue > 0, 2D * _hit / (_npred + _ntrue), 0D)")).alias("sf"),
+        F.sum(F.expr(matches(above))).alias("entries"),
+        F.sum(F.expr(f"CAST({matches(above)} = {k} AS INT)")).alias("rows_all"),
+        F.sum(F.expr(f"CAST({matches(f'transform({_P}, v -> IF(v > 0.5D, 1D, 0D))')} AS BIGINT)")).alias(
+            "e05"
+        ),
+        F.sum(F.expr(f"CAST({top} = array_position(_y, array_max(_y)) AS INT)")).alias("argmax"),
+        F.sum(F.expr(f"CAST(element_at(_y, CAST({top} AS INT)) = 1D AS INT)")).alias("top1"),
+    ]
+    if reading.probabilities is not None:
+        clipped = "transform(_probs, v -> least(greatest(v, 1e-7D), 1D - 1e-7D))"
+        entropy = f"zip_with({clipped}, _y, (q, t) -> t * ln(q) + (1D - t) * ln(1D - q))"
+        sums += [
+            F.sum(F.expr(f"aggregate({entropy}, 0D, (a, v) -> a + v)")).alias("ll"),
+            F.sum(
+                F.expr("aggregate(zip_with(_probs, _y, (q, t) -> (q - t) * (q - t)), 0D, (a, v) -> a + v)")
+            ).alias("brier"),
+        ]
+    row = frame.agg(*sums).collect()[0]
+    codes = frame.select(
+        F.posexplode(F.expr("zip_with(_yhat, _y, (a, b) -> CAST(a * 2D + b AS INT))")).alias("j", "code")
+    )
+    tp, fp, fn = [0] * k, [0] * k, [0] * k
+    for j, code, count in codes.groupBy("j", "code").count().collect():
+        if code == 3:
+            tp[j] += count
+        elif code == 2:
+            fp[j] += count
+        elif code == 1:
+            fn[j] += count
+    roc = None
+    if reading.probabilities is not None:
+        roc = _collected_roc(frame, "_probs", summary.n_rows, multilabel=True)
+    n = int(row["n"])
+    counts = MultiLabelCounts(
+        n=n,
+        tp=tuple(tp),
+        fp=tuple(fp),
+        fn=tuple(fn),
+        exact_rows=int(row["exact"] or 0),
+        sample_precision_sum=float(row["sp"] or 0.0),
+        sample_recall_sum=float(row["sr"] or 0.0),
+        sample_f1_sum=float(row["sf"] or 0.0),
+        log_loss_sum=None if reading.probabilities is None else -float(row["ll"]),
+        brier_sum=None if reading.probabilities is None else float(row["brier"]),
+        roc_auc=roc,
+    )
+    hits = MultiLabelHits(
+        n=n,
+        k=k,
+        entries=int(row["entries"] or 0),
+        rows_all=int(row["rows_all"] or 0),
+        argmax=int(row["argmax"] or 0),
+        top1=int(row["top1"] or 0),
+        entries_05=int(row["e05"] or 0),
+    )
+    return counts, hits
