@@ -60,6 +60,17 @@ def is_local(master: str) -> bool:
     return _LOCAL_MASTER.fullmatch(master.strip()) is not None
 
 
+def _local_cores(master: str) -> int:
+    """The cores a local master uses: N of local[N], all of local[*], one of local."""
+    match = _LOCAL_MASTER.fullmatch(master.strip())
+    threads = match.group(2) if match else None
+    if threads is None:
+        return 1
+    if threads == "*":
+        return os.cpu_count() or 1
+    return max(1, int(threads))
+
+
 def spark_session(master: str | None = None) -> SparkSession:
     """The active SparkSession if there is one (a test's, or ``spark-submit``'s), else a new one on
     :func:`resolve_master`.
@@ -86,6 +97,9 @@ def spark_session(master: str | None = None) -> SparkSession:
         .config("spark.log.level", "ERROR")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
     )
+    if is_local(chosen):
+        # A few shuffle partitions per core, not Spark's 200: the shuffles here are small groups.
+        builder = builder.config("spark.sql.shuffle.partitions", str(4 * _local_cores(chosen)))
     if is_local(chosen) and not os.environ.get("PYSPARK_PYTHON"):
         # Without it the workers start the system python, which lacks the driver's packages.
         # pyspark reads the variable (the setting is for the executors' launcher).
