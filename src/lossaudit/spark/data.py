@@ -149,7 +149,8 @@ def read_eval_data(spark: SparkSession, path: str, label_columns: Sequence[str])
     else:
         kinds = {numpy_dtype(types[c]) for c in labels}
         label_numeric = all(_is_number(types[c]) for c in labels)
-        label_col = F.array(*[quoted(c) for c in labels]) if label_numeric else F.lit(None)
+        # Text in a label column: the values as text, for the detector to name (as a local read).
+        label_col = F.array(*[quoted(c) if label_numeric else quoted(c).cast("string") for c in labels])
         label_layout = "columns"
         label_dtype = kinds.pop() if len(kinds) == 1 else "float64"
     per_column = [quoted(c).cast("float").alias(name) for c, name in zip(features, inputs, strict=False)]

@@ -12,7 +12,6 @@ This module imports MLflow at the top: import it only to save or load the wrappe
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import mlflow.pyfunc
@@ -39,41 +38,41 @@ def features_matrix(model_input: Any) -> Any:
     return model_input.to_numpy(dtype=np.float32)
 
 
-with warnings.catch_warnings():
-    # MLflow wraps predict() when the class is made and warns that it has no type hints.
-    warnings.simplefilter("ignore")
+class KerasFeaturesModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]  # mlflow is untyped here
+    """A Keras model file as a pyfunc model over a column of feature arrays (or one column per
+    feature)."""
 
-    class KerasFeaturesModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]  # mlflow is untyped here
-        """A Keras model file as a pyfunc model over a column of feature arrays."""
+    _skip_type_hint_validation = True
+    """MLflow leaves predict() as it is: no schema from its type hints, no warning for their lack."""
 
-        def __init__(self, *, unsafe: bool = False, batch_size: int = 256) -> None:
-            self.unsafe = unsafe
-            self.batch_size = batch_size
-            self._model: Any = None
+    def __init__(self, *, unsafe: bool = False, batch_size: int = 256) -> None:
+        self.unsafe = unsafe
+        self.batch_size = batch_size
+        self._model: Any = None
 
-        def load_context(self, context: Any) -> None:
-            from lossaudit.keras.live import load_model_file
+    def load_context(self, context: Any) -> None:
+        from lossaudit.keras.live import load_model_file
 
-            self._model = load_model_file(context.artifacts[MODEL_ARTIFACT], unsafe=self.unsafe)
+        self._model = load_model_file(context.artifacts[MODEL_ARTIFACT], unsafe=self.unsafe)
 
-        # No annotations: MLflow reads them as an input schema and warns on any it cannot use.
-        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-            import numpy as np
-            import pandas as pd
+    # No annotations: MLflow would read them as an input schema when saving, and warn.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        import numpy as np
+        import pandas as pd
 
-            from lossaudit.keras.predict import predict_in_batches
+        from lossaudit.keras.predict import predict_in_batches
 
-            x = features_matrix(model_input)
-            if x.shape[0] == 0:
-                return pd.DataFrame({output_name(0): np.zeros(0)})
-            out = predict_in_batches(self._model, x, batch_size=self.batch_size, progress=False)
-            # Named columns: spark_udf returns them as a struct, column by column (an array result
-            # would go through one Python list per row).
-            return pd.DataFrame(out, columns=[output_name(i) for i in range(out.shape[1])])
+        x = features_matrix(model_input)
+        if x.shape[0] == 0:
+            return pd.DataFrame({output_name(0): np.zeros(0)})
+        out = predict_in_batches(self._model, x, batch_size=self.batch_size, progress=False)
+        # Named columns: spark_udf returns them as a struct, column by column (an array result
+        # would go through one Python list per row).
+        return pd.DataFrame(out, columns=[output_name(i) for i in range(out.shape[1])])
 
-        def __getstate__(self) -> dict[str, Any]:
-            # The loaded Keras model stays on the worker that loaded it; only the settings travel.
-            return {"unsafe": self.unsafe, "batch_size": self.batch_size, "_model": None}
+    def __getstate__(self) -> dict[str, Any]:
+        # The loaded Keras model stays on the worker that loaded it; only the settings travel.
+        return {"unsafe": self.unsafe, "batch_size": self.batch_size, "_model": None}
 
 
 def save_wrapper(folder: str, model_file: str, *, unsafe: bool, batch_size: int) -> None:
