@@ -14,7 +14,7 @@ setup() {
   if [ ! -x .venv/bin/lossaudit ] || [ pyproject.toml -nt .venv/.installed ]; then
     python3 -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e ".[dev]"
+    .venv/bin/python -m pip install -q -e ".[dev,spark]"
     # tf-keras reproduces legacy (Keras 2) metric resolution for real. It declares a dependency on
     # `tensorflow`, which tensorflow-cpu already provides under another name: hence --no-deps.
     .venv/bin/python -m pip install -q --no-deps "tf-keras>=2.20,<2.22"

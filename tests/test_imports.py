@@ -25,6 +25,7 @@ FORBIDDEN = (
     "sklearn",
     "pandas",
     "scipy",
+    "pyspark",
 )
 
 PROBE = """

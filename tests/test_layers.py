@@ -9,7 +9,8 @@ circle hidden in a function is still a circle a reader has to untangle. The laye
 * adapters -- ``formats`` (renderers), ``keras``, ``script`` (training scripts read as
   source), ``validation`` (Great Expectations) and ``tracking`` (the MLflow connection) import
   core only; ``sources`` may read through ``keras`` and ``tracking``; ``sinks`` write
-  ``formats`` and log through ``tracking``;
+  ``formats`` and log through ``tracking``; ``spark`` (the Spark engine) runs the model
+  through ``keras``;
 * ``pipeline`` -- the stages, wired to the adapters through their interfaces;
 * ``demo`` and ``registry`` -- jobs built on the pipeline;
 * ``api`` -- the Python API (``lossaudit.audit``, the MLflow evaluator, the Keras callback), on the
@@ -34,7 +35,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "lossaudit"
 
 BASE = {"base"}
 CORE = BASE | {"core"}
-ADAPTERS = {"formats", "keras", "script", "validation", "tracking", "sources", "sinks"}
+ADAPTERS = {"formats", "keras", "script", "validation", "tracking", "sources", "sinks", "spark"}
 ALLOWED: dict[str, set[str]] = {
     "base": BASE,
     "core": CORE,
@@ -45,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     "tracking": CORE | {"tracking"},
     "sources": CORE | {"sources", "keras", "tracking"},
     "sinks": CORE | {"sinks", "formats", "tracking"},
+    "spark": CORE | {"spark", "keras"},
     "pipeline": CORE | ADAPTERS | {"pipeline"},
     "demo": CORE | ADAPTERS | {"pipeline", "demo"},
     "registry": CORE | ADAPTERS | {"pipeline", "registry"},

@@ -39,6 +39,32 @@ def test_shipped_pipelines_parse() -> None:
     assert dict(scheduled.registry.data) == {"iris*": "tests/data/pipelines/iris_eval.npz"}
 
 
+def test_engine_and_master_default_per_file_and_per_audit(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+kind: audit
+engine: spark
+master: spark://head:7077
+audits:
+  - {name: a, model: m.keras, data: eval/*.parquet, label_columns: y}
+  - {name: b, model: m.keras, data: d.npz, engine: local}
+  - {name: c, model: m.keras, data: d.parquet, label_columns: y, master: "local[2]"}
+""",
+    )
+    audits = load_pipeline(path).audits
+    assert [(a.engine, a.master) for a in audits] == [
+        ("spark", "spark://head:7077"),
+        ("local", "spark://head:7077"),
+        ("spark", "local[2]"),
+    ]
+    plain = write(tmp_path, "kind: audit\naudits: [{model: m.keras, data: d.npz}]\n", "plain.yaml")
+    assert [(a.engine, a.master) for a in load_pipeline(plain).audits] == [("local", None)]
+    bad = write(tmp_path, "kind: audit\nengine: dask\naudits: [{model: m.keras, data: d.npz}]\n", "bad.yaml")
+    with pytest.raises(BadInputError, match=r"engine: must be local or spark, got 'dask'"):
+        load_pipeline(bad)
+
+
 def test_environment_expansion(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MODEL", "models:/digits@champion")
     monkeypatch.setenv("MIN_ACCURACY", "0.93")

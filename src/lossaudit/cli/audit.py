@@ -6,6 +6,7 @@ are imported when the command runs, so ``lossaudit --help`` stays fast.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -32,12 +33,23 @@ from lossaudit.cli.log import ExperimentOpt, NoLogOpt, TrackingUriOpt
 DEFAULT_REPORTS_DIR = "lossaudit-reports"
 
 
+class Engine(StrEnum):
+    local = "local"
+    spark = "spark"
+
+
 def audit(
     model: Annotated[
         str, typer.Argument(metavar="MODEL", help="A saved model: .keras, .h5, or a SavedModel folder.")
     ],
     data: Annotated[
-        Path, typer.Option("--data", help="Eval data: .npz with arrays x and y, or CSV/Parquet.")
+        str,
+        typer.Option(
+            "--data",
+            metavar="PATH",
+            help="Eval data: .npz with arrays x and y, or CSV/Parquet (with --engine spark: Parquet "
+            "files, a folder or a glob, any URI Spark reads).",
+        ),
     ],
     train: Annotated[
         Path | None, typer.Option("--train", help="Training data for --retrain (same formats as --data).")
@@ -98,6 +110,22 @@ def audit(
     experiment: ExperimentOpt = None,
     no_log: NoLogOpt = False,
     as_json: JsonOpt = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="Where rows are read, predicted and counted: this process, or Spark (pip install "
+            "'lossaudit[spark]').",
+        ),
+    ] = Engine.local,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            "--master",
+            help="Spark master for --engine spark (default: SPARK_MASTER, else local[*]), e.g. "
+            "spark://host:7077 or yarn.",
+        ),
+    ] = None,
 ) -> None:
     """Audit a saved Keras model on eval data: static read, load, predict, recompute, compare.
 
@@ -108,6 +136,15 @@ def audit(
         from lossaudit.cli.log import audit_source_and_sink, logged_line, report_name
         from lossaudit.pipeline.stages import AuditRequest, run_audit
 
+        if engine is Engine.spark:
+            from lossaudit.spark.session import require_pyspark
+
+            require_pyspark()  # one line before anything is read
+        elif master is not None:
+            from lossaudit.errors import BadInputError
+
+            raise BadInputError("--master goes with --engine spark")
+
         rules = rule_config(config, select, ignore, fail_on)
         reported_metrics = parse_reported(reported, reported_on, reported_n)
         out_dir = out if out is not None else Path(DEFAULT_REPORTS_DIR) / report_name(model)
@@ -116,7 +153,7 @@ def audit(
         check_writable(out_dir)  # before the model loads, not after the whole audit
         request = AuditRequest(
             model=model,
-            data=str(data),
+            data=data,
             label_columns=tuple(label_column or ()),
             train=None if train is None else str(train),
             retrain=retrain,
@@ -136,12 +173,23 @@ def audit(
 
         # A live status line on stderr in a terminal (which stage is running); nothing in a pipe.
         with console.progress(f"audit {model}") as update:
-            outcome = run_audit(
-                request,
-                source=source,
-                sinks=() if mlflow_sink is None else (mlflow_sink,),
-                progress=None if as_json else update,
-            )
+            if engine is Engine.spark:
+                from lossaudit.pipeline.spark_audit import run_spark_audit
+
+                outcome = run_spark_audit(
+                    request,
+                    master=master,
+                    source=source,
+                    sinks=() if mlflow_sink is None else (mlflow_sink,),
+                    progress=None if as_json else update,
+                )
+            else:
+                outcome = run_audit(
+                    request,
+                    source=source,
+                    sinks=() if mlflow_sink is None else (mlflow_sink,),
+                    progress=None if as_json else update,
+                )
         from lossaudit.pipeline.project_run import record_audit
 
         record_audit(outcome, mlflow_sink)  # under `mlflow run`: the project run's verdict and folder

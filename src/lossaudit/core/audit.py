@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lossaudit.core.catalogue import RULES
-from lossaudit.core.compare import Comparison, ReportedMetric, compare
+from lossaudit.core.compare import Comparison, Definition, ReportedMetric, compare
 from lossaudit.core.config import RuleConfig
 from lossaudit.core.facts import OutputFacts, PredictionFacts, TrainingFacts
 from lossaudit.core.findings import (
@@ -48,6 +48,13 @@ def inspect_labels(y: Any, head: HeadSpec) -> LabelEvidence:
     return evidence
 
 
+def require_readable(evidence: LabelEvidence) -> LabelEvidence:
+    """``evidence``, or the one-line stop :func:`inspect_labels` makes for unreadable labels."""
+    if evidence.problem is not None and evidence.problem.unreadable:
+        raise BadInputError(evidence.reason or "labels cannot be read")
+    return evidence
+
+
 def check(
     head: HeadSpec,
     y: Any = None,
@@ -62,14 +69,20 @@ def check(
     data_checks: tuple[DataCheck, ...] = (),
     training: TrainingFacts | None = None,
     predictions: PredictionFacts | None = None,
+    evidence: LabelEvidence | None = None,
 ) -> AuditReport:
     """Static compatibility check of a head and, optionally, its labels.
 
     ``failed_stages`` are audit stages that could not run after this check (finding LA701); the
     report then stands on what was found before them. ``training`` (a fit's history so far) and
     ``predictions`` (what a probe batch showed) are the Keras callback's facts during a fit.
+    ``evidence`` is what the labels are, when a caller detected it without holding them (a
+    distributed engine); ``y`` is then not read.
     """
-    labels = inspect_labels(y, head) if y is not None else None
+    if evidence is not None:
+        labels: LabelEvidence | None = require_readable(evidence)
+    else:
+        labels = inspect_labels(y, head) if y is not None else None
     facts = AuditFacts(
         head=head,
         labels=labels,
@@ -271,4 +284,78 @@ def head_for_predictions(
         metrics=metrics,
         keras_family=keras_family,
         source="predictions",
+    )
+
+
+def audit_merged(
+    head: HeadSpec,
+    labels: LabelEvidence,
+    outputs: OutputFacts,
+    reported: Iterable[ReportedMetric] = (),
+    *,
+    metrics: RecomputedMetrics | None,
+    accuracy_defs: tuple[Definition, ...] | None,
+    unscored: str | None,
+    not_probabilities: str | None = None,
+    fail_on: Severity = Severity.ERROR,
+    built_metrics: tuple[tuple[str, str], ...] | None = None,
+    data_checks: tuple[DataCheck, ...] = (),
+    thresholds: Mapping[str, float] | None = None,
+    context: Mapping[str, Any] | None = None,
+    stages: tuple[StageResult, ...] = (),
+    command: str = "compare",
+    config: RuleConfig | None = None,
+    failed_stages: tuple[StageFailure, ...] = (),
+    fix_evidence: FixEvidence | None = None,
+) -> AuditReport:
+    """:func:`audit_predictions` for a caller that never holds the predictions in one place (a
+    distributed engine): it hands over what it merged instead.
+
+    ``labels`` is the label evidence against ``head``; ``outputs`` what the raw outputs showed;
+    ``metrics`` and ``accuracy_defs`` are built from merged counts
+    (:mod:`lossaudit.core.counts`), or None with ``unscored`` saying why no metric was computed.
+    ``not_probabilities`` is :attr:`ModelOutputs.problem` for scored outputs.
+    """
+    rules = config if config is not None else RuleConfig(fail_on=fail_on)
+    prediction_facts = None
+    if unscored is None:
+        if metrics is None or accuracy_defs is None:
+            raise BadInputError("merged metrics and accuracy definitions are missing")
+        outputs = replace(outputs, not_probabilities=not_probabilities)
+        comparisons = compare(
+            tuple(reported),
+            None,
+            labels,
+            None,
+            head,
+            metrics,
+            alpha=rules.alpha,
+            tolerance=rules.tolerance,
+            accuracy_defs=accuracy_defs,
+        )
+        prediction_facts = metrics.facts()
+    else:
+        metrics = None
+        comparisons = tuple(not_scored(rep, unscored) for rep in reported)
+    facts = AuditFacts(
+        head=head,
+        labels=labels,
+        predictions=prediction_facts,
+        comparisons=comparisons,
+        built_metrics=built_metrics,
+        data_checks=data_checks,
+        thresholds=threshold_checks(thresholds or {}, metrics),
+        outputs=outputs,
+        failed_stages=failed_stages,
+        unscored=unscored,
+        fix_evidence=fix_evidence,
+    )
+    return _judged(
+        facts,
+        command=command,
+        fail_on=fail_on,
+        stages=stages,
+        context=context,
+        metrics=metrics,
+        config=rules,
     )

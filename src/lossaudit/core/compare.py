@@ -447,19 +447,21 @@ def compare(
     reported: Iterable[ReportedMetric],
     y_true: Any,
     labels: LabelEvidence,
-    outputs: ModelOutputs,
+    outputs: ModelOutputs | None,
     head: HeadSpec,
     recomputed: RecomputedMetrics,
     *,
     alpha: float = 0.001,
     tolerance: float | None = None,
+    accuracy_defs: tuple[Definition, ...] | None = None,
 ) -> tuple[Comparison, ...]:
     """Attribute every reported metric. See the module docstring.
 
     ``alpha`` is the level at which a number measured on other data is judged outside sampling
     error; ``tolerance`` (when set) replaces each number's own match tolerance on this data.
+    ``accuracy_defs`` are :func:`accuracy_definitions` computed elsewhere (from merged counts,
+    :mod:`lossaudit.core.counts`); ``y_true`` and ``outputs`` are then not read.
     """
-    accuracy_defs: tuple[Definition, ...] | None = None
     results: list[Comparison] = []
     for rep in reported:
         if tolerance is not None:
@@ -495,6 +497,8 @@ def compare(
             continue
         if base in ACCURACY_NAMES:
             if accuracy_defs is None:
+                if outputs is None:
+                    raise BadInputError("accuracy definitions need the outputs or merged counts")
                 accuracy_defs = accuracy_definitions(y_true, labels, outputs, head)
             correct, others = accuracy_defs[0], accuracy_defs[1:]
             if rep.measured_on == OTHER_DATA:

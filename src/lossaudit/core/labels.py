@@ -599,3 +599,172 @@ def to_one_hot(indices: npt.ArrayLike, n_classes: int) -> np.ndarray:
     out = np.zeros((idx.size, n_classes), dtype=np.float32)
     out[np.arange(idx.size), idx] = 1.0
     return out
+
+
+def evidence_from_aggregates(
+    *,
+    shape: tuple[int, ...],
+    dtype: str,
+    units: int | None = None,
+    smallest: tuple[float, ...] = (),
+    n_distinct: int = 0,
+    maximum: float = 0.0,
+    all_integers: bool = True,
+    nan_rows: int = 0,
+    inf_rows: int = 0,
+    class_counts: tuple[int, ...] = (),
+    soft_counts: tuple[int, ...] = (),
+    rows_not_one: int = 0,
+    worst_row_offset: float = 0.0,
+    multi_hot: dict[str, int] | None = None,
+) -> LabelEvidence:
+    """What :func:`detect_labels` says of labels known only by aggregates: too many distinct values
+    (or rows) to hand it, as a distributed engine measures them.
+
+    ``smallest`` are the (up to 12) smallest distinct values, ``n_distinct`` how many there are,
+    ``maximum`` the largest and ``all_integers`` whether every value is whole (for (n, K) labels:
+    over all entries). ``class_counts`` are the rows per class (one label per sample) or the column
+    sums ((n, K) labels of 0 and 1); ``soft_counts`` the rows per argmax; ``rows_not_one`` the rows
+    whose sum is not 1 (``np.isclose``) and ``worst_row_offset`` the largest ``|row sum - 1|``;
+    ``multi_hot`` the details of multi-hot rows (rows with no label, with several, most per row).
+    """
+    units = _check_units(units)
+    if not shape or shape[0] == 0 or (len(shape) == 2 and shape[1] == 0):
+        return _invalid(LabelProblem.EMPTY, f"labels are empty (shape {shape})", shape=shape)
+    if nan_rows:
+        return _invalid(
+            LabelProblem.NAN, f"labels contain NaN in {nan_rows} row(s)", shape=shape, dtype=dtype
+        )
+    if inf_rows:
+        return _invalid(LabelProblem.INF, "labels contain infinite values", shape=shape, dtype=dtype)
+    distinct = tuple(float(v) for v in smallest[:_MAX_VALUES_REPORTED])
+    values_text = _values_text(distinct, n_distinct)
+    minimum = distinct[0] if distinct else 0.0
+    width = shape[1] if len(shape) == 2 else 1
+    if len(shape) == 2 and width > 1:
+        return _matrix_from_aggregates(
+            shape, dtype, distinct, n_distinct, minimum, maximum, class_counts, soft_counts,
+            rows_not_one, worst_row_offset, multi_hot,
+        )  # fmt: skip
+
+    def invalid(problem: LabelProblem, reason: str, k: int = 0) -> LabelEvidence:
+        return _invalid(
+            problem, reason, shape=shape, n_classes=k, dtype=dtype, distinct=distinct, n_distinct=n_distinct
+        )
+
+    if minimum < 0:
+        if n_distinct == 2:
+            return invalid(
+                LabelProblem.NOT_BINARY,
+                f"labels take the two values {values_text}; binary labels must be 0 and 1",
+                2,
+            )
+        return invalid(LabelProblem.NEGATIVE, f"labels contain negative values ({values_text})")
+    if not all_integers:
+        return invalid(
+            LabelProblem.NON_INTEGER,
+            f"one label per sample, but not integers ({values_text}); class indices must be whole",
+        )
+    largest = int(maximum)
+    largest_text = _int_text(largest)
+    implied = largest + 1 if largest < 2**62 else 0
+    if units == 1:
+        if largest > 1:
+            if n_distinct == 2:
+                return invalid(
+                    LabelProblem.NOT_BINARY,
+                    f"labels take the two values {values_text}; a 1-unit head needs 0 and 1",
+                    2,
+                )
+            return invalid(
+                LabelProblem.OUT_OF_RANGE,
+                f"labels go up to {largest_text} ({n_distinct} classes) but the head has 1 unit",
+                implied,
+            )
+        k, encoding = 2, LabelEncoding.BINARY
+    elif units is not None:
+        if largest >= units:
+            return invalid(
+                LabelProblem.OUT_OF_RANGE,
+                f"largest label index is {largest_text} but the head has {units} units "
+                f"(indices 0..{units - 1})",
+                implied,
+            )
+        k = units
+        encoding = LabelEncoding.BINARY if units == 2 else LabelEncoding.INDEX
+    else:
+        if largest >= MAX_INFERRED_CLASSES:
+            return invalid(
+                LabelProblem.OUT_OF_RANGE,
+                f"largest label is {largest_text}: more than {MAX_INFERRED_CLASSES} classes; "
+                "these look like ids, not class indices 0..K-1",
+            )
+        k = max(largest + 1, 2)
+        encoding = LabelEncoding.BINARY if largest <= 1 else LabelEncoding.INDEX
+    return _valid_counts(encoding, shape, k, class_counts, dtype, distinct, n_distinct)
+
+
+def _matrix_from_aggregates(
+    shape: tuple[int, ...],
+    dtype: str,
+    distinct: tuple[float, ...],
+    n_distinct: int,
+    minimum: float,
+    maximum: float,
+    class_counts: tuple[int, ...],
+    soft_counts: tuple[int, ...],
+    rows_not_one: int,
+    worst_row_offset: float,
+    multi_hot: dict[str, int] | None,
+) -> LabelEvidence:
+    width = shape[1]
+    values_text = _values_text(distinct, n_distinct)
+
+    def invalid(problem: LabelProblem, reason: str) -> LabelEvidence:
+        return _invalid(
+            problem,
+            reason,
+            shape=shape,
+            n_classes=width,
+            dtype=dtype,
+            distinct=distinct,
+            n_distinct=n_distinct,
+        )
+
+    if minimum < 0 or maximum > 1:
+        return invalid(
+            LabelProblem.NEGATIVE if minimum < 0 else LabelProblem.OUT_OF_RANGE,
+            f"{width}-column labels must lie in [0, 1], found {values_text}",
+        )
+    hard = n_distinct <= 2 and all(v in (0.0, 1.0) for v in distinct)
+    if hard:
+        encoding = LabelEncoding.ONE_HOT if rows_not_one == 0 else LabelEncoding.MULTI_HOT
+        evidence = _valid_counts(encoding, shape, width, class_counts, dtype, distinct, n_distinct)
+        if encoding is LabelEncoding.MULTI_HOT:
+            evidence.details.update(multi_hot or {})
+        return evidence
+    if worst_row_offset <= SOFT_ROW_TOLERANCE:
+        return _valid_counts(LabelEncoding.SOFT, shape, width, soft_counts, dtype, distinct, n_distinct)
+    return invalid(
+        LabelProblem.ROWS_NOT_NORMALISED,
+        f"fractional labels whose rows do not sum to 1 (off by up to {worst_row_offset:.3g}); "
+        "soft labels must be distributions, multi-label targets must be 0/1",
+    )
+
+
+def _valid_counts(
+    encoding: LabelEncoding,
+    shape: tuple[int, ...],
+    k: int,
+    counts: tuple[int, ...],
+    dtype: str,
+    distinct: tuple[float, ...],
+    n_distinct: int,
+) -> LabelEvidence:
+    if not counts:
+        raise BadInputError(f"{encoding.value} labels need their class counts")
+    import numpy as np
+
+    padded = np.zeros(k, dtype=np.int64)  # classes past the largest label seen have no rows
+    padded[: min(k, len(counts))] = counts[:k]
+    return _valid(encoding, shape, k, padded, dtype, distinct, n_distinct)

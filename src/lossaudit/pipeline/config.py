@@ -11,6 +11,8 @@ A file has one ``kind``:
       log: {experiment: lossaudit-ci}          # tracking_uri defaults to MLFLOW_TRACKING_URI,
                                                # else ./mlflow.db
       thresholds: {accuracy: 0.90}             # recomputed metric floors
+      engine: spark                            # local (default) or spark, for every audit below;
+      master: spark://host:7077                #   master: default SPARK_MASTER, else local[*]
       audits:
         - name: digits
           model: models/digits.keras           # a file, models:/name/1, models:/name@alias, runs:/id/path
@@ -89,6 +91,10 @@ class AuditEntry:
     seed: int = 0
     seeds: int = 3
     unsafe: bool = False
+    engine: str = "local"
+    """``local`` or ``spark`` (:mod:`lossaudit.pipeline.spark_audit`)."""
+    master: str | None = None
+    """The Spark master for ``engine: spark`` (None: ``SPARK_MASTER``, else ``local[*]``)."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +165,9 @@ def _expand(value: Any, budget: list[int], where: str) -> Any:
     return value
 
 
-def _audit_entry(section: AuditSection, index: int) -> AuditEntry:
+def _audit_entry(
+    section: AuditSection, index: int, engine: str = "local", master: str | None = None
+) -> AuditEntry:
     reported = section.reported
     retrain = section.retrain
     extra: dict[str, Any] = {}
@@ -185,6 +193,8 @@ def _audit_entry(section: AuditSection, index: int) -> AuditEntry:
         data=section.data,
         label_columns=tuple(section.label_columns or ()),
         unsafe=section.unsafe,
+        engine=section.engine or engine,
+        master=section.master if section.master is not None else master,
         **extra,
     )
 
@@ -274,7 +284,9 @@ def load_pipeline(
     scenarios: tuple[str, ...] = ()
     thresholds: dict[str, float] = {}
     if isinstance(typed, AuditPipeline):
-        audits = tuple(_audit_entry(item, i) for i, item in enumerate(typed.audits))
+        audits = tuple(
+            _audit_entry(item, i, typed.engine, typed.master) for i, item in enumerate(typed.audits)
+        )
         names = [a.name for a in audits]
         if len(set(names)) != len(names):
             raise BadInputError(f"{source}: audit names must be unique, got {names}")

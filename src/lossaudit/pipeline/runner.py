@@ -290,12 +290,21 @@ def _run_audit_entry(
                 read_reported=entry.reported_from_source_run,
             )
         named = named_sink(sink, f"audit {entry.name}")
-        outcome = run_audit(
-            request,
-            source=source,
-            sinks=() if named is None else (named,),
-            progress=None if progress is None else (lambda text: progress(f"{entry.name}: {text}")),
-        )
+        told = None if progress is None else (lambda text: progress(f"{entry.name}: {text}"))
+        if entry.engine == "spark":
+            from lossaudit.pipeline.spark_audit import run_spark_audit
+
+            outcome = run_spark_audit(
+                request,
+                master=entry.master,
+                source=source,
+                sinks=() if named is None else (named,),
+                progress=told,
+            )
+        else:
+            outcome = run_audit(
+                request, source=source, sinks=() if named is None else (named,), progress=told
+            )
     except LossauditError as exc:
         return EntryOutcome(entry.name, "error", error=str(exc), exit_code=exc.exit_code)
     report = outcome.report

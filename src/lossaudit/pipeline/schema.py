@@ -167,6 +167,12 @@ def _check_names(value: Any) -> list[str]:
     raise _error(f"expected a name or a list of names, got {show(value)}")
 
 
+def _check_engine(value: Any) -> str:
+    if not isinstance(value, str) or value not in ("local", "spark"):
+        raise _error(f"must be local or spark, got {show(value)}")
+    return value
+
+
 def _check_measured_on(value: Any) -> str:
     if not isinstance(value, str) or value not in ("this", "other"):
         raise _error(f"must be this or other, got {show(value)}")
@@ -196,6 +202,7 @@ Severity = Annotated[
     WithJsonSchema({"enum": ["error", "warning", "info"]}),
 ]
 MeasuredOn = Annotated[str, BeforeValidator(_check_measured_on), WithJsonSchema({"enum": ["this", "other"]})]
+Engine = Annotated[str, BeforeValidator(_check_engine), WithJsonSchema({"enum": ["local", "spark"]})]
 Epochs = Annotated[int, BeforeValidator(_integer_check(1, MAX_EPOCHS)), _integer_schema(1, MAX_EPOCHS)]
 BatchSize = Annotated[
     int, BeforeValidator(_integer_check(1, MAX_BATCH_SIZE)), _integer_schema(1, MAX_BATCH_SIZE)
@@ -287,6 +294,10 @@ class AuditSection(_Section):
         None, description="Prove the findings' fix by retraining (needs 'train')."
     )
     unsafe: Flag = Field(False, description="Allow Lambda layers (runs their code).")
+    engine: Engine | None = Field(
+        None, description="Where rows are read, predicted and counted: local or spark (default: the file's)."
+    )
+    master: Text | None = Field(None, description="Spark master for engine: spark (default: the file's).")
 
 
 class RegistrySection(_Section):
@@ -324,6 +335,10 @@ class AuditPipeline(_PipelineBase):
 
     kind: Literal["audit"]
     thresholds: dict[Text, Number] | None = Field(None, description="Recomputed metric floors.")
+    engine: Engine = Field("local", description="Where rows are read, predicted and counted: local or spark.")
+    master: Text | None = Field(
+        None, description="Spark master for engine: spark; default SPARK_MASTER, else local[*]."
+    )
     audits: list[AuditSection] = Field(min_length=1, description="The models to audit.")
 
 
