@@ -192,12 +192,13 @@ def predict_in_batches(
 
 @dataclass(frozen=True)
 class LiveEvaluation:
-    """What ``model.evaluate`` reported, or why it could not run."""
+    """The numbers ``model.evaluate`` reports (from :func:`predict_and_evaluate`'s one pass, or
+    :func:`evaluate_live`), or why Keras could not give them."""
 
     values: Mapping[str, float] = field(default_factory=dict)
     """Keras's own numbers by compiled name (``loss``, ``accuracy``...); empty when it failed."""
     error: str | None = None
-    """``TypeName: first line`` of the exception evaluate raised (incompatible labels, no loss)."""
+    """``TypeName: first line`` of the exception Keras raised (incompatible labels, no loss)."""
     non_finite: tuple[str, ...] = ()
     """Names whose value was NaN or infinite (a diverged loss): kept out of ``values``."""
     keras_warnings: tuple[str, ...] = ()
