@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -21,6 +23,23 @@ def _isolated_mlflow(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     if "MLFLOW_TRACKING_URI" not in os.environ:
         store = tmp_path_factory.mktemp("mlflow")
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_experiment() -> Iterator[None]:
+    """mlflow.set_experiment() writes MLFLOW_EXPERIMENT_ID into os.environ and remembers the
+    experiment: without this, a later test in the same worker would hand the id to `mlflow run`
+    (which then refuses --experiment-name) or look it up in another store."""
+    before = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    yield
+    if os.environ.get("MLFLOW_EXPERIMENT_ID") != before:
+        if before is None:
+            os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+        else:
+            os.environ["MLFLOW_EXPERIMENT_ID"] = before
+        fluent = sys.modules.get("mlflow.tracking.fluent")
+        if fluent is not None:
+            fluent._active_experiment_id = None  # type: ignore[attr-defined]
 
 
 # Hypothesis profiles: `ci` (the default) keeps the suite fast; HYPOTHESIS_PROFILE=deep runs the

@@ -229,6 +229,9 @@ QUIET: dict[str, Case] = {
 }
 
 NOT_FROM_SOURCE = {
+    "LA801": "a fit's history (NaN loss): seen by the Keras callback during training",
+    "LA802": "a fit's history (a loss that never moves): seen by the Keras callback",
+    "LA803": "a fit's history (accuracy at the majority baseline): seen by the Keras callback",
     "LA107": "a saved model without a loss; a script that never compiles is not judged on the loss",
     "LA205": "the values of binary labels ({-1, 1}) are data",
     "LA206": "invalid label values are data",

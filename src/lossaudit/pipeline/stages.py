@@ -729,7 +729,8 @@ def audit_context(
         "label_columns": list(request.label_columns),
         "data_sha256": labels.data_sha256,
         "n_samples": labels.n_samples,
-        "dataset": eval_dataset(request, labels),
+        # Arrays in hand only: the Spark engine's labels stage holds a DataFrame, not x and y.
+        "dataset": eval_dataset(request, labels) if isinstance(labels, LabelsStage) else None,
         "output_kind": predicted.output_kind,
         "evaluate": dict(predicted.evaluation.values),
         "built_metrics": None
