@@ -25,18 +25,21 @@ def _isolated_mlflow(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
 
 
+_SESSION_EXPERIMENT_ID = os.environ.get("MLFLOW_EXPERIMENT_ID")
+
+
 @pytest.fixture(autouse=True)
 def _no_leaked_experiment() -> Iterator[None]:
     """mlflow.set_experiment() writes MLFLOW_EXPERIMENT_ID into os.environ and remembers the
-    experiment: without this, a later test in the same worker would hand the id to `mlflow run`
+    experiment, also from a module-scoped fixture: after each test both go back to what the
+    session started with, or a later test in the same worker would hand the id to `mlflow run`
     (which then refuses --experiment-name) or look it up in another store."""
-    before = os.environ.get("MLFLOW_EXPERIMENT_ID")
     yield
-    if os.environ.get("MLFLOW_EXPERIMENT_ID") != before:
-        if before is None:
+    if os.environ.get("MLFLOW_EXPERIMENT_ID") != _SESSION_EXPERIMENT_ID:
+        if _SESSION_EXPERIMENT_ID is None:
             os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
         else:
-            os.environ["MLFLOW_EXPERIMENT_ID"] = before
+            os.environ["MLFLOW_EXPERIMENT_ID"] = _SESSION_EXPERIMENT_ID
         fluent = sys.modules.get("mlflow.tracking.fluent")
         if fluent is not None:
             fluent._active_experiment_id = None  # type: ignore[attr-defined]

@@ -136,7 +136,10 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     # and the message stays one line; no password of a tracking URI (an internal error may quote
     # an MLflow error that quotes the URL it called).
     typer.echo(f"lossaudit: error: {printable(redact_text(message))}", err=True)
-    raise typer.Exit(code)
+    # SystemExit, not typer.Exit: it leaves Typer as it is, with the error as its context, which
+    # the `mlflow run` project run reads for its lossaudit.error tag (typer.Exit would be turned
+    # into a bare return code by main()'s non-standalone Typer call).
+    raise SystemExit(code)
 
 
 def guarded(fn: Callable[[], int]) -> None:
