@@ -29,7 +29,6 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from lossaudit.cli import app
@@ -238,8 +237,9 @@ def test_error_lines_never_carry_a_uri_password(capsys: pytest.CaptureFixture[st
     def fail_internally() -> int:
         raise RuntimeError(quoted)
 
-    with pytest.raises(typer.Exit):
+    with pytest.raises(SystemExit) as caught:
         guarded(fail_internally)
+    assert caught.value.code == 4
     assert "s3cret" not in capsys.readouterr().err
     assert error_line(RuntimeError(quoted)) == (
         "internal error: RuntimeError: API request to http://alice:***@h:5000/api/2.0/mlflow/runs/create "
