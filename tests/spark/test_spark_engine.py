@@ -1,6 +1,6 @@
 """``lossaudit audit --engine spark`` against the local engine, on the same data.
 
-pyspark in local mode (``local[2]``, one session for the module). For each model the Spark audit
+pyspark in local mode (``local[1]``, one session for the module). For each model the Spark audit
 must give the local audit's confusion matrix and finding codes exactly, and its metrics within
 stated bounds: the ratios of counts (accuracy, balanced accuracy, precision, recall, F1, top-k, the
 majority baseline) and ROC-AUC to 1e-12, log loss, Brier score and the multi-label 'samples'
@@ -35,13 +35,16 @@ SUMMED = ("log_loss", "brier_score")
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    """One local[2] session for the module, made as the CLI makes it; skips without pyspark or Java."""
+    """One local[1] session for the module, made as the CLI makes it; skips without pyspark or Java.
+
+    One core: one Python worker, so TensorFlow is imported and the model loaded once per test
+    module, not once per core (the partitions still run and merge one after another)."""
     pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'lossaudit[spark]')")
     if shutil.which("java") is None:
         pytest.skip("Java is not installed: Spark needs it")
     from lossaudit.spark.session import spark_session
 
-    session = spark_session("local[2]")
+    session = spark_session("local[1]")
     # Small splits: the test files (a few hundred KB) are read as several partitions, so every
     # count and Keras's evaluate are merged across partitions as on big data.
     session.conf.set("spark.sql.files.maxPartitionBytes", "65536")
@@ -224,7 +227,7 @@ def test_cli_spark_audit_equals_local_audit_and_says_where_it_ran(
     assert context["engine"] == "spark"
     assert context["rows"] == 1797
     assert context["partitions"] >= 3  # row groups of 400 rows, splits of 64 KiB
-    assert context["spark_master"] == "local[2]"
+    assert context["spark_master"] == "local[1]"
     assert context["data_fingerprint"].startswith("xxhash64-sums:")
     assert [s["name"] for s in report["stages"]] == [s.name for s in local.stages[:-1]]
     # The MLflow run's params are the report context's scalars (the sink a local audit uses).
