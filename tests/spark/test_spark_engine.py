@@ -322,3 +322,31 @@ def test_without_pyspark_the_spark_engine_stops_with_one_line(monkeypatch: pytes
     assert result.stderr.splitlines() == [
         "lossaudit: error: pyspark is not installed: pip install 'lossaudit[spark]'"
     ]
+
+
+@pytest.mark.parametrize("case", ["softmax_case", "multi_hot_case"])
+def test_beyond_the_exact_rows_roc_auc_is_bounded_around_the_exact_value(
+    spark: Any, case: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ROC_EXACT_ROWS no row is collected: the score histograms bound the ROC-AUC, and the
+    local (exact) value lies between the bounds; every other number is unchanged."""
+    from lossaudit.spark import stats
+
+    model, data = request.getfixturevalue(case)
+    labels = ("label",) if case == "softmax_case" else ("tag_*",)
+    local = _local(model, data, *labels).to_dict()["metrics"]
+    monkeypatch.setattr(stats, "ROC_EXACT_ROWS", 100)
+    theirs = _spark(spark, model, data, *labels).report.to_dict()["metrics"]
+    exact = local["values"]["roc_auc"]
+    values = theirs["values"]
+    if values["roc_auc"] is None:
+        assert values["roc_auc_lower"] <= exact <= values["roc_auc_upper"]
+        assert values["roc_auc_upper"] - values["roc_auc_lower"] < 1e-3  # barely trained models: close scores
+        assert any(note.startswith("ROC-AUC is bounded, not exact here") for note in theirs["notes"])
+    else:  # the bounds met: then they are the exact value
+        assert values["roc_auc"] == pytest.approx(exact, abs=1e-12)
+    others = {k: v for k, v in values.items() if not k.startswith("roc_auc")}
+    assert others == pytest.approx(
+        {k: v for k, v in local["values"].items() if not k.startswith("roc_auc")}, rel=1e-6
+    )
+    assert theirs["confusion_matrix"] == local["confusion_matrix"]

@@ -18,7 +18,7 @@ path within float rounding (about 1e-15 relative).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,13 +49,84 @@ class ProbabilitySums:
 
 @dataclass(frozen=True)
 class RocAuc:
-    """A ROC-AUC computed elsewhere (an evaluator, or scikit-learn on collected rows)."""
+    """A ROC-AUC computed elsewhere (an evaluator, scikit-learn on collected rows, or bounds from
+    score histograms)."""
 
     value: float | None
     notes: tuple[str, ...] = ()
-    estimate: str | None = None
-    """Set when the value is a sample estimate: says on how many rows. The value then goes to
-    ``roc_auc_sample_estimate``, never to ``roc_auc``."""
+    bounds: tuple[float, float] | None = None
+    """Set when only bounds are known (:func:`roc_auc_bounds`): the exact ROC-AUC lies in
+    [lower, upper]. ``value`` is then None unless the bounds meet."""
+    bounded_by: str | None = None
+    """How the bounds were found (for the note and the definitions)."""
+
+
+ROC_BINS = 65536
+"""Bins of the score histograms behind :func:`roc_auc_bounds`."""
+ROC_LOGIT_SPAN = 32.0
+"""The bins cover logit(p) in [-32, 32], evenly (0.00098 wide, 0.00024 in p near 0.5): every
+float32 probability short of 1 (logit 16.6) and down to 1e-14 falls in a bin of that width;
+smaller ones share the first bin."""
+
+
+def logit_bins(p: np.ndarray, bins: int = ROC_BINS, span: float = ROC_LOGIT_SPAN) -> np.ndarray:
+    """Each probability's histogram bin: logit(p) clipped to [-span, span], cut into ``bins``
+    equal bins (p <= 0 in the first, p >= 1 in the last). Monotone in p, so a pair of scores in
+    different bins is ordered as the scores are. :func:`lossaudit.spark.stats` computes the same
+    bins in Spark SQL."""
+    import numpy as np
+
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log(p) - np.log1p(-p)
+    z = np.where(p <= 0, -span, np.where(p >= 1, span, np.clip(z, -span, span)))
+    out: np.ndarray = np.minimum(np.floor((z + span) / (2 * span) * bins), bins - 1).astype(np.int64)
+    return out
+
+
+def roc_auc_bounds(
+    histograms: Iterable[tuple[np.ndarray, np.ndarray]], *, n_classes: int, what: str
+) -> RocAuc:
+    """Bounds on the macro ROC-AUC from score histograms, one pair per class (one-vs-rest) or label.
+
+    In the pair of class ``c``, ``positives[b]`` counts the rows of class (or label) ``c`` whose
+    score for ``c`` fell in bin ``b``, ``negatives[b]`` the other rows. ROC-AUC is the share of
+    (positive, negative) pairs ordered right, ties counting one half. A pair in different bins is
+    ordered as its bins are; a pair in one bin may be either way: counting all of those as wrong
+    gives the lower bound, all as right the upper. So the exact value (scikit-learn's on the same
+    scores) is never outside [lower, upper], and the bounds meet when no bin holds both a positive
+    and a negative. Classes (labels) without both positives and negatives are left out, as the
+    array path does. The pairs are read one at a time (a caller may build each on demand);
+    ``what`` names the classes in notes ("classes", "labels").
+    """
+    import numpy as np
+
+    lowers: list[float] = []
+    uppers: list[float] = []
+    bins = 0
+    for positives, negatives in histograms:
+        pos = np.asarray(positives, dtype=np.float64)
+        neg = np.asarray(negatives, dtype=np.float64)
+        bins = len(pos)
+        n_pos, n_neg = float(pos.sum()), float(neg.sum())
+        if n_pos == 0 or n_neg == 0:
+            continue
+        below = np.cumsum(neg) - neg
+        pairs = n_pos * n_neg
+        right = float(np.dot(pos, below))
+        tied = float(np.dot(pos, neg))
+        lowers.append(right / pairs)
+        uppers.append((right + tied) / pairs)
+    if not lowers:
+        return RocAuc(None, (f"ROC-AUC undefined: no {what} with both positives and negatives",))
+    lower, upper = float(np.mean(lowers)), float(np.mean(uppers))
+    notes = (
+        (f"ROC-AUC averaged over the {len(lowers)} {what} present, not all {n_classes}",)
+        if len(lowers) < n_classes
+        else ()
+    )
+    how = f"score histograms of {bins:,} logit bins"
+    return RocAuc(lower if lower == upper else None, notes, bounds=(lower, upper), bounded_by=how)
 
 
 def roc_auc_of(y: np.ndarray, scores: np.ndarray, k: int, *, binary: bool) -> RocAuc:
@@ -226,17 +297,34 @@ def _put_roc(
     *,
     define: bool,
 ) -> None:
-    """ROC-AUC where the array path puts it; a sample estimate under its own name, with a note."""
+    """ROC-AUC where the array path puts it; bounds under their own names, with a note."""
     notes.extend(roc.notes)
-    if roc.estimate is None:
-        values["roc_auc"] = roc.value
+    if roc.bounds is not None:
+        _put_roc_bounds(values, definitions, notes, roc)
     else:
-        values["roc_auc"] = None
-        values["roc_auc_sample_estimate"] = roc.value
-        definitions["roc_auc_sample_estimate"] = f"one-vs-rest ROC-AUC estimated on {roc.estimate}"
-        notes.append(f"ROC-AUC is not exact here: estimated on {roc.estimate} (roc_auc_sample_estimate)")
+        values["roc_auc"] = roc.value
     if define:
         definitions["roc_auc"] = "binary ROC-AUC" if binary else "one-vs-rest, macro over classes present"
+
+
+def _put_roc_bounds(
+    values: dict[str, float | None], definitions: dict[str, str], notes: list[str], roc: RocAuc
+) -> None:
+    """``roc_auc`` only when the bounds meet; else ``roc_auc_lower`` and ``roc_auc_upper``, and a
+    note: bounds are never reported as the exact number."""
+    assert roc.bounds is not None
+    lower, upper = roc.bounds
+    values["roc_auc"] = roc.value
+    if roc.value is not None:
+        return
+    values["roc_auc_lower"] = lower
+    values["roc_auc_upper"] = upper
+    definitions["roc_auc_lower"] = f"lower bound of the ROC-AUC from {roc.bounded_by}"
+    definitions["roc_auc_upper"] = f"upper bound of the ROC-AUC from {roc.bounded_by}"
+    notes.append(
+        f"ROC-AUC is bounded, not exact here: between {lower:.6f} and {upper:.6f} "
+        f"({roc.bounded_by}; roc_auc_lower, roc_auc_upper)"
+    )
 
 
 @dataclass(frozen=True)
@@ -434,15 +522,12 @@ def multilabel_metrics(counts: MultiLabelCounts) -> RecomputedMetrics:
         values["brier_score"] = float(counts.brier_sum / (n * k))
         roc = counts.roc_auc if counts.roc_auc is not None else RocAuc(None)
         notes.extend(roc.notes)
-        if roc.value is not None:
-            key = "roc_auc" if roc.estimate is None else "roc_auc_sample_estimate"
-            values[key] = roc.value
+        if roc.bounds is not None:
+            _put_roc_bounds(values, definitions, notes, roc)
             definitions["roc_auc"] = "macro over labels with both classes present"
-            if roc.estimate is not None:
-                definitions[key] = f"macro ROC-AUC over labels estimated on {roc.estimate}"
-                notes.append(
-                    f"ROC-AUC is not exact here: estimated on {roc.estimate} (roc_auc_sample_estimate)"
-                )
+        elif roc.value is not None:
+            values["roc_auc"] = roc.value
+            definitions["roc_auc"] = "macro over labels with both classes present"
     col_pos = positives / n
     values["majority_baseline"] = float(np.mean(np.maximum(col_pos, 1 - col_pos)))
     definitions["majority_baseline"] = "per-label accuracy of predicting each label's majority value"

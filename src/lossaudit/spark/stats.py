@@ -9,9 +9,12 @@ per-row terms of log loss and Brier score, top-k hits and the hits of every defi
 :mod:`lossaudit.core.counts` turns them into the metrics and definitions a local audit computes.
 
 ROC-AUC: Spark's ``BinaryClassificationEvaluator`` (exact, ``numBins=0``) for one-unit heads; for
-multiclass heads, scikit-learn on the rows collected to the driver, all of them up to
-:data:`ROC_SAMPLE_ROWS` (exact), else a seeded random sample of about that many rows, reported as
-``roc_auc_sample_estimate`` and never as ``roc_auc``.
+multiclass and multi-label heads, scikit-learn on the rows collected to the driver up to
+:data:`ROC_EXACT_ROWS` (exact); beyond that, no row is collected: one more aggregate counts each
+class's (label's) scores in histogram bins (:func:`lossaudit.core.counts.logit_bins`, here in Spark
+SQL), and :func:`lossaudit.core.counts.roc_auc_bounds` turns them into a lower and an upper bound
+that the exact value cannot leave, reported as ``roc_auc_lower``/``roc_auc_upper`` and never as
+``roc_auc`` unless they meet.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lossaudit.core.counts import (
+    ROC_BINS,
+    ROC_LOGIT_SPAN,
     AccuracyCounts,
     MultiLabelCounts,
     MultiLabelHits,
@@ -27,6 +32,7 @@ from lossaudit.core.counts import (
     RocAuc,
     SingleLabelCounts,
     multilabel_roc_auc,
+    roc_auc_bounds,
     roc_auc_of,
 )
 from lossaudit.core.facts import OutputFacts
@@ -38,10 +44,14 @@ from lossaudit.spark.data import LABEL
 from lossaudit.spark.predict import PREDICTION
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import numpy as np
     from pyspark.sql import DataFrame
 
-ROC_SAMPLE_ROWS = 200_000
-"""Rows collected to the driver for a multiclass ROC-AUC; more rows are sampled down to about this."""
+ROC_EXACT_ROWS = 200_000
+"""Up to this many rows, a multiclass or multi-label ROC-AUC is computed exactly on rows collected to
+the driver; beyond it, bounded from score histograms."""
 _EPS = 2.220446049250313e-16
 """float64 machine epsilon: scikit-learn's log loss clips probabilities to [eps, 1 - eps]."""
 _P, _Y = f"`{PREDICTION}`", f"`{LABEL}`"
@@ -278,28 +288,70 @@ def _multiclass_counts(
 
 
 def _collected_roc(frame: DataFrame, scores: str, n: int, *, k: int = 0, multilabel: bool = False) -> RocAuc:
-    """ROC-AUC on the rows collected to the driver (one-vs-rest macro for multiclass, macro over
-    labels for multi-label): all of them (exact) up to :data:`ROC_SAMPLE_ROWS`, else a seeded
-    random sample (an estimate, and said so)."""
+    """ROC-AUC (one-vs-rest macro for multiclass, macro over labels for multi-label): exact on the
+    rows collected to the driver up to :data:`ROC_EXACT_ROWS`, else bounds from score histograms
+    (:func:`_histogram_roc`)."""
     import numpy as np
 
+    if n > ROC_EXACT_ROWS:
+        return _histogram_roc(frame, scores, k=k, multilabel=multilabel)
     truth = "_y" if multilabel else "_t"
-    chosen = frame.select(truth, scores)
-    estimate = None
-    if n > ROC_SAMPLE_ROWS:
-        chosen = chosen.sample(fraction=min(1.0, ROC_SAMPLE_ROWS / n), seed=0)
-    rows = chosen.toPandas()
-    if n > ROC_SAMPLE_ROWS:
-        estimate = f"a random sample of {len(rows)} of {n} rows (seed 0)"
+    rows = frame.select(truth, scores).toPandas()
     if len(rows) == 0:
-        return RocAuc(None, ("ROC-AUC not estimated: the sample drew no rows",), estimate)
+        return RocAuc(None, ("ROC-AUC undefined: no rows",))
     matrix = np.stack([np.asarray(v, dtype=np.float64) for v in rows[scores].to_numpy()])
     if multilabel:
         y = np.stack([np.asarray(v, dtype=np.float64) for v in rows[truth].to_numpy()]).astype(np.int64)
-        found = multilabel_roc_auc(y, matrix)
+        return multilabel_roc_auc(y, matrix)
+    return roc_auc_of(rows[truth].to_numpy(dtype=np.int64), matrix, k, binary=False)
+
+
+def _logit_bin_sql(p: str) -> str:
+    """:func:`lossaudit.core.counts.logit_bins` of the double ``p``, in Spark SQL."""
+    span, bins = ROC_LOGIT_SPAN, ROC_BINS
+    z = f"least(greatest(ln({p}) - ln(1D - {p}), {-span}D), {span}D)"
+    clipped = f"CASE WHEN {p} <= 0D THEN {-span}D WHEN {p} >= 1D THEN {span}D ELSE {z} END"
+    return f"CAST(least(floor(({clipped} + {span}D) / {2 * span}D * {bins}), {bins - 1}) AS INT)"
+
+
+def _histogram_roc(frame: DataFrame, scores: str, *, k: int, multilabel: bool) -> RocAuc:
+    """Bounds on the macro ROC-AUC from one aggregate: per class (label), how many positive and
+    negative rows put their score in each logit bin; the counts of the bins that hold a score reach
+    the driver (at most 2 x K x ROC_BINS, whatever the rows), never a row."""
+    import numpy as np
+    from pyspark.sql import functions as F
+
+    if multilabel:
+        truth = "element_at(CAST(_y AS ARRAY<DOUBLE>), j + 1) = 1D"
+        width = f"size({scores})"
     else:
-        found = roc_auc_of(rows[truth].to_numpy(dtype=np.int64), matrix, k, binary=False)
-    return RocAuc(found.value, found.notes, estimate)
+        truth = "_t = j"
+        width = str(k)
+    entries = frame.select(
+        F.explode(
+            F.expr(
+                f"transform(sequence(0, {width} - 1), j -> named_struct('c', j, 'pos', {truth}, "
+                f"'b', {_logit_bin_sql(f'CAST(element_at({scores}, j + 1) AS DOUBLE)')}))"
+            )
+        ).alias("e")
+    )
+    counted = entries.groupBy("e.c", "e.pos", "e.b").count().collect()
+    # Only the bins that hold a score come back: each class's pair of histograms is filled from
+    # them when its turn comes, so the driver holds one class's bins at a time.
+    by_class: dict[int, list[Any]] = {}
+    for row in counted:
+        by_class.setdefault(int(row["c"]), []).append(row)
+    classes = k if not multilabel else max(by_class, default=-1) + 1
+
+    def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for c in range(classes):
+            positives = np.zeros(ROC_BINS, dtype=np.int64)
+            negatives = np.zeros(ROC_BINS, dtype=np.int64)
+            for row in by_class.get(c, ()):
+                (positives if row["pos"] else negatives)[int(row["b"])] += int(row["count"])
+            yield positives, negatives
+
+    return roc_auc_bounds(pairs(), n_classes=classes, what="labels" if multilabel else "classes")
 
 
 def _binary_counts(
