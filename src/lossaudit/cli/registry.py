@@ -127,6 +127,9 @@ def registry(
     lossaudit.audit_run, lossaudit.audited_at, lossaudit.data_hash and lossaudit.rules_version
     tags on the version. A version that cannot be audited now keeps its earlier verdict tags and
     gets lossaudit.error, lossaudit.error_kind and lossaudit.error_at.
+
+    With --engine spark each version is one Spark job on the executors (master: --master, else
+    SPARK_MASTER, else local[*]); they fetch the model and log the audit run themselves.
     """
 
     def body() -> int:
