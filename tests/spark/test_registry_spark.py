@@ -261,6 +261,26 @@ def test_each_spark_audit_is_a_run_nested_under_the_summary_run(registry: Regist
         assert run.data.params["data_hash"] == runs.spark_tags[key][TAG_DATA_HASH]
 
 
+@pytest.mark.keras
+@pytest.mark.mlflow
+@pytest.mark.slow
+def test_a_spark_rerun_that_skips_every_version_never_starts_spark(
+    registry: Registry, runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lossaudit.registry.spark_workers import SparkTasks
+
+    def refuse(self: SparkTasks) -> Any:
+        raise AssertionError("Spark was started for a job with nothing to audit")
+
+    monkeypatch.setattr(SparkTasks, "start", refuse)
+    result = runner.invoke(app, registry.args("rs-spark", "--engine", "spark", "--master", "local[2]"))
+    assert result.exit_code == EXIT_FINDINGS, result.output[-3000:]  # the stored fail of rs_bc v2
+    doc = json.loads(result.stdout)
+    assert [v["status"] for v in doc["versions"]] == ["skipped"] * 3
+    assert (doc["engine"], doc["master"], doc["spark_version"]) == ("spark", "local[2]", None)
+    assert _tags(registry) == runs.spark_tags
+
+
 # --- the Spark task runner, without TensorFlow ---------------------------------------------------
 
 
@@ -324,6 +344,27 @@ def test_the_failure_reason_is_the_lost_tasks_reason() -> None:
 
 
 # --- options, the CLI and pipeline files ----------------------------------------------------------
+
+
+def test_the_summary_says_where_the_versions_were_audited() -> None:
+    from lossaudit.registry.render import render_markdown, render_table
+    from lossaudit.registry.results import RegistrySummary, VersionResult
+
+    version = VersionResult(model="m", version="1", verdict="pass")
+    ran = RegistrySummary((version,), workers=2, engine="spark", master="local[2]", spark_version="4.3.0")
+    line = "engine spark: audited on master local[2] (Spark 4.3.0), up to 2 version(s) at once"
+    assert render_table(ran).splitlines()[-1] == line
+    assert f"- {line}" in render_markdown(ran)
+    assert (ran.to_dict()["engine"], ran.to_dict()["master"], ran.to_dict()["spark_version"]) == (
+        "spark",
+        "local[2]",
+        "4.3.0",
+    )
+    idle = RegistrySummary((version,), engine="spark", master="local[*]")
+    assert render_table(idle).splitlines()[-1] == (
+        "engine spark: Spark was not started (no version to audit); master local[*]"
+    )
+    assert "engine" not in render_table(RegistrySummary((version,)))
 
 
 def test_without_pyspark_the_spark_engine_is_one_line_and_exit_2(
