@@ -11,7 +11,6 @@ numbers to 1e-6 relative (float32 states merged over partitions).
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,23 +33,16 @@ SUMMED = ("log_loss", "brier_score")
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    """One local[1] session for the module, made as the CLI makes it; skips without pyspark or Java.
-
-    One core: one Python worker, so TensorFlow is imported and the model loaded once per test
-    module, not once per core (the partitions still run and merge one after another)."""
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'lossaudit[spark]')")
-    if shutil.which("java") is None:
-        pytest.skip("Java is not installed: Spark needs it")
-    from lossaudit.spark.session import spark_session
-
-    session = spark_session("local[1]")
+def spark(spark_local: Any) -> Iterator[Any]:
+    """The folder's local[1] session (tests/spark/conftest.py), with small splits for this module."""
+    session = spark_local
     # Small splits: the test files (a few hundred KB) are read as several partitions, so every
     # count and Keras's evaluate are merged across partitions as on big data.
     session.conf.set("spark.sql.files.maxPartitionBytes", "65536")
     session.conf.set("spark.sql.files.openCostInBytes", "0")
     yield session
-    session.stop()
+    session.conf.unset("spark.sql.files.maxPartitionBytes")
+    session.conf.unset("spark.sql.files.openCostInBytes")
 
 
 @pytest.fixture(scope="module")

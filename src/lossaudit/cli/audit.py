@@ -6,7 +6,6 @@ are imported when the command runs, so ``lossaudit --help`` stays fast.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,9 +13,11 @@ import typer
 
 from lossaudit.cli.common import (
     ConfigOpt,
+    Engine,
     IgnoreOpt,
     JsonOpt,
     LabelColumnOpt,
+    MasterOpt,
     MeasuredOn,
     ReportedNOpt,
     ReportedOnOpt,
@@ -31,11 +32,6 @@ from lossaudit.cli.common import (
 from lossaudit.cli.log import ExperimentOpt, NoLogOpt, TrackingUriOpt
 
 DEFAULT_REPORTS_DIR = "lossaudit-reports"
-
-
-class Engine(StrEnum):
-    local = "local"
-    spark = "spark"
 
 
 def audit(
@@ -118,14 +114,7 @@ def audit(
             "'lossaudit[spark]').",
         ),
     ] = Engine.local,
-    master: Annotated[
-        str | None,
-        typer.Option(
-            "--master",
-            help="Spark master for --engine spark (default: SPARK_MASTER, else local[*]), e.g. "
-            "spark://host:7077 or yarn.",
-        ),
-    ] = None,
+    master: MasterOpt = None,
 ) -> None:
     """Audit a saved Keras model on eval data: static read, load, predict, recompute, compare.
 

@@ -38,6 +38,23 @@ class Family(StrEnum):
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 
+class Engine(StrEnum):
+    """``--engine`` of ``audit`` and ``registry``."""
+
+    local = "local"
+    spark = "spark"
+
+
+MasterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--master",
+        help="Spark master for --engine spark (default: SPARK_MASTER, else local[*]), e.g. "
+        "spark://host:7077 or yarn.",
+    ),
+]
+
+
 class OutputFormat(StrEnum):
     text = "text"
     json = "json"

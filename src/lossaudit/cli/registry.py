@@ -19,9 +19,11 @@ import typer
 
 from lossaudit.cli.common import (
     ConfigOpt,
+    Engine,
     IgnoreOpt,
     JsonOpt,
     LabelColumnOpt,
+    MasterOpt,
     RuleFailOnOpt,
     SelectOpt,
     guarded,
@@ -54,7 +56,8 @@ def registry(
         typer.Option(
             "--workers",
             min=1,
-            help="Worker processes (each imports TensorFlow once); 1 audits in this process.",
+            help="Worker processes (each imports TensorFlow once); 1 audits in this process. With "
+            "--engine spark: versions audited at once (default: Spark's default parallelism).",
         ),
     ] = 1,
     force: Annotated[
@@ -106,6 +109,16 @@ def registry(
     config: ConfigOpt = None,
     fail_on: RuleFailOnOpt = None,
     as_json: JsonOpt = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="Where the versions are audited: worker processes here, or Spark, one task per "
+            "version on the executors (pip install 'lossaudit[spark]'; the tracking server must be "
+            "reachable from them).",
+        ),
+    ] = Engine.local,
+    master: MasterOpt = None,
 ) -> None:
     """Audit registered model versions and tag each with its verdict.
 
@@ -114,6 +127,9 @@ def registry(
     lossaudit.audit_run, lossaudit.audited_at, lossaudit.data_hash and lossaudit.rules_version
     tags on the version. A version that cannot be audited now keeps its earlier verdict tags and
     gets lossaudit.error, lossaudit.error_kind and lossaudit.error_at.
+
+    With --engine spark each version is one Spark job on the executors (master: --master, else
+    SPARK_MASTER, else local[*]); they fetch the model and log the audit run themselves.
     """
 
     def body() -> int:
@@ -130,6 +146,8 @@ def registry(
             alias=alias,
             filter=filter_,
             workers=workers,
+            engine=engine.value,
+            master=master,
             force=force,
             promote_alias=promote_alias,
             data=parse_data_mapping(data or ()),

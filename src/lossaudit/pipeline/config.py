@@ -23,7 +23,8 @@ A file has one ``kind``:
           retrain: {train: data/train.npz, epochs: 10, seeds: 3}
 
 * ``demo`` -- the seed scenarios (``scenarios: all`` or a list of names).
-* ``registry`` -- scheduled audits over the MLflow Model Registry (see ``lossaudit registry``).
+* ``registry`` -- scheduled audits over the MLflow Model Registry (see ``lossaudit registry``);
+  ``engine: spark`` and ``master:`` at the top audit the versions on Spark, as ``--engine spark``.
 
 The rule configuration keys (``select``, ``ignore``, ``severity``, ``fail_on``, ``alpha``,
 ``tolerance``) sit at the top level of any kind and mean what they mean in ``[tool.lossaudit]``:
@@ -108,6 +109,10 @@ class RegistryConfig:
     data: Mapping[str, str] = field(default_factory=dict)
     """Registered model name (or glob) -> eval data path."""
     label_columns: tuple[str, ...] = ()
+    engine: str = "local"
+    """``local`` or ``spark``: where the versions are audited (the file's top-level ``engine``)."""
+    master: str | None = None
+    """The Spark master for ``engine: spark`` (the file's top-level ``master``)."""
 
 
 @dataclass(frozen=True)
@@ -199,9 +204,11 @@ def _audit_entry(
     )
 
 
-def _registry(section: RegistrySection | None) -> RegistryConfig:
+def _registry(
+    section: RegistrySection | None, engine: str = "local", master: str | None = None
+) -> RegistryConfig:
     if section is None:
-        return RegistryConfig()
+        return RegistryConfig(engine=engine, master=master)
     return RegistryConfig(
         name=section.name,
         alias=section.alias,
@@ -211,6 +218,8 @@ def _registry(section: RegistrySection | None) -> RegistryConfig:
         promote_alias=section.promote_alias,
         data=dict(section.data or {}),
         label_columns=tuple(section.label_columns or ()),
+        engine=engine,
+        master=master,
     )
 
 
@@ -295,7 +304,7 @@ def load_pipeline(
         chosen = typed.scenarios or []
         scenarios = () if chosen in ([], ["all"]) else tuple(chosen)
     else:
-        registry = _registry(typed.registry)
+        registry = _registry(typed.registry, typed.engine, typed.master)
     return PipelineConfig(
         name=typed.name or p.stem,
         kind=typed.kind,

@@ -306,7 +306,9 @@ class RegistrySection(_Section):
     name: Text | None = Field(None, description="Registered model name or glob; default: every model.")
     alias: Text | None = Field(None, description="Audit only the version with this alias.")
     filter: Text | None = Field(None, description="An MLflow search filter on model versions.")
-    workers: Workers = Field(1, description="Worker processes.")
+    workers: Workers = Field(
+        1, description="Worker processes (engine: spark: versions audited at once, above 1)."
+    )
     force: Flag = Field(False, description="Re-audit versions already audited with this data and rules.")
     promote_alias: Text | None = Field(
         None, description="Move this alias to each model's newest passing version."
@@ -353,6 +355,12 @@ class RegistryPipeline(_PipelineBase):
     """``kind: registry``: scheduled audits over the MLflow Model Registry."""
 
     kind: Literal["registry"]
+    engine: Engine = Field(
+        "local", description="Where the versions are audited: local (worker processes) or spark (executors)."
+    )
+    master: Text | None = Field(
+        None, description="Spark master for engine: spark; default SPARK_MASTER, else local[*]."
+    )
     registry: RegistrySection | None = Field(None, description="Which registered models, and how.")
 
 

@@ -13,8 +13,9 @@ One job (:func:`run_registry_audit`):
    contexts first) -- and hash it with the audit pipeline's own ``data_sha256``;
 4. skip a version whose tags say it was already audited with the same data hash, rules version
    and failing severity, with no failed attempt since (unless ``force``); audit the others in
-   worker processes (:mod:`lossaudit.registry.workers`), each as an MLflow run nested under one
-   summary run;
+   worker processes (:mod:`lossaudit.registry.workers`), or with ``engine="spark"`` as Spark jobs
+   on the executors (:mod:`lossaudit.registry.spark_workers`, Spark started only when a version is
+   to be audited), each as an MLflow run nested under one summary run;
 5. write the outcome back as version tags, as each version finishes: a fresh verdict writes
    ``lossaudit.verdict``, ``lossaudit.codes``, ``lossaudit.audit_run``, ``lossaudit.audited_at``,
    ``lossaudit.data_hash`` and ``lossaudit.rules_version`` (and removes the error tags); a version
@@ -37,9 +38,10 @@ This module is the job: it runs the steps in order, turns worker results and ski
 :class:`~lossaudit.registry.results.VersionResult` per version, and keeps the summary run. The
 steps' parts live beside it: :mod:`~lossaudit.registry.options` (what the job does),
 :mod:`~lossaudit.registry.versions` (step 2), :mod:`~lossaudit.registry.evaldata` (step 3),
-:mod:`~lossaudit.registry.workers` (step 4's audits), :mod:`~lossaudit.registry.tags` (steps 4 and
-5: what the tags say, writing them), :mod:`~lossaudit.registry.aliases` (step 6),
-:mod:`~lossaudit.registry.results` and :mod:`~lossaudit.registry.render` (step 7's summary).
+:mod:`~lossaudit.registry.workers` and :mod:`~lossaudit.registry.spark_workers` (step 4's
+audits), :mod:`~lossaudit.registry.tags` (steps 4 and 5: what the tags say, writing them),
+:mod:`~lossaudit.registry.aliases` (step 6), :mod:`~lossaudit.registry.results` and
+:mod:`~lossaudit.registry.render` (step 7's summary).
 
 MLflow is imported inside the functions that talk to it; importing this module is cheap.
 """
@@ -55,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from lossaudit.errors import BadInputError, LossauditError, TrackingUnavailableError
 from lossaudit.registry.aliases import promote_alias
+from lossaudit.registry.datafiles import is_artifact_uri
 from lossaudit.registry.evaldata import DataResolver, EvalData, NoEvalDataError
 from lossaudit.registry.render import render_markdown
 from lossaudit.registry.results import (
@@ -97,6 +100,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from lossaudit.registry.options import RegistryOptions
+    from lossaudit.registry.spark_workers import SparkTasks
     from lossaudit.tracking.store import TrackingTarget
 
 
@@ -194,19 +198,36 @@ class _SummaryRun:
             "name": options.name or "*",
             "alias": options.alias or "",
             "filter": options.filter or "",
-            "workers": str(options.workers),
+            "engine": options.engine,
             "force": str(options.force).lower(),
             "promote_alias": options.promote_alias or "",
             "fail_on": options.fail_on,
         }
+        if options.engine == "local":
+            params["workers"] = str(options.workers)
         client.log_batch(self.run_id, params=[Param(k, v[:6000]) for k, v in params.items()])
 
     def close(self, summary: RegistrySummary) -> None:
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric, Param
 
         now = int(time.time() * 1000)
         metrics = {**summary.counts, "seconds": summary.seconds}
-        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+        # On Spark, where the versions ran and how many at once are known once Spark has started
+        # (an active session may be on another master than the one asked for): logged at the end.
+        params = (
+            {
+                "workers": str(summary.workers),
+                "master": summary.master or "",
+                "spark_version": summary.spark_version or "",
+            }
+            if summary.engine == "spark"
+            else {}
+        )
+        self.client.log_batch(
+            self.run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            params=[Param(k, v[:6000]) for k, v in params.items()],
+        )
         codes = dict.fromkeys(c for v in summary.versions for c in v.codes)
         self.client.set_tag(self.run_id, "lossaudit.verdict", summary.verdict)
         self.client.set_tag(self.run_id, "lossaudit.codes", ",".join(codes))
@@ -264,6 +285,13 @@ def run_registry_audit(
 
     start = time.perf_counter()
     tell = progress or _silent
+    spark: SparkTasks | None = None
+    if options.engine == "spark":
+        from lossaudit.registry.spark_workers import SparkTasks
+        from lossaudit.spark.session import require_pyspark
+
+        require_pyspark()  # one line before MLflow is asked anything
+        spark = SparkTasks(options.master, options.workers)
     target = resolve_tracking_uri(options.tracking_uri)
     client = connect(target)
     rules = rules_version(options.rules)
@@ -302,14 +330,22 @@ def run_registry_audit(
 
     try:
         tasks = _plan(options, refs, resolver, rules, summary_run.run_id, target, record, data_by_key, status)
-        if tasks:
-            status(f"auditing {len(tasks)} with {min(options.workers, len(tasks))} worker(s)")
 
         def on_result(task: Task, outcome: Result) -> None:
             key = (str(task["model"]), str(task["version"]))
             record(refs_by_key[key], _result_from_worker(outcome, data_by_key.get(key), timestamp()))
 
-        run_tasks(tasks, workers=options.workers, on_result=on_result, fn=task_fn)
+        workers = options.workers
+        if spark is not None and tasks:
+            status("starting Spark")
+            spark.start()
+            workers = spark.slots()
+            where = spark.describe()["master"]
+            status(f"auditing {len(tasks)} on Spark {where}, up to {min(workers, len(tasks))} at once")
+            spark.run(tasks, on_result=on_result, fn=task_fn)
+        elif tasks:
+            status(f"auditing {len(tasks)} with {min(workers, len(tasks))} worker(s)")
+            run_tasks(tasks, workers=workers, on_result=on_result, fn=task_fn)
         ordered = tuple(results[(r.name, r.version)] for r in refs)
         moves: list[AliasMove] = []
         summary_error: str | None = None
@@ -328,7 +364,10 @@ def run_registry_audit(
             tracking_uri=target.uri,
             experiment=options.experiment,
             rules_version=rules,
-            workers=options.workers,
+            workers=workers,
+            engine=options.engine,
+            master=None if spark is None else spark.describe()["master"],
+            spark_version=None if spark is None else spark.describe()["spark_version"],
             seconds=time.perf_counter() - start,
         )
         tell("closing the summary run")
@@ -395,6 +434,9 @@ def _plan(
                 **base,
                 "model_uri": ref.uri,
                 "data": data.path,
+                # An executor on another machine cannot read the driver's download: it fetches
+                # the artifact itself.
+                "data_uri": data.uri if is_artifact_uri(data.uri) else None,
                 "data_hash": digest,
                 "label_columns": list(options.label_columns),
                 "tracking_uri": target.client_uri,  # what the worker connects with; not printed

@@ -15,13 +15,12 @@ import hashlib
 import json
 import shutil
 import tempfile
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lossaudit.errors import BadInputError
+from lossaudit.registry.datafiles import download_eval_data, is_artifact_uri, local_path
 from lossaudit.registry.tags import TAG_DATA
 
 if TYPE_CHECKING:
@@ -142,29 +141,14 @@ class DataResolver:
         """A local file for a path or a ``file:``, ``runs:/``, ``mlflow-artifacts:/`` (or other
         artifact store) URI; artifact URIs are downloaded once per job."""
         text = location.strip()
-        parsed = urllib.parse.urlparse(text)
-        if parsed.scheme == "file":
-            return urllib.request.url2pathname(parsed.path)
-        if len(parsed.scheme) <= 1 or ":/" not in text:
-            # A plain path (a one-letter "scheme" is a Windows drive letter).
-            return str(Path(text).expanduser().resolve())
+        if not is_artifact_uri(text):
+            return local_path(text)
         if text in self._downloads:
             return self._downloads[text]
         if self._folder is None:
             self._folder = Path(tempfile.mkdtemp(prefix="lossaudit-registry-data-"))
-        import mlflow.artifacts
-        from mlflow.exceptions import MlflowException
-
         folder = self._folder / hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-        try:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=text,
-                dst_path=str(folder),
-                tracking_uri=self.target.client_uri,
-                registry_uri=self.target.client_uri,
-            )
-        except (MlflowException, OSError, ValueError) as exc:
-            raise BadInputError(f"cannot download eval data {text}: {_line(exc)}") from None
+        local = download_eval_data(text, folder, self.target.client_uri)
         self._downloads[text] = local
         return local
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 DEFAULT_OUT_DIR = "lossaudit-reports/registry"
 _SEVERITIES = ("error", "warning", "info")
+ENGINES = ("local", "spark")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,13 @@ class RegistryOptions:
     filter: str | None = None
     """An extra ``search_model_versions`` filter, e.g. ``tags.team = 'vision'``."""
     workers: int = 1
-    """Worker processes; 1 audits in this process."""
+    """Worker processes; 1 audits in this process. With ``engine="spark"``: the versions audited
+    at once, when above 1 (else the Spark context's default parallelism)."""
+    engine: str = "local"
+    """``local`` (this process or worker processes) or ``spark`` (one Spark task per version,
+    :mod:`lossaudit.registry.spark_workers`)."""
+    master: str | None = None
+    """The Spark master for ``engine="spark"`` (None: ``SPARK_MASTER``, else ``local[*]``)."""
     force: bool = False
     """Audit versions again even when their tags say they were audited with the same data and rules."""
     promote_alias: str | None = None
@@ -58,6 +65,12 @@ class RegistryOptions:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise BadInputError(f"--workers must be at least 1, got {self.workers}")
+        if self.engine not in ENGINES:
+            raise BadInputError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.master is not None and not self.master.strip():
+            object.__setattr__(self, "master", None)  # empty (``${SPARK_MASTER:-}``): not given
+        if self.master is not None and self.engine != "spark":
+            raise BadInputError("--master goes with --engine spark")
         if self.fail_on not in _SEVERITIES:
             raise BadInputError(f"--fail-on must be one of {', '.join(_SEVERITIES)}, got {self.fail_on!r}")
         if self.batch_size < 1:
@@ -93,6 +106,8 @@ class RegistryOptions:
             alias=registry.alias,
             filter=registry.filter,
             workers=registry.workers,
+            engine=registry.engine,
+            master=registry.master,
             force=registry.force,
             promote_alias=registry.promote_alias,
             data={pattern: config.resolve(path) for pattern, path in registry.data.items()},

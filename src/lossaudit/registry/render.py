@@ -52,6 +52,16 @@ def _closing_lines(summary: RegistrySummary) -> list[str]:
             lines.append(f"{v.label}: stored error ({v.error_kind}) of {v.audited_at or '?'}: {v.error}")
     for move in summary.alias_moves:
         lines.append(f"alias {move.alias!r} of {move.model}: {move.action}: {move.reason}")
+    if summary.engine == "spark":
+        if summary.spark_version is None:
+            lines.append(
+                f"engine spark: Spark was not started (no version to audit); master {summary.master}"
+            )
+        else:
+            lines.append(
+                f"engine spark: audited on master {summary.master} (Spark {summary.spark_version}), up to "
+                f"{summary.workers} version(s) at once"
+            )
     if summary.summary_run is not None:
         where = summary.summary_run_url or summary.tracking_uri
         lines.append(f"summary run {summary.summary_run} ({where})")

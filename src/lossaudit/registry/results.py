@@ -163,6 +163,13 @@ class RegistrySummary:
     experiment: str = ""
     rules_version: str = ""
     workers: int = 1
+    """Worker processes (engine ``local``), or versions audited at once (engine ``spark``)."""
+    engine: str = "local"
+    """``local`` or ``spark``."""
+    master: str | None = None
+    """The Spark master the versions were audited on (engine ``spark``)."""
+    spark_version: str | None = None
+    """Spark's version (None: Spark was not started, e.g. every version was skipped)."""
     seconds: float = 0.0
 
     def _count(self, **match: str) -> int:
@@ -217,6 +224,9 @@ class RegistrySummary:
             "experiment": self.experiment,
             "rules_version": self.rules_version,
             "workers": self.workers,
+            "engine": self.engine,
+            "master": self.master,
+            "spark_version": self.spark_version,
             "seconds": round(self.seconds, 3),
         }
 

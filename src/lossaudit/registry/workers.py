@@ -185,7 +185,9 @@ def audit_version(task: Mapping[str, Any]) -> Result:
     ----------
     task : mapping
         Plain data: ``model``, ``version``, ``model_uri`` (``models:/NAME/VERSION``), ``data``
-        (a local eval data file), ``label_columns``, ``tracking_uri``, ``experiment``,
+        (a local eval data file), ``data_uri`` (the artifact URI the driver downloaded ``data``
+        from, or None: a Spark executor that cannot see ``data`` downloads it again),
+        ``label_columns``, ``tracking_uri``, ``experiment``,
         ``parent_run_id``, ``out_dir`` (the version's report folder, or None), ``fail_on``,
         ``batch_size`` and ``data_hash`` (what the planner computed, echoed in errors).
 
@@ -240,7 +242,7 @@ def _audit(task: Mapping[str, Any], download_dir: Path, start: float) -> Result:
     )
     request = AuditRequest(
         model=model_uri,
-        data=str(task["data"]),
+        data=eval_data_file(task, download_dir),
         label_columns=tuple(task.get("label_columns") or ()),
         out_dir=task.get("out_dir"),
         fail_on=Severity(str(task.get("fail_on", "error"))),
@@ -279,6 +281,19 @@ def _audit(task: Mapping[str, Any], download_dir: Path, start: float) -> Result:
     }
 
 
+def eval_data_file(task: Mapping[str, Any], download_dir: Path) -> str:
+    """The task's eval data file here: ``data`` when this process sees it, else the artifact
+    ``data_uri`` downloaded into ``download_dir`` (a Spark executor on another machine than the
+    driver, which downloaded it into a folder of its own)."""
+    data = str(task["data"])
+    uri = task.get("data_uri")
+    if not uri or Path(data).is_file():
+        return data
+    from lossaudit.registry.datafiles import download_eval_data
+
+    return download_eval_data(str(uri), download_dir / "data", str(task["tracking_uri"]))
+
+
 TaskFn = Callable[[Task], Result]
 ResultCallback = Callable[[Task, Result], None]
 
@@ -312,7 +327,7 @@ def run_tasks(
         return
     if workers == 1:
         for task in tasks:
-            on_result(task, _call_in_process(fn, task))
+            on_result(task, call_in_process(fn, task))
         return
     if initargs is None:
         initargs = (threads_per_worker(workers),) if initializer is init_worker else ()
@@ -331,7 +346,9 @@ def run_tasks(
                 on_result(suspect, crash_result(suspect))
 
 
-def _call_in_process(fn: TaskFn, task: Task) -> Result:
+def call_in_process(fn: TaskFn, task: Task) -> Result:
+    """``fn(task)`` in this process; an exception or a ``sys.exit`` that escapes it is an
+    ``internal`` error of the task."""
     try:
         return fn(task)
     except Exception as exc:
