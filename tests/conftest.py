@@ -66,6 +66,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 _HEAVY_FILES = {
     "tests/mlflow/test_mlproject.py": 700,
     "tests/spark/test_spark_engine.py": 540,
+    "tests/spark/test_registry_spark.py": 300,
     "tests/mlflow/test_pipeline_run.py": 450,
     "tests/mlflow/test_tracking.py": 315,
     "tests/mlflow/test_registry.py": 305,
