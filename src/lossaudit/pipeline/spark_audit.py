@@ -46,6 +46,7 @@ from lossaudit.pipeline.stages import (
     audit_context,
     log,
     obtain_model,
+    static_audit_context,
 )
 from lossaudit.sinks.base import ReportSink
 from lossaudit.sources.base import ModelSource, model_source_for
@@ -367,22 +368,9 @@ def compare_static(
     head = labels.static.head
     if head is None:
         raise BadInputError(failures[0].reason if failures else "the model could not be read")
-    static = labels.static.context()
-    context: dict[str, Any] = {
-        "model": source.uri,
-        **{k: v for k, v in source.context().items() if k != "model"},
-        "model_format": static.get("model_format"),
-        "read_mode": static.get("read_mode"),
-        "saved_keras_version": static.get("keras_version"),
-        "saved_keras_family": static.get("keras_family"),
-        "head_layers": static.get("head_layers"),
-        "lambda_layers": static.get("lambda_layers", []),
-        "data_file": request.data,
-        "label_columns": list(request.label_columns),
-        "data_sha256": None,
-        "n_samples": labels.n_samples,
-        "failed_stages": [f.stage for f in failures],
-        "notes": list(static.get("model_notes", [])),
+    rows = {"data_sha256": None, "n_samples": labels.n_samples}
+    context = {
+        **static_audit_context(request, source, labels.static, failures, data=rows),
         **_spark_context(spark, labels),
     }
     report_ = check(

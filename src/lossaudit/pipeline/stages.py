@@ -489,6 +489,35 @@ def compare(
     return CompareStage(report=report)
 
 
+def static_audit_context(
+    request: AuditRequest,
+    source: ModelSource,
+    static_model: StaticModel,
+    failures: Sequence[StageFailure],
+    *,
+    data: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The report context of an audit judged on the saved head alone (the live model failed):
+    the model and its saved head, the request's data, then ``data`` (what the engine knows of the
+    rows: hash, count, dataset), the failed stages and the model's notes."""
+    static = static_model.context()
+    return {
+        "model": source.uri,
+        **{k: v for k, v in source.context().items() if k != "model"},
+        "model_format": static.get("model_format"),
+        "read_mode": static.get("read_mode"),
+        "saved_keras_version": static.get("keras_version"),
+        "saved_keras_family": static.get("keras_family"),
+        "head_layers": static.get("head_layers"),
+        "lambda_layers": static.get("lambda_layers", []),
+        "data_file": request.data,
+        "label_columns": list(request.label_columns),
+        **data,
+        "failed_stages": [f.stage for f in failures],
+        "notes": list(static.get("model_notes", [])),
+    }
+
+
 def compare_static(
     request: AuditRequest,
     source: ModelSource,
@@ -505,24 +534,17 @@ def compare_static(
     head = labels.static.head
     if head is None:
         raise BadInputError(failures[0].reason if failures else "the model could not be read")
-    static = labels.static.context()
-    context: dict[str, Any] = {
-        "model": source.uri,
-        **{k: v for k, v in source.context().items() if k != "model"},
-        "model_format": static.get("model_format"),
-        "read_mode": static.get("read_mode"),
-        "saved_keras_version": static.get("keras_version"),
-        "saved_keras_family": static.get("keras_family"),
-        "head_layers": static.get("head_layers"),
-        "lambda_layers": static.get("lambda_layers", []),
-        "data_file": request.data,
-        "label_columns": list(request.label_columns),
-        "data_sha256": labels.data_sha256,
-        "n_samples": labels.n_samples,
-        "dataset": eval_dataset(request, labels),
-        "failed_stages": [f.stage for f in failures],
-        "notes": list(static.get("model_notes", [])),
-    }
+    context = static_audit_context(
+        request,
+        source,
+        labels.static,
+        failures,
+        data={
+            "data_sha256": labels.data_sha256,
+            "n_samples": labels.n_samples,
+            "dataset": eval_dataset(request, labels),
+        },
+    )
     report_ = check(
         head,
         labels.y,
