@@ -4,6 +4,13 @@ Formats: ``.npy``; ``.npz`` (labels under ``y``, features under ``x``, predictio
 ``predictions``/``y_pred``/``p``, or the only array); ``.csv`` and ``.parquet`` with named label
 columns (several columns, or a glob like ``'label_*'``, for one-hot and multi-hot labels).
 
+Eval data is never read whole into memory where the format allows: the features of an
+uncompressed ``.npz`` are memory-mapped from the file; those of a ``.parquet`` or ``.csv`` table
+are read a batch of rows at a time into a float32 temporary file that is then memory-mapped
+(:mod:`lossaudit.sources.tables`). Either way the later passes (finiteness, the data hash, the
+predictions) read x a block of rows at a time. A compressed ``.npz`` is read whole; label,
+prediction and ``.npy`` files are read whole.
+
 Whatever a file holds (garbage bytes, a truncated or forged ``.npy`` header, a corrupt zip, a
 folder, a huge integer), reading it raises only :class:`~lossaudit.errors.BadInputError`, with one
 line naming the file.
