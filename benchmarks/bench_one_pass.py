@@ -27,7 +27,7 @@ Wall seconds come from the parent around the child (interpreter start included);
 CPU) time between consecutive row counts.
 
 Run from the repository root in the project venv (the data take 3.2 GB of disk at 1M rows as
-``.npz``, 3.6 GB as Parquet; the audit of a table also spills x, 3.1 GB at 1M rows, to ``TMPDIR``)::
+``.npz``, 4.7 GB as Parquet; the audit of a table also spills x, 3.1 GB at 1M rows, to ``TMPDIR``)::
 
     python benchmarks/bench_one_pass.py                        # 10k, 100k, 1M rows
     python benchmarks/bench_one_pass.py --rows 10000 100000 --repeat 3
