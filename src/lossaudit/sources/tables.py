@@ -13,17 +13,18 @@ read, by the rules and with the messages of :func:`lossaudit.sources.files.selec
   memory-mapped ``.npz``: one block of rows at a time, its pages released after it. No float64
   copy of the features, and no pandas frame of them, is ever whole in memory.
 
-Parquet goes through ``pyarrow.parquet.ParquetFile.iter_batches`` (its column chunks read through
-a small buffer rather than pre-buffered whole; each batch converted column by column as pandas converts
-a column). CSV goes through pandas' own C parser in chunks of rows (``pd.read_csv(chunksize=)``): the
-column names (a repeated name becomes ``name.1``), the type inference of the label columns and the
-parse errors are those of a whole ``pd.read_csv``, which Arrow's CSV reader infers differently
-(from its first block only, failing on a later block that does not fit).
+Parquet goes through ``pyarrow.parquet.ParquetFile.iter_batches``, its column chunks read through
+a small buffer rather than pre-buffered whole, each batch converted column by column as pandas
+converts a column. CSV goes through pandas' own C parser in chunks of rows
+(``pd.read_csv(chunksize=)``): the column names (a repeated name becomes ``name.1``), the type
+inference of the label columns and the parse errors are those of a whole ``pd.read_csv``, which
+Arrow's CSV reader infers differently (from its first block only, failing on a later block that
+does not fit).
 
 The spill is created by :func:`tempfile.TemporaryFile` in ``TMPDIR`` (it needs as much free space
-as x takes as float32): on Linux it never has a name, elsewhere its name is removed as soon as it
-is created, so no file is left behind whatever happens to the process; its disk space is returned
-when the last view of x is dropped.
+as x takes as float32): on Linux it never has a name, on other POSIX systems its name is removed
+as soon as it is created, so no file is left behind whatever happens to the process; its disk
+space is returned when the last view of x is dropped.
 """
 
 from __future__ import annotations
