@@ -1,26 +1,38 @@
 """A whole ``lossaudit audit`` against the least any audit must do: load the model, predict once.
 
 For each row count (10k, 100k, 1M by default) it writes an eval set of random 784-feature float32
-rows with 10-class index labels (an uncompressed ``.npz``, as ``np.savez`` writes it) and a
-784-256-10 MLP with random weights (relu, softmax; sparse categorical cross-entropy, accuracy;
-no training), then runs, each in a fresh process:
+rows with 10-class index labels and a 784-256-10 MLP with random weights (relu, softmax; sparse
+categorical cross-entropy, accuracy; no training), then runs, each in a fresh process:
 
-* ``limit``: ``import keras``; ``keras.saving.load_model``; ``x = np.load(data)["x"]``;
-  ``model.predict(x, batch_size=256)`` -- the floor: import, load, one forward pass;
+* ``limit``: ``import keras``; ``keras.saving.load_model``; read x whole; ``model.predict(x,
+  batch_size=256)`` -- the floor: import, load, one forward pass;
 * ``audit``: ``lossaudit audit MODEL --data DATA --no-log --out DIR`` -- every stage (static read,
   labels and Great Expectations, load, the one pass, scikit-learn recompute, compare, the report
   folder with its HTML and charts), MLflow logging off.
+
+``--format`` is how the eval set is stored:
+
+* ``npz`` (the default): an uncompressed ``.npz`` as ``np.savez`` writes it (``x``, ``y``); the
+  limit reads x with ``np.load(data)["x"]``;
+* ``parquet``: one float32 column per feature (``f0`` ... ``f783``) and an int64 ``label`` column,
+  in row groups of 50,000 rows (snappy, pyarrow's defaults otherwise); the audit gets
+  ``--label-column label`` and the limit reads x as a user would, whole:
+  ``pd.read_parquet(data).drop(columns=["label"]).to_numpy(dtype=np.float32)``;
+* ``csv``: the same columns as text (``DataFrame.to_csv``; about 8.5 KB a row, so 1M rows take
+  some 8.5 GB), read by the limit with ``pd.read_csv`` likewise.
 
 Wall seconds come from the parent around the child (interpreter start included); CPU seconds
 (user + system) and peak memory are the child's own ``ru_utime + ru_stime`` and ``ru_maxrss``
 (``os.wait4``), so no measurement counts another's. The per-row cost is the slope of wall (and
 CPU) time between consecutive row counts.
 
-Run from the repository root in the project venv (the data take 3.2 GB of disk at 1M rows)::
+Run from the repository root in the project venv (the data take 3.2 GB of disk at 1M rows as
+``.npz``, 4.7 GB as Parquet; the audit of a table also spills x, 3.1 GB at 1M rows, to ``TMPDIR``)::
 
     python benchmarks/bench_one_pass.py                        # 10k, 100k, 1M rows
     python benchmarks/bench_one_pass.py --rows 10000 100000 --repeat 3
     python benchmarks/bench_one_pass.py --src /other/checkout/src   # audit another lossaudit
+    python benchmarks/bench_one_pass.py --format parquet --rows 1000000
 
 The machine is shared: compare columns of one run rather than runs taken at different times.
 """
@@ -28,6 +40,7 @@ The machine is shared: compare columns of one run rather than runs taken at diff
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import statistics
@@ -45,7 +58,11 @@ HIDDEN = 256
 CLASSES = 10
 BATCH = 256
 WRITE_ROWS = 50_000
-"""Rows generated and written at a time: the 1M-row file is never whole in this process."""
+"""Rows generated and written at a time (a Parquet row group): the 1M-row file is never whole in
+this process."""
+LABEL = "label"
+"""The label column of a Parquet or CSV eval set."""
+FORMATS = ("npz", "parquet", "csv")
 
 MAKE_MODEL = f"""
 import sys, keras
@@ -65,6 +82,17 @@ import numpy as np
 import keras
 model = keras.saving.load_model(sys.argv[1])
 x = np.load(sys.argv[2])["x"]
+model.predict(x, batch_size={BATCH}, verbose=0)
+"""
+
+LIMIT_TABLE = f"""
+import sys
+import numpy as np
+import pandas as pd
+import keras
+model = keras.saving.load_model(sys.argv[1])
+read = pd.read_csv if sys.argv[2].endswith(".csv") else pd.read_parquet
+x = read(sys.argv[2]).drop(columns=["{LABEL}"]).to_numpy(dtype=np.float32)
 model.predict(x, batch_size={BATCH}, verbose=0)
 """
 
@@ -134,7 +162,15 @@ def measure(command: list[str], env: dict[str, str], ok_codes: set[int], max_rss
     return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)  # maxrss in KiB
 
 
-def write_data(path: Path, rows: int) -> None:
+def write_data(path: Path, rows: int, fmt: str = "npz") -> None:
+    """The eval set as ``fmt`` (see the module docstring), written a block of rows at a time."""
+    if fmt == "npz":
+        _write_npz(path, rows)
+    else:
+        _write_table(path, rows, fmt)
+
+
+def _write_npz(path: Path, rows: int) -> None:
     """An uncompressed .npz with x (rows, 784) float32 and y (rows,) int64, written in pieces."""
     import numpy as np
     from numpy.lib import format as npy_format
@@ -152,6 +188,38 @@ def write_data(path: Path, rows: int) -> None:
             np.lib.format.write_array(member, rng.integers(0, CLASSES, rows, dtype=np.int64))
 
 
+def _write_table(path: Path, rows: int, fmt: str) -> None:
+    """A Parquet file (a row group per block) or a CSV file of 784 float32 feature columns and an
+    int64 label column; x has the .npz's values (the same generator), y its own."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(rows)
+    labels = np.random.default_rng(rows + 1)
+    names = [f"f{i}" for i in range(FEATURES)]
+    schema = pa.schema([(name, pa.float32()) for name in names] + [(LABEL, pa.int64())])
+    writer = pq.ParquetWriter(path, schema) if fmt == "parquet" else None
+    try:
+        with path.open("w") if fmt == "csv" else contextlib.nullcontext() as text:
+            for start in range(0, rows, WRITE_ROWS):
+                count = min(WRITE_ROWS, rows - start)
+                block = np.asfortranarray(rng.normal(size=(count, FEATURES)).astype(np.float32))
+                y = labels.integers(0, CLASSES, count, dtype=np.int64)
+                if writer is not None:
+                    columns = [pa.array(block[:, i]) for i in range(FEATURES)] + [pa.array(y)]
+                    writer.write_table(pa.Table.from_arrays(columns, schema=schema), row_group_size=count)
+                else:
+                    import pandas as pd
+
+                    frame = pd.DataFrame(block, columns=names)
+                    frame[LABEL] = y
+                    frame.to_csv(text, header=start == 0, index=False)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -159,6 +227,7 @@ def main() -> None:
     parser.add_argument("--src", type=Path, default=REPO / "src", help="the lossaudit source to audit with")
     parser.add_argument("--workdir", type=Path, default=None, help="where the model and data go")
     parser.add_argument("--skip-limit", action="store_true", help="audit only")
+    parser.add_argument("--format", choices=FORMATS, default="npz", help="how the eval set is stored")
     parser.add_argument(
         "--max-rss-mib", type=float, default=14_000, help="kill a child that grows past this (shared machine)"
     )
@@ -169,7 +238,11 @@ def main() -> None:
         work = Path(folder)
         model = work / "mlp.keras"
         subprocess.run([python, "-c", MAKE_MODEL, str(model)], env=env, check=True)
-        print(f"lossaudit from {args.src}; {FEATURES}-{HIDDEN}-{CLASSES} MLP, batch {BATCH}", flush=True)
+        print(
+            f"lossaudit from {args.src}; {FEATURES}-{HIDDEN}-{CLASSES} MLP, batch {BATCH}; "
+            f"eval data as {args.format}",
+            flush=True,
+        )
         print(
             "| rows | limit s | audit s | ratio | limit CPU s | audit CPU s | ratio "
             "| limit peak MiB | audit peak MiB | ratio |"
@@ -177,18 +250,22 @@ def main() -> None:
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
         results: dict[int, tuple[Run | None, Run]] = {}
         for rows in args.rows:
-            data = work / f"eval_{rows}.npz"
-            write_data(data, rows)
+            data = work / f"eval_{rows}.{args.format}"
+            write_data(data, rows, args.format)
             limits: list[Run] = []
             audits: list[Run] = []
             out = work / f"report_{rows}"
-            audit = [python, "-m", "lossaudit", "audit", str(model), "--data", str(data), "--no-log", "--out"]
+            audit = [python, "-m", "lossaudit", "audit", str(model), "--data", str(data), "--no-log"]
+            if args.format != "npz":
+                audit += ["--label-column", LABEL]
+            audit.append("--out")
             which = "limit"
             try:
                 for _ in range(args.repeat):
                     if not args.skip_limit:
                         which = "limit"
-                        limit_command = [python, "-c", LIMIT, str(model), str(data)]
+                        script = LIMIT if args.format == "npz" else LIMIT_TABLE
+                        limit_command = [python, "-c", script, str(model), str(data)]
                         limits.append(measure(limit_command, env, {0}, args.max_rss_mib))
                     which = "audit"
                     audits.append(measure([*audit, str(out)], env, {0, 1}, args.max_rss_mib))

@@ -349,3 +349,77 @@ def test_threshold_on_the_recomputed_metric_fails_the_audit(
     assert (code, report["codes"]) == (0, [])
     result = run_cli(str(case.model), "--data", str(case.data), "--threshold", "accuracy=high")
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_table_is_audited_as_its_npz(
+    fmt: str,
+    softmax_bce_digits_case: SavedCase,
+    one_unit_bce_case: SavedCase,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same rows as Parquet (one-hot labels in 10 columns, by a glob) or CSV (index labels):
+    streamed in several batches into the spill, they give the .npz's report and data hash, and
+    the spill is gone (no file, no mapping, no open descriptor) once the audit is over."""
+    import gc
+
+    import pandas as pd
+
+    from lossaudit.sources import tables
+
+    case = softmax_bce_digits_case if fmt == "parquet" else one_unit_bce_case
+    frame = pd.DataFrame(case.x, columns=[f"f{i}" for i in range(case.x.shape[1])])
+    if case.y.ndim == 2:
+        frame = frame.join(pd.DataFrame(case.y, columns=[f"label_{k}" for k in range(case.y.shape[1])]))
+        label = "label_*"
+    else:
+        frame["label"] = case.y
+        label = "label"
+    data = tmp_path / f"eval.{fmt}"
+    if fmt == "parquet":
+        frame.to_parquet(data, row_group_size=500)
+    else:
+        frame.to_csv(data, index=False)
+    spill = tmp_path / "tmp"
+    spill.mkdir()
+    monkeypatch.setattr(tables, "BATCH_BYTES", 64 * 1024)  # several batches, rows per batch < n
+    appended: list[int] = []
+    original = tables.FeatureSpill.append
+
+    def counting(self: tables.FeatureSpill, block: np.ndarray) -> None:
+        appended.append(len(block))
+        original(self, block)
+
+    monkeypatch.setattr(tables.FeatureSpill, "append", counting)
+    _, expected = audit_json(case, tmp_path / "npz")
+    monkeypatch.setattr("tempfile.tempdir", str(spill))
+    result = run_cli(str(case.model), "--data", str(data), "--label-column", label, "--json")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    report = json.loads(result.stdout)
+    assert len(appended) > 2 and sum(appended) == len(case.y)
+    assert (report["verdict"], report["codes"]) == (expected["verdict"], expected["codes"])
+    assert report["metrics"] == expected["metrics"]
+    assert report["context"]["evaluate"] == expected["context"]["evaluate"]
+    assert report["context"]["data_sha256"] == expected["context"]["data_sha256"]
+    dataset = report["context"]["dataset"]
+    assert dataset["profile"] == expected["context"]["dataset"]["profile"]
+    assert dataset["digest"] == expected["context"]["dataset"]["digest"]
+    assert dataset["features_dtype"] == "float32"
+    gc.collect()
+    maps = Path("/proc/self/maps")
+    if maps.exists():
+        assert str(spill) not in maps.read_text()
+        assert not [target for target in _open_files() if target.startswith(str(spill))]
+    assert not [p for p in spill.iterdir() if p.name.startswith("lossaudit-")]
+
+
+def _open_files() -> list[str]:
+    """What this process's file descriptors point at (Linux)."""
+    targets = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # the descriptor listdir used, closed since
+            continue
+    return targets

@@ -4,6 +4,13 @@ Formats: ``.npy``; ``.npz`` (labels under ``y``, features under ``x``, predictio
 ``predictions``/``y_pred``/``p``, or the only array); ``.csv`` and ``.parquet`` with named label
 columns (several columns, or a glob like ``'label_*'``, for one-hot and multi-hot labels).
 
+Eval data is never read whole into memory where the format allows: the features of an
+uncompressed ``.npz`` are memory-mapped from the file; those of a ``.parquet`` or ``.csv`` table
+are read a batch of rows at a time into a float32 temporary file that is then memory-mapped
+(:mod:`lossaudit.sources.tables`). Either way the later passes (finiteness, the data hash, the
+predictions) read x a block of rows at a time. A compressed ``.npz`` is read whole; label,
+prediction and ``.npy`` files are read whole.
+
 Whatever a file holds (garbage bytes, a truncated or forged ``.npy`` header, a corrupt zip, a
 folder, a huge integer), reading it raises only :class:`~lossaudit.errors.BadInputError`, with one
 line naming the file.
@@ -193,13 +200,17 @@ def read_table(path: str | Path, what: str = "data") -> pd.DataFrame:
 
 
 def select_columns(frame: pd.DataFrame, patterns: Sequence[str], what: str) -> list[str]:
+    return select_names(list(map(str, frame.columns)), patterns, what)
+
+
+def select_names(names: Sequence[str], patterns: Sequence[str], what: str) -> list[str]:
+    """The names matching each pattern (a name or a glob like ``'label_*'``), in the patterns'
+    order and then the table's, each once; a pattern that matches nothing is bad input."""
     columns: list[str] = []
     for pattern in patterns:
-        hits = [c for c in map(str, frame.columns) if fnmatch.fnmatchcase(c, pattern)]
+        hits = [c for c in names if fnmatch.fnmatchcase(c, pattern)]
         if not hits:
-            raise BadInputError(
-                f"{what}: no column matches {pattern!r}; columns are {list(map(str, frame.columns))[:20]}"
-            )
+            raise BadInputError(f"{what}: no column matches {pattern!r}; columns are {list(names)[:20]}")
         columns.extend(h for h in hits if h not in columns)
     return columns
 
@@ -248,11 +259,11 @@ def load_dataset(
     whose other columns are the features.
 
     ``x`` from an uncompressed ``.npz`` (``np.savez``) is a read-only ``np.memmap`` of the file;
-    from a compressed one or a table it is in memory. Features must be numeric and finite
+    from a compressed one it is in memory; from a table it is float32, read a batch of rows at a
+    time into an unnamed temporary file and memory-mapped read-only from it
+    (:func:`lossaudit.sources.tables.read_table_dataset`). Features must be numeric and finite
     (``check_finite=False`` leaves the finiteness to the caller: :func:`finite_feature_rows`).
     """
-    import numpy as np
-
     p = _existing(path, "data")
     suffix = p.suffix.lower()
     if suffix == ".npz":
@@ -265,19 +276,11 @@ def load_dataset(
             # Found now, not when the model meets them after its load (a minute in).
             raise BadInputError(f"data file {p}: features are not numeric (dtype {x.dtype})")
     elif suffix in TABLE_SUFFIXES:
-        if not label_columns:
-            raise BadInputError(f"data file {p}: name the label column(s) with --label-column")
-        frame = read_table(p, "data")
-        cols = select_columns(frame, label_columns, "data")
-        y = frame[cols].to_numpy()
-        y = y[:, 0] if len(cols) == 1 else y
-        features = frame.drop(columns=cols)
-        if features.shape[1] == 0:
-            raise BadInputError(f"data file {p}: no feature columns besides the label column(s) {cols}")
-        non_numeric = [c for c in features.columns if features[c].dtype.kind not in "biuf"]
-        if non_numeric:
-            raise BadInputError(f"data file {p}: feature column(s) {non_numeric[:5]} are not numeric")
-        x = features.to_numpy(dtype=np.float32)
+        from lossaudit.sources.tables import read_table_dataset
+
+        # Read a batch of rows at a time into a memory-mapped float32 spill: x is then mapped as
+        # an uncompressed .npz's is.
+        x, y = read_table_dataset(p, label_columns)
     else:
         raise BadInputError(f"data file {p}: unsupported format {suffix!r} (use .npz, .csv, .parquet)")
     _check_rows(x, y, f"data file {p}", check_finite=check_finite)
