@@ -259,25 +259,28 @@ def main() -> None:
             if args.format != "npz":
                 audit += ["--label-column", LABEL]
             audit.append("--out")
-            which = "limit"
+            # A limit that outgrows the machine is itself a result: the audit still runs, and the
+            # row says the limit did not fit.
+            limit_killed: str | None = None
             try:
                 for _ in range(args.repeat):
-                    if not args.skip_limit:
-                        which = "limit"
+                    if not args.skip_limit and limit_killed is None:
                         script = LIMIT if args.format == "npz" else LIMIT_TABLE
                         limit_command = [python, "-c", script, str(model), str(data)]
-                        limits.append(measure(limit_command, env, {0}, args.max_rss_mib))
-                    which = "audit"
+                        try:
+                            limits.append(measure(limit_command, env, {0}, args.max_rss_mib))
+                        except TooLarge as exc:
+                            limit_killed = str(exc)
                     audits.append(measure([*audit, str(out)], env, {0, 1}, args.max_rss_mib))
             except TooLarge as exc:
-                print(f"| {rows:,} | {which} {exc} |", flush=True)
+                print(f"| {rows:,} | audit {exc} |", flush=True)
                 continue
             finally:
                 data.unlink()
-            limit = _median(limits) if limits else None
+            limit = _median(limits) if limits and limit_killed is None else None
             audit_run = _median(audits)
             results[rows] = (limit, audit_run)
-            print(_row(rows, limit, audit_run), flush=True)
+            print(_row(rows, limit, audit_run, limit_killed), flush=True)
         _slopes(results)
 
 
@@ -289,11 +292,13 @@ def _median(runs: list[Run]) -> Run:
     )
 
 
-def _row(rows: int, limit: Run | None, audit: Run) -> str:
+def _row(rows: int, limit: Run | None, audit: Run, limit_killed: str | None = None) -> str:
     if limit is None:
+        missing = "-" if limit_killed is None else "killed"
+        peak = "-" if limit_killed is None else f"{limit_killed}"
         return (
-            f"| {rows:,} | - | {audit.seconds:.1f} | - | - | {audit.cpu_seconds:.1f} | - "
-            f"| - | {audit.peak_mib:,.0f} | - |"
+            f"| {rows:,} | {missing} | {audit.seconds:.1f} | - | {missing} | {audit.cpu_seconds:.1f} | - "
+            f"| {peak} | {audit.peak_mib:,.0f} | - |"
         )
     return (
         f"| {rows:,} | {limit.seconds:.1f} | {audit.seconds:.1f} | {audit.seconds / limit.seconds:.2f}x "
