@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lossaudit.errors import BadInputError
+from lossaudit.errors import BadInputError, first_line
 from lossaudit.pipeline.stages import data_sha256
 from lossaudit.sources import tables
-from lossaudit.sources.files import _check_rows, _first_line, load_dataset, select_columns
+from lossaudit.sources.files import _check_rows, load_dataset, select_columns
 from lossaudit.sources.tables import FeatureSpill, read_table_dataset
 
 SMALL_BATCH = 200
@@ -36,7 +36,7 @@ def whole_read(path: Path, label_columns: Sequence[str]) -> tuple[np.ndarray, np
     try:
         frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
     except Exception as exc:
-        raise BadInputError(f"data file {path} is not a readable table: {_first_line(exc)}") from None
+        raise BadInputError(f"data file {path} is not a readable table: {first_line(exc)}") from None
     cols = select_columns(frame, label_columns, "data")
     y = frame[cols].to_numpy()
     y = y[:, 0] if len(cols) == 1 else y

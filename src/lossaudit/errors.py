@@ -66,3 +66,10 @@ class AuditFailedError(LossauditError):
     def __init__(self, message: str, report: Any = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message cut to its first line and ``limit`` characters (its type's name when
+    it has no message): what a one-line error may quote of a library's error."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:limit]

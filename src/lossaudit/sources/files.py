@@ -18,7 +18,6 @@ line naming the file.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import math
 import struct
@@ -30,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from lossaudit.core.chunks import all_finite, finite_rows
 from lossaudit.core.head import HeadSpec
-from lossaudit.errors import BadInputError
+from lossaudit.errors import BadInputError, first_line
+from lossaudit.sources.tables import select_names
 
 if TYPE_CHECKING:
     import numpy as np
@@ -71,11 +71,11 @@ def _numpy_errors(p: Path, what: str, kind: str) -> Iterator[None]:
             raise BadInputError(
                 f"{what} file {p} holds Python objects (strings?); save a numeric array"
             ) from None
-        raise BadInputError(f"{what} file {p} is not a readable {kind}: {_first_line(exc)}") from None
+        raise BadInputError(f"{what} file {p} is not a readable {kind}: {first_line(exc)}") from None
     except MemoryError:
         raise BadInputError(f"{what} file {p} declares an array too large to load") from None
     except Exception as exc:  # BadZipFile, zlib.error, EOFError, OSError, a forged header, ...
-        raise BadInputError(f"{what} file {p} is not a readable {kind}: {_first_line(exc)}") from None
+        raise BadInputError(f"{what} file {p} is not a readable {kind}: {first_line(exc)}") from None
 
 
 def _load_npz(
@@ -196,23 +196,11 @@ def read_table(path: str | Path, what: str = "data") -> pd.DataFrame:
     except MemoryError:
         raise BadInputError(f"{what} file {p} is too large to load") from None
     except Exception as exc:  # ParserError, UnicodeDecodeError, pyarrow's own error types, ...
-        raise BadInputError(f"{what} file {p} is not a readable table: {_first_line(exc)}") from None
+        raise BadInputError(f"{what} file {p} is not a readable table: {first_line(exc)}") from None
 
 
 def select_columns(frame: pd.DataFrame, patterns: Sequence[str], what: str) -> list[str]:
     return select_names(list(map(str, frame.columns)), patterns, what)
-
-
-def select_names(names: Sequence[str], patterns: Sequence[str], what: str) -> list[str]:
-    """The names matching each pattern (a name or a glob like ``'label_*'``), in the patterns'
-    order and then the table's, each once; a pattern that matches nothing is bad input."""
-    columns: list[str] = []
-    for pattern in patterns:
-        hits = [c for c in names if fnmatch.fnmatchcase(c, pattern)]
-        if not hits:
-            raise BadInputError(f"{what}: no column matches {pattern!r}; columns are {list(names)[:20]}")
-        columns.extend(h for h in hits if h not in columns)
-    return columns
 
 
 def load_labels(path: str | Path, label_columns: Sequence[str] = ()) -> np.ndarray:
@@ -326,7 +314,7 @@ def dataset_from_arrays(
         features = np.asarray(x)
         labels = np.asarray(y)
     except (TypeError, ValueError) as exc:
-        raise BadInputError(f"data: x and y must be arrays: {_first_line(exc)}") from None
+        raise BadInputError(f"data: x and y must be arrays: {first_line(exc)}") from None
     if features.dtype.kind not in "biuf":
         raise BadInputError(f"data: features are not numeric (dtype {features.dtype})")
     _check_rows(features, labels, "data", check_finite=check_finite)
@@ -362,12 +350,7 @@ def load_spec(path: str | Path) -> HeadSpec:
 
             data = yaml.safe_load(text)
     except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
-        raise BadInputError(f"spec file {p} is not valid {p.suffix or 'YAML'}: {_first_line(exc)}") from None
+        raise BadInputError(f"spec file {p} is not valid {p.suffix or 'YAML'}: {first_line(exc)}") from None
     if isinstance(data, dict) and "head" in data and isinstance(data["head"], dict):
         data = data["head"]
     return HeadSpec.from_mapping(data, source=str(p))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:200]

@@ -1,7 +1,7 @@
 """Eval data from a Parquet or CSV table, read a batch of rows at a time.
 
 The label columns (names or globs) are resolved from the table's column names before any row is
-read, by the rules and with the messages of :func:`lossaudit.sources.files.select_columns`. Then:
+read, by the rules and with the messages of :func:`select_names`. Then:
 
 * the labels (a few columns) are read into memory as pandas reads them, so their dtype is the one
   a whole ``pd.read_parquet``/``pd.read_csv`` gives (ints, floats with NaN, strings for the label
@@ -29,6 +29,7 @@ space is returned when the last view of x is dropped.
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -36,8 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from lossaudit.errors import BadInputError, LossauditError
-from lossaudit.sources.files import _first_line, select_names
+from lossaudit.errors import BadInputError, LossauditError, first_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,6 +49,18 @@ BATCH_BYTES = 32 * 1024 * 1024
 PARQUET_BUFFER_BYTES = 64 * 1024
 """Read buffer of each Parquet column: without one, Arrow reads a row group's column chunks whole."""
 PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def select_names(names: Sequence[str], patterns: Sequence[str], what: str) -> list[str]:
+    """The names matching each pattern (a name or a glob like ``'label_*'``), in the patterns'
+    order and then the table's, each once; a pattern that matches nothing is bad input."""
+    columns: list[str] = []
+    for pattern in patterns:
+        hits = [c for c in names if fnmatch.fnmatchcase(c, pattern)]
+        if not hits:
+            raise BadInputError(f"{what}: no column matches {pattern!r}; columns are {list(names)[:20]}")
+        columns.extend(h for h in hits if h not in columns)
+    return columns
 
 
 def read_table_dataset(
@@ -83,7 +95,7 @@ def _table_errors(p: Path) -> Iterator[None]:
     except MemoryError:
         raise BadInputError(f"data file {p} is too large to load") from None
     except Exception as exc:  # ParserError, UnicodeDecodeError, pyarrow's own error types, ...
-        raise BadInputError(f"data file {p} is not a readable table: {_first_line(exc)}") from None
+        raise BadInputError(f"data file {p} is not a readable table: {first_line(exc)}") from None
 
 
 def _rows_per_batch(columns: int, batch_bytes: int) -> int:
