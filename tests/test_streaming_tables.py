@@ -348,3 +348,48 @@ def test_any_numeric_table_streams_to_the_whole_read(
         columns[f"y{k}"] = rng.integers(0, 4, rows)
     path = write(pd.DataFrame(columns), tmp_path, suffix, row_group_size=max(1, rows // 3))
     assert not isinstance(assert_same(path, ["y*"], batch), str)
+
+
+def test_labels_and_predictions_of_a_parquet_file_read_only_their_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`check --labels` and `compare` read a Parquet file's named columns alone, with the values
+    (and messages) of a whole read."""
+    import pandas as pd
+
+    from lossaudit.sources.files import load_labels, load_predictions
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(50, 30)), columns=[f"f{i}" for i in range(30)])
+    for j in range(3):
+        frame[f"label_{j}"] = (rng.integers(0, 3, 50) == j).astype(np.int64)
+        frame[f"p_{j}"] = rng.random(50)
+    frame.index = pd.RangeIndex(100, 150, name="row")  # a stored index is not a column
+    path = tmp_path / "eval.parquet"
+    frame.to_parquet(path)
+    single = tmp_path / "y.parquet"
+    frame[["label_0"]].to_parquet(single)
+
+    asked: list[object] = []
+    real = pd.read_parquet
+
+    def recording(p: object, *args: object, **kwargs: object) -> pd.DataFrame:
+        asked.append(kwargs.get("columns"))
+        return real(p, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pd, "read_parquet", recording)
+    whole = real(path)
+    assert np.array_equal(load_labels(path, ["label_*"]), whole[["label_0", "label_1", "label_2"]].to_numpy())
+    assert np.array_equal(load_labels(path, ["label_1"]), whole["label_1"].to_numpy())
+    assert np.array_equal(load_predictions(path, ["p_*"]), whole[["p_0", "p_1", "p_2"]].to_numpy())
+    assert np.array_equal(load_labels(single), real(single)["label_0"].to_numpy())
+    assert asked == [["label_0", "label_1", "label_2"], ["label_1"], ["p_0", "p_1", "p_2"], ["label_0"]]
+
+    with pytest.raises(BadInputError, match=r"^labels file .* has 36 columns; name the label column"):
+        load_labels(path)
+    with pytest.raises(BadInputError, match=r"^labels: no column matches 'y'"):
+        load_labels(path, ["y"])
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 not a footer")
+    with pytest.raises(BadInputError, match=r"^labels file .* is not a readable table: "):
+        load_labels(broken, ["y"])

@@ -30,7 +30,12 @@ from typing import TYPE_CHECKING, Any
 from lossaudit.core.chunks import all_finite, finite_rows
 from lossaudit.core.head import HeadSpec
 from lossaudit.errors import BadInputError, first_line
-from lossaudit.sources.tables import select_names
+from lossaudit.sources.tables import (
+    PARQUET_SUFFIXES,
+    parquet_columns,
+    read_parquet_columns,
+    select_names,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -212,6 +217,16 @@ def load_labels(path: str | Path, label_columns: Sequence[str] = ()) -> np.ndarr
         return _load_npy(p, "labels")
     if suffix == ".npz":
         return _load_npz(p, LABEL_KEYS, "labels")
+    if suffix in PARQUET_SUFFIXES:
+        # Only the label columns are read: a wide eval file's features never load.
+        names = parquet_columns(p, "labels")
+        if not label_columns and len(names) != 1:
+            raise BadInputError(
+                f"labels file {p} has {len(names)} columns; name the label column(s) with --label-column"
+            )
+        cols = select_names(names, label_columns, "labels") if label_columns else names
+        values = read_parquet_columns(p, cols, "labels").to_numpy()
+        return values[:, 0] if len(cols) == 1 else values
     if suffix in TABLE_SUFFIXES:
         frame = read_table(p, "labels")
         if not label_columns:
@@ -233,6 +248,9 @@ def load_predictions(path: str | Path, columns: Sequence[str] = ()) -> np.ndarra
         return _load_npy(p, "predictions")
     if suffix == ".npz":
         return _load_npz(p, PREDICTION_KEYS, "predictions")
+    if suffix in PARQUET_SUFFIXES and columns:
+        cols = select_names(parquet_columns(p, "predictions"), columns, "predictions")
+        return read_parquet_columns(p, cols, "predictions").to_numpy()
     if suffix in TABLE_SUFFIXES:
         frame = read_table(p, "predictions")
         cols = select_columns(frame, columns, "predictions") if columns else list(frame.columns)

@@ -88,14 +88,8 @@ def read_table_dataset(
 @contextmanager
 def _table_errors(p: Path) -> Iterator[None]:
     """A reader's failure as the one line a whole read gave (``not a readable table``)."""
-    try:
+    with _read_errors(p, "data"):
         yield
-    except LossauditError:
-        raise
-    except MemoryError:
-        raise BadInputError(f"data file {p} is too large to load") from None
-    except Exception as exc:  # ParserError, UnicodeDecodeError, pyarrow's own error types, ...
-        raise BadInputError(f"data file {p} is not a readable table: {first_line(exc)}") from None
 
 
 def _rows_per_batch(columns: int, batch_bytes: int) -> int:
@@ -132,9 +126,7 @@ def _parquet(p: Path, label_columns: Sequence[str], batch_bytes: int) -> tuple[n
     table = pq.ParquetFile(p, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
     with table:
         schema = table.schema_arrow
-        # The columns pandas makes of the file: its stored index is the frame's index, not a column.
-        index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
-        names = [name for name in schema.names if name not in index]
+        names = _frame_columns(schema)
         labels, features = _split(p, names, label_columns)
         with_nulls = _columns_with_nulls(table, features)
         non_numeric = [name for name in features if not _numeric(schema.field(name).type, name in with_nulls)]
@@ -147,6 +139,42 @@ def _parquet(p: Path, label_columns: Sequence[str], batch_bytes: int) -> tuple[n
                 spill.append(_float32_rows(p, batch))
             x = spill.array()
     return x, y
+
+
+def _frame_columns(schema: pa.Schema) -> list[str]:
+    """The columns pandas makes of a Parquet file: its stored index is the frame's index, not a
+    column."""
+    index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+    return [name for name in schema.names if name not in index]
+
+
+def parquet_columns(p: Path, what: str) -> list[str]:
+    """The column names pandas gives the Parquet file ``p``, read from its footer alone."""
+    import pyarrow.parquet as pq
+
+    with _read_errors(p, what):
+        return _frame_columns(pq.read_schema(p))
+
+
+def read_parquet_columns(p: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
+    """Only ``columns`` of the Parquet file ``p``, as ``pd.read_parquet`` reads them: labels or
+    predictions without reading any feature column."""
+    import pandas as pd
+
+    with _read_errors(p, what):
+        return pd.read_parquet(p, columns=list(columns))
+
+
+@contextmanager
+def _read_errors(p: Path, what: str) -> Iterator[None]:
+    try:
+        yield
+    except LossauditError:
+        raise
+    except MemoryError:
+        raise BadInputError(f"{what} file {p} is too large to load") from None
+    except Exception as exc:  # pyarrow's own error types, a corrupt footer, ...
+        raise BadInputError(f"{what} file {p} is not a readable table: {first_line(exc)}") from None
 
 
 def _numeric(dtype: pa.DataType, nulls: bool) -> bool:
