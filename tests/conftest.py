@@ -92,24 +92,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return -_HEAVY_FILES.get(name, 0)
 
     items.sort(key=weight)
-
-
-_SHARED_SCOPES = ("tests/spark/",)
-"""Folders whose files run on one xdist worker: tests/spark's files share one Spark session (its JVM
-and its Python worker, which imports TensorFlow once), a folder-wide fixture that file-by-file
-scheduling would start once per worker."""
-
-
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """Under ``--dist loadfile``, the files of a shared folder are one unit of work; any other
-    ``--dist`` mode is left to xdist."""
-    if config.getoption("dist", None) != "loadfile":
-        return None
-    from xdist.scheduler import LoadFileScheduling
-
-    class SharedFolderScheduling(LoadFileScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            scope = super()._split_scope(nodeid)
-            return next((folder for folder in _SHARED_SCOPES if scope.startswith(folder)), scope)
-
-    return SharedFolderScheduling(config, log)  # type: ignore[arg-type]
