@@ -64,7 +64,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # first, the long ones start at once on different workers instead of arriving at the end of the
 # queue and running alone while the other workers idle.
 _HEAVY_FILES = {
-    "tests/mlflow/test_mlproject.py": 700,
+    "tests/mlflow/test_mlproject.py": 450,
+    "tests/mlflow/test_mlproject_check.py": 250,
     "tests/spark/test_spark_engine.py": 540,
     "tests/spark/test_registry_spark.py": 300,
     "tests/mlflow/test_pipeline_run.py": 450,
