@@ -306,9 +306,22 @@ def _collected_roc(frame: DataFrame, scores: str, n: int, *, k: int = 0, multila
     return roc_auc_of(rows[truth].to_numpy(dtype=np.int64), matrix, k, binary=False)
 
 
-def _logit_bin_sql(p: str) -> str:
-    """:func:`lossaudit.core.counts.logit_bins` of the double ``p``, in Spark SQL."""
-    span, bins = ROC_LOGIT_SPAN, ROC_BINS
+HISTOGRAM_COUNTS = 4_000_000
+"""At most this many (class, side, bin) counts reach the driver for the ROC-AUC bounds: a head of
+more than 30 classes (labels) gets fewer bins each (a power of two, at least 1,024)."""
+
+
+def _bins_for(classes: int) -> int:
+    """ROC_BINS, halved until 2 x ``classes`` x bins fits :data:`HISTOGRAM_COUNTS` (>= 1,024)."""
+    bins = ROC_BINS
+    while bins > 1024 and 2 * classes * bins > HISTOGRAM_COUNTS:
+        bins //= 2
+    return bins
+
+
+def _logit_bin_sql(p: str, bins: int) -> str:
+    """:func:`lossaudit.core.counts.logit_bins` of the double ``p`` with ``bins`` bins, in Spark SQL."""
+    span = ROC_LOGIT_SPAN
     z = f"least(greatest(ln({p}) - ln(1D - {p}), {-span}D), {span}D)"
     clipped = f"CASE WHEN {p} <= 0D THEN {-span}D WHEN {p} >= 1D THEN {span}D ELSE {z} END"
     return f"CAST(least(floor(({clipped} + {span}D) / {2 * span}D * {bins}), {bins - 1}) AS INT)"
@@ -317,21 +330,18 @@ def _logit_bin_sql(p: str) -> str:
 def _histogram_roc(frame: DataFrame, scores: str, *, k: int, multilabel: bool) -> RocAuc:
     """Bounds on the macro ROC-AUC from one aggregate: per class (label), how many positive and
     negative rows put their score in each logit bin; the counts of the bins that hold a score reach
-    the driver (at most 2 x K x ROC_BINS, whatever the rows), never a row."""
+    the driver (at most 2 x K x bins, whatever the rows; :func:`_bins_for` keeps that under
+    :data:`HISTOGRAM_COUNTS`), never a row."""
     import numpy as np
     from pyspark.sql import functions as F
 
-    if multilabel:
-        truth = "element_at(CAST(_y AS ARRAY<DOUBLE>), j + 1) = 1D"
-        width = f"size({scores})"
-    else:
-        truth = "_t = j"
-        width = str(k)
+    truth = "element_at(CAST(_y AS ARRAY<DOUBLE>), j + 1) = 1D" if multilabel else "_t = j"
+    bins = _bins_for(k)
     entries = frame.select(
         F.explode(
             F.expr(
-                f"transform(sequence(0, {width} - 1), j -> named_struct('c', j, 'pos', {truth}, "
-                f"'b', {_logit_bin_sql(f'CAST(element_at({scores}, j + 1) AS DOUBLE)')}))"
+                f"transform(sequence(0, {k - 1}), j -> named_struct('c', j, 'pos', {truth}, "
+                f"'b', {_logit_bin_sql(f'CAST(element_at({scores}, j + 1) AS DOUBLE)', bins)}))"
             )
         ).alias("e")
     )
@@ -341,12 +351,12 @@ def _histogram_roc(frame: DataFrame, scores: str, *, k: int, multilabel: bool) -
     by_class: dict[int, list[Any]] = {}
     for row in counted:
         by_class.setdefault(int(row["c"]), []).append(row)
-    classes = k if not multilabel else max(by_class, default=-1) + 1
+    classes = k
 
     def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for c in range(classes):
-            positives = np.zeros(ROC_BINS, dtype=np.int64)
-            negatives = np.zeros(ROC_BINS, dtype=np.int64)
+            positives = np.zeros(bins, dtype=np.int64)
+            negatives = np.zeros(bins, dtype=np.int64)
             for row in by_class.get(c, ()):
                 (positives if row["pos"] else negatives)[int(row["b"])] += int(row["count"])
             yield positives, negatives
@@ -489,7 +499,7 @@ def multilabel_counts(
             fn[j] += count
     roc = None
     if reading.probabilities is not None:
-        roc = _collected_roc(frame, "_probs", summary.n_rows, multilabel=True)
+        roc = _collected_roc(frame, "_probs", summary.n_rows, k=k, multilabel=True)
     n = int(row["n"])
     counts = MultiLabelCounts(
         n=n,
