@@ -33,6 +33,7 @@ from lossaudit.errors import BadInputError, first_line
 from lossaudit.sources.tables import (
     PARQUET_SUFFIXES,
     parquet_columns,
+    read_errors,
     read_parquet_columns,
     select_names,
 )
@@ -194,14 +195,10 @@ def read_table(path: str | Path, what: str = "data") -> pd.DataFrame:
     import pandas as pd
 
     p = _existing(path, what)
-    try:
+    with read_errors(p, what):
         if p.suffix.lower() == ".csv":
             return pd.read_csv(p)
         return pd.read_parquet(p)
-    except MemoryError:
-        raise BadInputError(f"{what} file {p} is too large to load") from None
-    except Exception as exc:  # ParserError, UnicodeDecodeError, pyarrow's own error types, ...
-        raise BadInputError(f"{what} file {p} is not a readable table: {first_line(exc)}") from None
 
 
 def select_columns(frame: pd.DataFrame, patterns: Sequence[str], what: str) -> list[str]:

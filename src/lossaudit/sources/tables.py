@@ -88,7 +88,7 @@ def read_table_dataset(
 @contextmanager
 def _table_errors(p: Path) -> Iterator[None]:
     """A reader's failure as the one line a whole read gave (``not a readable table``)."""
-    with _read_errors(p, "data"):
+    with read_errors(p, "data"):
         yield
 
 
@@ -152,7 +152,7 @@ def parquet_columns(p: Path, what: str) -> list[str]:
     """The column names pandas gives the Parquet file ``p``, read from its footer alone."""
     import pyarrow.parquet as pq
 
-    with _read_errors(p, what):
+    with read_errors(p, what):
         return _frame_columns(pq.read_schema(p))
 
 
@@ -161,12 +161,14 @@ def read_parquet_columns(p: Path, columns: Sequence[str], what: str) -> pd.DataF
     predictions without reading any feature column."""
     import pandas as pd
 
-    with _read_errors(p, what):
+    with read_errors(p, what):
         return pd.read_parquet(p, columns=list(columns))
 
 
 @contextmanager
-def _read_errors(p: Path, what: str) -> Iterator[None]:
+def read_errors(p: Path, what: str) -> Iterator[None]:
+    """A table reader's failure (ParserError, UnicodeDecodeError, pyarrow's own errors, ...) as one
+    line naming ``what`` and the file; lossaudit's own errors pass through."""
     try:
         yield
     except LossauditError:
