@@ -111,3 +111,14 @@ def test_the_exact_value_is_always_within_the_bounds(case: tuple[int, list[int],
     lower, upper = roc.bounds
     exact = exact_ovr(y, scores)
     assert lower - 1e-12 <= exact <= upper + 1e-12
+
+
+def test_wide_heads_get_fewer_bins_so_the_driver_gets_a_bounded_number_of_counts() -> None:
+    from lossaudit.core.counts import HISTOGRAM_COUNTS, ROC_BINS, bins_for
+
+    assert bins_for(10) == bins_for(30) == ROC_BINS
+    assert bins_for(31) == ROC_BINS // 2
+    assert bins_for(1000) == 1024
+    for k in (2, 10, 30, 31, 100, 1000, 100_000):
+        bins = bins_for(k)
+        assert bins >= 1024 and (2 * k * bins <= HISTOGRAM_COUNTS or bins == 1024), k

@@ -343,15 +343,3 @@ def test_beyond_the_exact_rows_roc_auc_is_bounded_around_the_exact_value(
         {k: v for k, v in local["values"].items() if not k.startswith("roc_auc")}, rel=1e-6
     )
     assert theirs["confusion_matrix"] == local["confusion_matrix"]
-
-
-def test_wide_heads_get_fewer_bins_so_the_driver_gets_a_bounded_number_of_counts() -> None:
-    from lossaudit.core.counts import ROC_BINS
-    from lossaudit.spark.stats import HISTOGRAM_COUNTS, _bins_for
-
-    assert _bins_for(10) == _bins_for(30) == ROC_BINS
-    assert _bins_for(31) == ROC_BINS // 2
-    assert _bins_for(1000) == 1024
-    for k in (2, 10, 30, 31, 100, 1000, 100_000):
-        bins = _bins_for(k)
-        assert bins >= 1024 and (2 * k * bins <= HISTOGRAM_COUNTS or bins == 1024), k

@@ -69,6 +69,19 @@ float32 probability short of 1 (logit 16.6) and down to 1e-14 falls in a bin of 
 smaller ones share the first bin."""
 
 
+HISTOGRAM_COUNTS = 4_000_000
+"""At most this many (class, side, bin) counts are held for the ROC-AUC bounds: a head of more than
+30 classes (labels) gets fewer bins each (a power of two, at least 1,024)."""
+
+
+def bins_for(classes: int) -> int:
+    """ROC_BINS, halved until 2 x ``classes`` x bins fits :data:`HISTOGRAM_COUNTS` (>= 1,024)."""
+    bins = ROC_BINS
+    while bins > 1024 and 2 * classes * bins > HISTOGRAM_COUNTS:
+        bins //= 2
+    return bins
+
+
 def logit_bins(p: np.ndarray, bins: int = ROC_BINS, span: float = ROC_LOGIT_SPAN) -> np.ndarray:
     """Each probability's histogram bin: logit(p) clipped to [-span, span], cut into ``bins``
     equal bins (p <= 0 in the first, p >= 1 in the last). Monotone in p, so a pair of scores in

@@ -58,12 +58,12 @@ if TYPE_CHECKING:
     from lossaudit.core.facts import OutputFacts
     from lossaudit.core.labels import LabelEvidence
     from lossaudit.core.metrics import RecomputedMetrics
+    from lossaudit.core.outputs import Reading
     from lossaudit.keras.predict import LiveEvaluation
     from lossaudit.keras.static import StaticModel
     from lossaudit.spark.data import EvalData
     from lossaudit.spark.labels import LabelFacts
     from lossaudit.spark.predict import ShippedModel
-    from lossaudit.spark.stats import Reading
 
 ENGINES = ("local", "spark")
 ENGINE = "spark"
@@ -263,8 +263,9 @@ def recompute(
         multilabel_metrics,
         single_label_metrics,
     )
+    from lossaudit.core.outputs import reading_of
     from lossaudit.core.resolution import task_kind
-    from lossaudit.spark.stats import multilabel_counts, read_outputs, single_label_counts, summarise_outputs
+    from lossaudit.spark.stats import multilabel_counts, single_label_counts, summarise_outputs
 
     head = model.head
     summary = summarise_outputs(predicted.frame, head)
@@ -274,7 +275,7 @@ def recompute(
     if reason is not None:
         return SparkRecomputeStage(labels=evidence, outputs=outputs, unscored=reason)
     task = task_kind(head, evidence)
-    reading = read_outputs(head, task, summary)
+    reading = reading_of(head, task, summary)
     if task == "multilabel":
         merged, label_hits = multilabel_counts(predicted.frame, head, evidence, reading, summary)
         return SparkRecomputeStage(

@@ -19,11 +19,9 @@ that the exact value cannot leave, reported as ``roc_auc_lower``/``roc_auc_upper
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lossaudit.core.counts import (
-    ROC_BINS,
     ROC_LOGIT_SPAN,
     AccuracyCounts,
     MultiLabelCounts,
@@ -31,14 +29,16 @@ from lossaudit.core.counts import (
     ProbabilitySums,
     RocAuc,
     SingleLabelCounts,
+    bins_for,
     multilabel_roc_auc,
     roc_auc_bounds,
     roc_auc_of,
 )
-from lossaudit.core.facts import OutputFacts
 from lossaudit.core.head import HeadSpec
 from lossaudit.core.labels import LabelEvidence
-from lossaudit.core.metrics import PROBABILITY_TOLERANCE, TOP_K
+from lossaudit.core.metrics import TOP_K
+from lossaudit.core.outputs import OutputSummary, Reading
+from lossaudit.core.outputs import sums_to_one as rows_sum_to_one
 from lossaudit.errors import BadInputError
 from lossaudit.spark.data import LABEL
 from lossaudit.spark.predict import PREDICTION
@@ -56,22 +56,6 @@ _EPS = 2.220446049250313e-16
 """float64 machine epsilon: scikit-learn's log loss clips probabilities to [eps, 1 - eps]."""
 _P, _Y = f"`{PREDICTION}`", f"`{LABEL}`"
 _NON_FINITE = f"exists({_P}, v -> isnan(v) OR abs(v) = double('Infinity'))"
-
-
-@dataclass(frozen=True)
-class OutputSummary:
-    """What the raw outputs showed, over every row."""
-
-    n_rows: int
-    width: int
-    non_finite_rows: int
-    low: float | None
-    high: float | None
-    row_sums: tuple[float, float] | None
-    """(min, max) of the row sums over finite rows, for heads of more than one unit."""
-
-    def facts(self) -> OutputFacts:
-        return OutputFacts(n_rows=self.n_rows, non_finite_rows=self.non_finite_rows, row_sums=self.row_sums)
 
 
 def summarise_outputs(predicted: DataFrame, head: HeadSpec) -> OutputSummary:
@@ -114,51 +98,6 @@ def summarise_outputs(predicted: DataFrame, head: HeadSpec) -> OutputSummary:
         high=None if row["high"] is None else float(row["high"]),
         row_sums=sums,
     )
-
-
-@dataclass(frozen=True)
-class Reading:
-    """How the outputs are read (:func:`lossaudit.core.metrics.read_outputs`' decision)."""
-
-    are_logits: bool
-    probabilities: str | None
-    """``softmax`` or ``sigmoid`` of the raw outputs, ``raw`` (they are probabilities), or None."""
-    problem: str | None = None
-    """Why outputs the head promises as probabilities are not read as such (rule LA306)."""
-
-
-def read_outputs(head: HeadSpec, task: str, summary: OutputSummary) -> Reading:
-    """The decision of :func:`lossaudit.core.metrics.read_outputs`, from the outputs' range."""
-    multilabel = task == "multilabel"
-    activation = head.activation
-    if activation == "linear":
-        return Reading(True, "sigmoid" if head.units == 1 or multilabel else "softmax")
-    low = summary.low if summary.low is not None else 0.0
-    high = summary.high if summary.high is not None else 0.0
-    in_range = low >= -PROBABILITY_TOLERANCE and high <= 1.0 + PROBABILITY_TOLERANCE
-    if activation in ("softmax", "sigmoid"):
-        if not in_range:
-            return Reading(
-                False,
-                None,
-                f"the head's {activation} promises probabilities, but the outputs range over "
-                f"[{low:.4g}, {high:.4g}]",
-            )
-        return Reading(False, "raw")
-    if in_range and (head.units == 1 or multilabel):
-        return Reading(False, "raw")
-    if in_range and _sums_to_one(summary):
-        return Reading(False, "raw")
-    return Reading(False, None)
-
-
-def _sums_to_one(summary: OutputSummary) -> bool:
-    """``np.allclose(row_sums, 1.0, atol=PROBABILITY_TOLERANCE)`` over every row."""
-    if summary.row_sums is None:
-        return False
-    tol = PROBABILITY_TOLERANCE + 1e-5  # allclose's default rtol, times |1.0|
-    low, high = summary.row_sums
-    return low >= 1.0 - tol and high <= 1.0 + tol
 
 
 def _label_value(labels: LabelEvidence) -> str:
@@ -234,7 +173,7 @@ def _multiclass_counts(
             sums_to_one = True
         else:
             frame = frame.withColumn("_probs", F.col(PREDICTION))
-            sums_to_one = _sums_to_one(summary)
+            sums_to_one = rows_sum_to_one(summary)
         scores = "_probs"
         if not sums_to_one and renormalise:
             frame = _clip_renormalised(frame, "_probs", "_scores", "1e-15D", "double('Infinity')")
@@ -306,19 +245,6 @@ def _collected_roc(frame: DataFrame, scores: str, n: int, *, k: int = 0, multila
     return roc_auc_of(rows[truth].to_numpy(dtype=np.int64), matrix, k, binary=False)
 
 
-HISTOGRAM_COUNTS = 4_000_000
-"""At most this many (class, side, bin) counts reach the driver for the ROC-AUC bounds: a head of
-more than 30 classes (labels) gets fewer bins each (a power of two, at least 1,024)."""
-
-
-def _bins_for(classes: int) -> int:
-    """ROC_BINS, halved until 2 x ``classes`` x bins fits :data:`HISTOGRAM_COUNTS` (>= 1,024)."""
-    bins = ROC_BINS
-    while bins > 1024 and 2 * classes * bins > HISTOGRAM_COUNTS:
-        bins //= 2
-    return bins
-
-
 def _logit_bin_sql(p: str, bins: int) -> str:
     """:func:`lossaudit.core.counts.logit_bins` of the double ``p`` with ``bins`` bins, in Spark SQL."""
     span = ROC_LOGIT_SPAN
@@ -330,13 +256,13 @@ def _logit_bin_sql(p: str, bins: int) -> str:
 def _histogram_roc(frame: DataFrame, scores: str, *, k: int, multilabel: bool) -> RocAuc:
     """Bounds on the macro ROC-AUC from one aggregate: per class (label), how many positive and
     negative rows put their score in each logit bin; the counts of the bins that hold a score reach
-    the driver (at most 2 x K x bins, whatever the rows; :func:`_bins_for` keeps that under
-    :data:`HISTOGRAM_COUNTS`), never a row."""
+    the driver (at most 2 x K x bins, whatever the rows; :func:`~lossaudit.core.counts.bins_for` keeps
+    that under :data:`~lossaudit.core.counts.HISTOGRAM_COUNTS`), never a row."""
     import numpy as np
     from pyspark.sql import functions as F
 
     truth = "element_at(CAST(_y AS ARRAY<DOUBLE>), j + 1) = 1D" if multilabel else "_t = j"
-    bins = _bins_for(k)
+    bins = bins_for(k)
     entries = frame.select(
         F.explode(
             F.expr(
