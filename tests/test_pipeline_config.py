@@ -348,3 +348,17 @@ def test_json_schema_and_loader_agree(tmp_path: Path, text: str, valid: bool) ->
     else:
         with pytest.raises(BadInputError):
             load_pipeline(path, base=RuleConfig())
+
+
+def test_roc_auc_per_audit_defaults_to_exact_and_refuses_other_values(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "kind: audit\naudits:\n  - {name: a, model: m.keras, data: d.npz, roc_auc: bounds}\n"
+        "  - {name: b, model: m.keras, data: d.npz}\n",
+    )
+    assert [a.roc_auc for a in load_pipeline(path).audits] == ["bounds", "exact"]
+    bad = write(
+        tmp_path, "kind: audit\naudits: [{model: m.keras, data: d.npz, roc_auc: approx}]\n", "bad.yaml"
+    )
+    with pytest.raises(BadInputError, match=r"roc_auc: must be exact or bounds, got 'approx'"):
+        load_pipeline(bad)

@@ -423,3 +423,34 @@ def _open_files() -> list[str]:
         except OSError:  # the descriptor listdir used, closed since
             continue
     return targets
+
+
+@pytest.mark.parametrize(
+    "case_name",
+    ["one_unit_cce_case", "one_unit_bce_case", "softmax_bce_digits_case", "softmax_cce_index_labels_case"],
+)
+def test_roc_auc_bounds_keeps_no_prediction_and_gives_the_exact_audit_otherwise(
+    case_name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """``--roc-auc bounds`` folds every batch into counts: the same verdict, codes, comparisons,
+    confusion matrix and metrics as the default audit, ROC-AUC bounded around the exact value."""
+    case: SavedCase = request.getfixturevalue(case_name)
+    code, exact = audit_json(case, tmp_path / "exact", "--no-gx")
+    code_b, bounded = audit_json(case, tmp_path / "bounds", "--no-gx", "--roc-auc", "bounds")
+    assert code_b == code
+    assert bounded["verdict"] == exact["verdict"] and bounded["codes"] == exact["codes"]
+    assert bounded["context"]["roc_auc"] == "bounds" and exact["context"]["roc_auc"] == "exact"
+    predict = next(s for s in bounded["stages"] if s["name"] == "predict")
+    assert "folded into counts (not kept)" in predict["summary"]
+    assert [(c["source"], c["metric"], c["status"]) for c in bounded["comparisons"]] == [
+        (c["source"], c["metric"], c["status"]) for c in exact["comparisons"]
+    ]
+    ours, theirs = bounded["metrics"], exact["metrics"]
+    assert ours["confusion_matrix"] == theirs["confusion_matrix"]
+    same = {k: v for k, v in theirs["values"].items() if k != "roc_auc"}
+    assert {k: ours["values"][k] for k in same} == pytest.approx(same, rel=1e-9, abs=1e-12)
+    true_auc = theirs["values"].get("roc_auc")
+    if true_auc is not None:
+        lower = ours["values"].get("roc_auc_lower", ours["values"].get("roc_auc"))
+        upper = ours["values"].get("roc_auc_upper", ours["values"].get("roc_auc"))
+        assert lower <= true_auc + 1e-12 and true_auc - 1e-12 <= upper

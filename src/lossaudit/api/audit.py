@@ -248,6 +248,7 @@ def audit(
     batch_size: int = 256,
     unsafe: bool = False,
     data_name: str | None = None,
+    roc_auc: str = "exact",
 ) -> AuditReport:
     """Audit a Keras classifier on eval data, as ``lossaudit audit`` does; return its report.
 
@@ -281,6 +282,9 @@ def audit(
         As ``--batch-size`` and ``--unsafe`` (Lambda layers of a model file).
     data_name
         What the report and the MLflow dataset call in-memory data (default ``eval``).
+    roc_auc
+        ``exact`` keeps every prediction to rank the scores; ``bounds`` folds each batch into
+        counts and keeps none (ROC-AUC bounded from score histograms), as ``--roc-auc``.
 
     Raises
     ------
@@ -321,6 +325,7 @@ def audit(
         batch_size=batch_size,
         gx=gx,
         thresholds=dict(thresholds or {}),
+        roc_auc=roc_auc,
     )
     return run_request(request, source, data=data, log=log, tracking_uri=tracking_uri, experiment=experiment)
 

@@ -21,6 +21,7 @@ from lossaudit.cli.common import (
     MeasuredOn,
     ReportedNOpt,
     ReportedOnOpt,
+    RocAucMode,
     RuleFailOnOpt,
     SelectOpt,
     emit,
@@ -115,6 +116,16 @@ def audit(
         ),
     ] = Engine.local,
     master: MasterOpt = None,
+    roc_auc: Annotated[
+        RocAucMode,
+        typer.Option(
+            "--roc-auc",
+            help="exact: keep every prediction (n x units) to rank the scores. bounds: fold each "
+            "batch into counts as it is predicted and keep none; ROC-AUC is bounded from score "
+            "histograms (roc_auc_lower/roc_auc_upper, roc_auc where they meet). Local engine: Spark "
+            "is exact up to 200,000 rows and bounds beyond.",
+        ),
+    ] = RocAucMode.exact,
 ) -> None:
     """Audit a saved Keras model on eval data: static read, load, predict, recompute, compare.
 
@@ -156,6 +167,7 @@ def audit(
             retrain_seeds=retrain_seeds,
             gx=gx,
             thresholds=dict(parse_threshold(t) for t in threshold or ()),
+            roc_auc=roc_auc.value,
         )
         source, mlflow_sink = audit_source_and_sink(model, tracking_uri, experiment, no_log)
         from lossaudit.cli import console

@@ -45,6 +45,13 @@ class Engine(StrEnum):
     spark = "spark"
 
 
+class RocAucMode(StrEnum):
+    """``--roc-auc`` of ``audit``: keep the predictions for the exact value, or bound it."""
+
+    exact = "exact"
+    bounds = "bounds"
+
+
 MasterOpt = Annotated[
     str | None,
     typer.Option(

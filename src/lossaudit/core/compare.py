@@ -300,6 +300,8 @@ def accuracy_definitions(
     """(the definition the task needs, then every other one) for an 'accuracy' on this head."""
     import numpy as np
 
+    from lossaudit.core.metrics import top_k_hits
+
     raw = outputs.raw
     k = head.units
     task = task_kind(head, labels)
@@ -336,15 +338,12 @@ def accuracy_definitions(
                     "BinaryAccuracy(threshold=0.0)",
                 )
             )
-        order = np.argsort(-raw, axis=1)
-        for kk in (2, 3, 5):
-            if kk < k:
-                hit = (order[:, :kk] == y_idx[:, None]).any(axis=1)
-                defs.append(
-                    Definition(
-                        f"top_{kk}", f"top-{kk} accuracy", float(hit.mean()), "top_k_categorical_accuracy"
-                    )
-                )
+        # scikit-learn's tie order, as the recomputed top-k accuracy and merged counts break ties
+        hits = top_k_hits(y_idx, raw, tuple(kk for kk in (2, 3, 5) if kk < k))
+        for kk, hit in hits.items():
+            defs.append(
+                Definition(f"top_{kk}", f"top-{kk} accuracy", hit / len(y_idx), "top_k_categorical_accuracy")
+            )
         present = [c for c in range(k) if (y_idx == c).any()]
         defs.append(
             Definition(

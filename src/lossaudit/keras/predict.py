@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from lossaudit.core.chunks import release
 from lossaudit.core.compare import ReportedMetric
@@ -50,6 +50,10 @@ DEFAULT_BATCH_SIZE = 256
 PROGRESS_MIN_BATCHES = 20
 """A progress bar is shown (on a terminal) only for runs of more batches than this."""
 EVALUATE_SOURCE = "evaluate"
+
+BatchConsumer = Callable[[int, "np.ndarray"], None]
+"""Takes each batch's outputs (float64, (rows, units)) with the index of its first row, in row
+order, in place of keeping them (:class:`lossaudit.core.blockwise.BlockReducer.add`)."""
 
 
 def output_kind(head: HeadSpec) -> str:
@@ -128,14 +132,38 @@ def _batches(starts: range, n: int, progress: bool | None) -> Iterator[Iterable[
         yield bar
 
 
+@overload
 def predict_in_batches(
     model: Any,
     x: np.ndarray,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool | None = None,
-) -> np.ndarray:
-    """The model's outputs on ``x``, batch by batch, as float64 of shape (n, units).
+    on_batch: None = None,
+) -> np.ndarray: ...
+
+
+@overload
+def predict_in_batches(
+    model: Any,
+    x: np.ndarray,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool | None = None,
+    on_batch: BatchConsumer,
+) -> None: ...
+
+
+def predict_in_batches(
+    model: Any,
+    x: np.ndarray,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool | None = None,
+    on_batch: BatchConsumer | None = None,
+) -> np.ndarray | None:
+    """The model's outputs on ``x``, batch by batch, as float64 of shape (n, units); or, with
+    ``on_batch``, each batch's outputs handed to it and none kept (returns None).
 
     Parameters
     ----------
@@ -145,6 +173,7 @@ def predict_in_batches(
     batch_size : samples per ``predict_on_batch`` call.
     progress : force the progress bar on or off; by default it is shown on stderr when stderr
         is a terminal and the run has more than :data:`PROGRESS_MIN_BATCHES` batches.
+    on_batch : a :data:`BatchConsumer`: the outputs go to it, batch by batch, instead of being kept.
 
     Raises
     ------
@@ -174,7 +203,11 @@ def predict_in_batches(
         if isinstance(out, list | tuple | dict):
             raise BadInputError("the model returns several outputs; lossaudit audits single-output models")
         arr = np.asarray(out, dtype=np.float64)[:rows]
-        chunks.append(arr.reshape(rows, -1) if arr.ndim != 2 else arr)
+        arr = arr.reshape(rows, -1) if arr.ndim != 2 else arr
+        if on_batch is not None:
+            on_batch(start, arr)
+        else:
+            chunks.append(arr)
         release(x[start : start + batch_size])
 
     try:
@@ -187,7 +220,7 @@ def predict_in_batches(
         raise BadInputError(
             f"the model failed to predict: {type(exc).__name__}: {_first_line(exc)}"
         ) from None
-    return np.concatenate(chunks, axis=0)
+    return None if on_batch is not None else np.concatenate(chunks, axis=0)
 
 
 @dataclass(frozen=True)
@@ -255,7 +288,8 @@ def predict_and_evaluate(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool | None = None,
-) -> tuple[np.ndarray, LiveEvaluation]:
+    on_batch: BatchConsumer | None = None,
+) -> tuple[np.ndarray | None, LiveEvaluation]:
     """One pass over ``x``: the model's outputs and the numbers ``model.evaluate`` would report.
 
     Each batch is predicted once; its outputs go through the model's compiled loss and metric
@@ -272,11 +306,13 @@ def predict_and_evaluate(
     y : the labels, one row per sample of ``x``.
     batch_size : samples per batch, for the predictions and for the loss's per-batch mean.
     progress : as for :func:`predict_in_batches`.
+    on_batch : as for :func:`predict_in_batches`: each batch's outputs go to it, none is kept.
 
     Returns
     -------
     (predictions, evaluation)
-        Predictions as :func:`predict_in_batches` returns them (float64, shape (n, units)).
+        Predictions as :func:`predict_in_batches` returns them (float64, shape (n, units)); None
+        with ``on_batch``.
 
     Raises
     ------
@@ -294,11 +330,25 @@ def predict_and_evaluate(
     x = conform_input(model, x)
     check_input_shape(model, x)
 
+    def predict_rest(start: int) -> np.ndarray | None:
+        """Rows ``start`` on, predicted without the metrics (a model that fails to predict raises
+        here, as in :func:`predict_in_batches`)."""
+        if on_batch is None:
+            return predict_in_batches(model, x[start:], batch_size=batch_size, progress=progress)
+        consumer = on_batch
+        predict_in_batches(
+            model,
+            x[start:],
+            batch_size=batch_size,
+            progress=progress,
+            on_batch=lambda first, outputs: consumer(start + first, outputs),
+        )
+        return None
+
     def predictions_only(
         error: str, records: list[warnings.WarningMessage] | None = None
-    ) -> tuple[np.ndarray, LiveEvaluation]:
-        out = predict_in_batches(model, x, batch_size=batch_size, progress=progress)
-        return out, LiveEvaluation(error=error, keras_warnings=_warning_lines(records or []))
+    ) -> tuple[np.ndarray | None, LiveEvaluation]:
+        return predict_rest(0), LiveEvaluation(error=error, keras_warnings=_warning_lines(records or []))
 
     if getattr(model, "loss", None) is None:
         return predictions_only("the model is not compiled with a loss; evaluate skipped")
@@ -329,22 +379,23 @@ def predict_and_evaluate(
                     error = f"{type(exc).__name__}: {_first_line(exc)}"
                     stopped_at = start
                     break
-                if out is None:
-                    out = np.empty((n, batch_out.shape[1]), dtype=np.float64)
-                out[start:stop] = batch_out
+                if on_batch is not None:
+                    on_batch(start, batch_out)
+                else:
+                    if out is None:
+                        out = np.empty((n, batch_out.shape[1]), dtype=np.float64)
+                    out[start:stop] = batch_out
                 release(x[start:stop])  # a memory-mapped x holds one batch in memory, not all of it
         if error is None:
             values, non_finite = _finite_values(scorer.values())
     if error is not None:
-        # The rest is predicted without the metrics; a model that fails to predict raises here,
-        # as it raises in predict_in_batches.
-        rest = predict_in_batches(model, x[stopped_at:], batch_size=batch_size, progress=progress)
+        # The rest is predicted without the metrics.
+        rest = predict_rest(stopped_at)
         if out is None:
             out = rest
-        else:
+        elif rest is not None:
             out[stopped_at:] = rest
         return out, LiveEvaluation(error=error, keras_warnings=_warning_lines(records))
-    assert out is not None  # n > 0: at least one batch ran
     return out, LiveEvaluation(values=values, non_finite=non_finite, keras_warnings=_warning_lines(records))
 
 

@@ -96,6 +96,8 @@ class AuditEntry:
     """``local`` or ``spark`` (:mod:`lossaudit.pipeline.spark_audit`)."""
     master: str | None = None
     """The Spark master for ``engine: spark`` (None: ``SPARK_MASTER``, else ``local[*]``)."""
+    roc_auc: str = "exact"
+    """``exact`` or ``bounds`` (:attr:`lossaudit.pipeline.stages.AuditRequest.roc_auc`)."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ def _audit_entry(
         unsafe=section.unsafe,
         engine=section.engine or engine,
         master=section.master if section.master is not None else master,
+        roc_auc=section.roc_auc,
         **extra,
     )
 

@@ -279,6 +279,7 @@ def _run_audit_entry(
             train_batch_size=entry.batch_size,
             thresholds=dict(config.thresholds),
             config=config.rules,
+            roc_auc=entry.roc_auc,
         )
         source = None
         if model.startswith(("models:", "runs:")):

@@ -173,6 +173,12 @@ def _check_engine(value: Any) -> str:
     return value
 
 
+def _check_roc_auc(value: Any) -> str:
+    if not isinstance(value, str) or value not in ("exact", "bounds"):
+        raise _error(f"must be exact or bounds, got {show(value)}")
+    return value
+
+
 def _check_measured_on(value: Any) -> str:
     if not isinstance(value, str) or value not in ("this", "other"):
         raise _error(f"must be this or other, got {show(value)}")
@@ -203,6 +209,7 @@ Severity = Annotated[
 ]
 MeasuredOn = Annotated[str, BeforeValidator(_check_measured_on), WithJsonSchema({"enum": ["this", "other"]})]
 Engine = Annotated[str, BeforeValidator(_check_engine), WithJsonSchema({"enum": ["local", "spark"]})]
+RocAuc = Annotated[str, BeforeValidator(_check_roc_auc), WithJsonSchema({"enum": ["exact", "bounds"]})]
 Epochs = Annotated[int, BeforeValidator(_integer_check(1, MAX_EPOCHS)), _integer_schema(1, MAX_EPOCHS)]
 BatchSize = Annotated[
     int, BeforeValidator(_integer_check(1, MAX_BATCH_SIZE)), _integer_schema(1, MAX_BATCH_SIZE)
@@ -298,6 +305,11 @@ class AuditSection(_Section):
         None, description="Where rows are read, predicted and counted: local or spark (default: the file's)."
     )
     master: Text | None = Field(None, description="Spark master for engine: spark (default: the file's).")
+    roc_auc: RocAuc = Field(
+        "exact",
+        description="exact: keep every prediction to rank the scores; bounds: fold each batch into counts "
+        "and keep none (ROC-AUC bounded from score histograms). Local engine.",
+    )
 
 
 class RegistrySection(_Section):

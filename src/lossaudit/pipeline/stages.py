@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from lossaudit.core.audit import Scored
+    from lossaudit.core.blockwise import BlockReducer, MergedOutputs
     from lossaudit.core.chunks import BackgroundDigest
     from lossaudit.core.labels import LabelEvidence
     from lossaudit.core.metrics import RecomputedMetrics
@@ -60,6 +61,7 @@ STAGE_NAMES = (
     "log",
 )
 COMMAND = "audit"
+ROC_AUC_MODES = ("exact", "bounds")
 
 
 # --- the request ------------------------------------------------------------------------------
@@ -97,6 +99,10 @@ class AuditRequest:
     """Seeds each head is retrained with: the fix is proven only beyond their spread."""
     thresholds: Mapping[str, float] = field(default_factory=dict)
     """Floors on recomputed metrics (``accuracy: 0.9``); a miss is finding LA506."""
+    roc_auc: str = "exact"
+    """``exact``: every prediction is kept (n x units) to rank the scores. ``bounds``: each batch
+    is folded into counts as it is predicted and dropped; ROC-AUC is bounded from score histograms
+    (:mod:`lossaudit.core.blockwise`). The local engine's choice; Spark bounds past 200,000 rows."""
     gx: bool = True
     """Validate labels and features with Great Expectations (its result and Data Docs are kept)."""
     config: RuleConfig | None = None
@@ -109,6 +115,8 @@ class AuditRequest:
             raise BadInputError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.epochs < 1:
             raise BadInputError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.roc_auc not in ROC_AUC_MODES:
+            raise BadInputError(f"roc_auc must be one of {', '.join(ROC_AUC_MODES)}, got {self.roc_auc!r}")
         if self.train_batch_size < 1:
             raise BadInputError(f"the retrain batch size must be at least 1, got {self.train_batch_size}")
         object.__setattr__(self, "fail_on", Severity(self.fail_on))
@@ -214,16 +222,23 @@ class PredictStage:
     """predict: the model's outputs on the eval data and, from the same pass, what evaluate reports;
     the built metric classes."""
 
-    predictions: np.ndarray
+    predictions: np.ndarray | None
+    """(n, units) outputs; None when they were folded into ``reduced`` and not kept."""
     output_kind: str
     """``probabilities``, ``logits`` or ``scores``, from the head."""
     evaluation: LiveEvaluation
     built_metrics: tuple[tuple[str, str], ...] | None
     """(declared, built class) pairs; None when evaluate failed before building them."""
+    reduced: BlockReducer | None = None
+    """``roc_auc="bounds"``: every batch folded into counts (recompute reads them)."""
 
     @property
     def summary(self) -> str:
-        shape = "x".join(str(d) for d in self.predictions.shape)
+        if self.predictions is not None:
+            shape = "x".join(str(d) for d in self.predictions.shape)
+        else:
+            assert self.reduced is not None
+            shape = f"{self.reduced.n}x{self.reduced.k} folded into counts (not kept)"
         if self.evaluation.error is not None:
             live = f"evaluate failed ({self.evaluation.error})"
         else:
@@ -241,24 +256,30 @@ class RecomputeStage:
 
     scored: Scored | None
     unscored: str | None = None
+    merged: MergedOutputs | None = None
+    """``roc_auc="bounds"``: the metrics from the counts the batches were folded into."""
 
     @property
     def status(self) -> str:
-        return "skipped" if self.scored is None else "ok"
+        return "skipped" if self.metrics is None else "ok"
 
     @property
     def metrics(self) -> RecomputedMetrics | None:
+        if self.merged is not None:
+            return self.merged.metrics
         return None if self.scored is None else self.scored.metrics
 
     @property
     def summary(self) -> str:
-        if self.scored is None:
+        metrics = self.metrics
+        if metrics is None:
             return f"no metrics: {self.unscored}"
-        values = self.scored.metrics.values
+        values = metrics.values
         shown = [
             f"{k} {values[k]:.4f}" for k in ("accuracy", "majority_baseline") if values.get(k) is not None
         ]
-        return f"{self.scored.metrics.task}: " + ", ".join(shown)
+        merged = " (merged counts)" if self.merged is not None else ""
+        return f"{metrics.task}: " + ", ".join(shown) + merged
 
 
 @dataclass(frozen=True)
@@ -435,8 +456,18 @@ def predict(request: AuditRequest, labels: LabelsStage, model: ModelStage) -> Pr
     from lossaudit.keras.live import built_metric_classes
     from lossaudit.keras.predict import output_kind, predict_and_evaluate
 
+    reduced = None
+    if request.roc_auc == "bounds":
+        from lossaudit.core.audit import inspect_labels
+        from lossaudit.core.blockwise import BlockReducer
+
+        reduced = BlockReducer(model.head, inspect_labels(labels.y, model.head), labels.y)
     predictions, evaluation = predict_and_evaluate(
-        model.model, labels.x, labels.y, batch_size=request.batch_size
+        model.model,
+        labels.x,
+        labels.y,
+        batch_size=request.batch_size,
+        on_batch=None if reduced is None else reduced.add,
     )
     built = built_metric_classes(model.model) if evaluation.ran else None
     return PredictStage(
@@ -444,6 +475,7 @@ def predict(request: AuditRequest, labels: LabelsStage, model: ModelStage) -> Pr
         output_kind=output_kind(model.head),
         evaluation=evaluation,
         built_metrics=built or None,
+        reduced=reduced,
     )
 
 
@@ -452,6 +484,9 @@ def recompute(labels: LabelsStage, model: ModelStage, predicted: PredictStage) -
     from lossaudit.core.audit import inspect_labels, output_facts_of, score, unscorable_reason
     from lossaudit.core.metrics import prediction_matrix
 
+    if predicted.reduced is not None:
+        merged = predicted.reduced.result()
+        return RecomputeStage(scored=None, unscored=merged.unscored, merged=merged)
     raw = prediction_matrix(predicted.predictions, model.head)
     reason = unscorable_reason(inspect_labels(labels.y, model.head), output_facts_of(raw, model.head))
     if reason is not None:
@@ -468,9 +503,30 @@ def compare(
     recomputed: RecomputeStage,
 ) -> CompareStage:
     """Attribute the live evaluate's and the user's numbers and run every rule: the findings."""
-    from lossaudit.core.audit import audit_predictions
+    from lossaudit.core.audit import audit_merged, audit_predictions
 
     reported = (*predicted.evaluation.reported(), *request.reported, *source.reported_metrics())
+    merged = recomputed.merged
+    if merged is not None:
+        report = audit_merged(
+            model.head,
+            merged.labels,
+            merged.outputs,
+            reported,
+            metrics=merged.metrics,
+            accuracy_defs=merged.accuracy_defs,
+            unscored=merged.unscored,
+            not_probabilities=None if merged.reading is None else merged.reading.problem,
+            fail_on=request.fail_on,
+            built_metrics=_comparable_built_metrics(model.head, predicted.built_metrics),
+            data_checks=labels.gx.checks if labels.gx is not None else (),
+            thresholds=request.thresholds,
+            context=audit_context(request, source, labels, model, predicted, recomputed),
+            command=COMMAND,
+            config=request.rules,
+            fix_evidence=_fix_evidence(model.retrain),
+        )
+        return CompareStage(report=report)
     report = audit_predictions(
         model.head,
         labels.y,
@@ -754,6 +810,7 @@ def audit_context(
         # Arrays in hand only: the Spark engine's labels stage holds a DataFrame, not x and y.
         "dataset": eval_dataset(request, labels) if isinstance(labels, LabelsStage) else None,
         "output_kind": predicted.output_kind,
+        "roc_auc": request.roc_auc,
         "evaluate": dict(predicted.evaluation.values),
         "built_metrics": None
         if predicted.built_metrics is None
