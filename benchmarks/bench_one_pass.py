@@ -229,6 +229,12 @@ def main() -> None:
     parser.add_argument("--skip-limit", action="store_true", help="audit only")
     parser.add_argument("--format", choices=FORMATS, default="npz", help="how the eval set is stored")
     parser.add_argument(
+        "--roc-auc",
+        choices=("exact", "bounds"),
+        default="exact",
+        help="the audit's --roc-auc: keep the predictions, or fold each batch into counts",
+    )
+    parser.add_argument(
         "--max-rss-mib", type=float, default=14_000, help="kill a child that grows past this (shared machine)"
     )
     args = parser.parse_args()
@@ -240,7 +246,7 @@ def main() -> None:
         subprocess.run([python, "-c", MAKE_MODEL, str(model)], env=env, check=True)
         print(
             f"lossaudit from {args.src}; {FEATURES}-{HIDDEN}-{CLASSES} MLP, batch {BATCH}; "
-            f"eval data as {args.format}",
+            f"eval data as {args.format}; --roc-auc {args.roc_auc}",
             flush=True,
         )
         print(
@@ -258,6 +264,7 @@ def main() -> None:
             audit = [python, "-m", "lossaudit", "audit", str(model), "--data", str(data), "--no-log"]
             if args.format != "npz":
                 audit += ["--label-column", LABEL]
+            audit += ["--roc-auc", args.roc_auc]
             audit.append("--out")
             # A limit that outgrows the machine is itself a result: the audit still runs, and the
             # row says the limit did not fit.

@@ -393,3 +393,67 @@ def test_labels_and_predictions_of_a_parquet_file_read_only_their_columns(
     broken.write_bytes(b"PAR1 not a footer")
     with pytest.raises(BadInputError, match=r"^labels file .* is not a readable table: "):
         load_labels(broken, ["y"])
+
+
+def test_labels_and_predictions_read_only_their_columns_of_a_csv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`check --labels` and `compare` parse a CSV file's named columns alone (pandas' ``usecols``),
+    with the values, types and messages of a whole read."""
+    import pandas as pd
+
+    from lossaudit.sources.files import load_labels, load_predictions
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(50, 30)), columns=[f"f{i}" for i in range(30)])
+    for j in range(3):
+        frame[f"label_{j}"] = (rng.integers(0, 3, 50) == j).astype(np.int64)
+        frame[f"p_{j}"] = rng.random(50)
+    frame["kind"] = np.where(rng.random(50) < 0.5, "cat", "dog")  # text: kept for the detector
+    frame.insert(0, "f0", frame.pop("f0"), allow_duplicates=True)
+    frame.insert(1, "f0", 0.5, allow_duplicates=True)  # a repeated name: pandas reads f0, f0.1
+    path = tmp_path / "eval.csv"
+    frame.to_csv(path, index=False)
+    single = tmp_path / "y.csv"
+    frame[["label_0"]].to_csv(single, index=False)
+
+    asked: list[object] = []
+    real = pd.read_csv
+
+    def recording(p: object, *args: object, **kwargs: object) -> pd.DataFrame:
+        asked.append(kwargs.get("usecols", "nrows" if kwargs.get("nrows") == 0 else "all"))
+        return real(p, *args, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+    monkeypatch.setattr(pd, "read_csv", recording)
+    whole = real(path)
+    assert list(whole.columns[:2]) == ["f0", "f0.1"]
+    labels = load_labels(path, ["label_*"])
+    assert np.array_equal(labels, whole[["label_0", "label_1", "label_2"]].to_numpy())
+    assert labels.dtype == whole["label_0"].to_numpy().dtype
+    assert np.array_equal(load_labels(path, ["f0.1"]), whole["f0.1"].to_numpy())
+    text = load_labels(path, ["kind"])
+    assert text.dtype == object and list(text) == list(whole["kind"])
+    assert np.array_equal(load_predictions(path, ["p_*"]), whole[["p_0", "p_1", "p_2"]].to_numpy())
+    assert np.array_equal(load_labels(single), real(single)["label_0"].to_numpy())
+    columns = list(whole.columns)
+    assert asked == [
+        "nrows",
+        [columns.index(c) for c in ("label_0", "label_1", "label_2")],
+        "nrows",
+        [columns.index("f0.1")],
+        "nrows",
+        [columns.index("kind")],
+        "nrows",
+        [columns.index(c) for c in ("p_0", "p_1", "p_2")],
+        "nrows",
+        [0],
+    ]
+
+    with pytest.raises(BadInputError, match=r"^labels file .* has 38 columns; name the label column"):
+        load_labels(path)
+    with pytest.raises(BadInputError, match=r"^labels: no column matches 'y'"):
+        load_labels(path, ["y"])
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"\xff\xfe\x00garbage\n\x00\x00")
+    with pytest.raises(BadInputError, match=r"^labels file .* is not a readable table: "):
+        load_labels(broken, ["y"])

@@ -32,7 +32,9 @@ from lossaudit.core.head import HeadSpec
 from lossaudit.errors import BadInputError, first_line
 from lossaudit.sources.tables import (
     PARQUET_SUFFIXES,
+    csv_columns,
     parquet_columns,
+    read_csv_columns,
     read_errors,
     read_parquet_columns,
     select_names,
@@ -214,26 +216,19 @@ def load_labels(path: str | Path, label_columns: Sequence[str] = ()) -> np.ndarr
         return _load_npy(p, "labels")
     if suffix == ".npz":
         return _load_npz(p, LABEL_KEYS, "labels")
-    if suffix in PARQUET_SUFFIXES:
+    if suffix in TABLE_SUFFIXES:
         # Only the label columns are read: a wide eval file's features never load.
-        names = parquet_columns(p, "labels")
+        parquet = suffix in PARQUET_SUFFIXES
+        names = parquet_columns(p, "labels") if parquet else csv_columns(p, "labels")
         if not label_columns and len(names) != 1:
             raise BadInputError(
                 f"labels file {p} has {len(names)} columns; name the label column(s) with --label-column"
             )
         cols = select_names(names, label_columns, "labels") if label_columns else names
-        values = read_parquet_columns(p, cols, "labels").to_numpy()
-        return values[:, 0] if len(cols) == 1 else values
-    if suffix in TABLE_SUFFIXES:
-        frame = read_table(p, "labels")
-        if not label_columns:
-            if frame.shape[1] == 1:
-                return frame.iloc[:, 0].to_numpy()
-            raise BadInputError(
-                f"labels file {p} has {frame.shape[1]} columns; name the label column(s) with --label-column"
-            )
-        cols = select_columns(frame, label_columns, "labels")
-        values = frame[cols].to_numpy()
+        frame = (
+            read_parquet_columns(p, cols, "labels") if parquet else read_csv_columns(p, names, cols, "labels")
+        )
+        values = frame.to_numpy()
         return values[:, 0] if len(cols) == 1 else values
     raise BadInputError(f"labels file {p}: unsupported format {suffix!r} (use .npy, .npz, .csv, .parquet)")
 
@@ -248,10 +243,12 @@ def load_predictions(path: str | Path, columns: Sequence[str] = ()) -> np.ndarra
     if suffix in PARQUET_SUFFIXES and columns:
         cols = select_names(parquet_columns(p, "predictions"), columns, "predictions")
         return read_parquet_columns(p, cols, "predictions").to_numpy()
+    if suffix not in PARQUET_SUFFIXES and suffix in TABLE_SUFFIXES and columns:
+        names = csv_columns(p, "predictions")
+        cols = select_names(names, columns, "predictions")
+        return read_csv_columns(p, names, cols, "predictions").to_numpy()
     if suffix in TABLE_SUFFIXES:
-        frame = read_table(p, "predictions")
-        cols = select_columns(frame, columns, "predictions") if columns else list(frame.columns)
-        return frame[cols].to_numpy()
+        return read_table(p, "predictions").to_numpy()  # every column a prediction
     raise BadInputError(f"predictions file {p}: unsupported format {suffix!r}")
 
 

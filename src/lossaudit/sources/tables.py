@@ -165,6 +165,27 @@ def read_parquet_columns(p: Path, columns: Sequence[str], what: str) -> pd.DataF
         return pd.read_parquet(p, columns=list(columns))
 
 
+def csv_columns(p: Path, what: str) -> list[str]:
+    """The column names pandas gives the CSV file ``p`` (``a``, ``a.1`` for a repeated ``a``), read
+    from its header alone."""
+    import pandas as pd
+
+    with read_errors(p, what):
+        return [str(name) for name in pd.read_csv(p, nrows=0).columns]
+
+
+def read_csv_columns(p: Path, names: Sequence[str], columns: Sequence[str], what: str) -> pd.DataFrame:
+    """Only ``columns`` of the CSV file ``p`` (``names``: :func:`csv_columns`), in that order, typed
+    as a whole ``pd.read_csv`` types them: labels or predictions without parsing a feature column
+    into memory."""
+    import pandas as pd
+
+    with read_errors(p, what):
+        frame = pd.read_csv(p, usecols=[names.index(name) for name in columns])
+    frame.columns = [str(name) for name in frame.columns]
+    return frame[list(columns)]
+
+
 @contextmanager
 def read_errors(p: Path, what: str) -> Iterator[None]:
     """A table reader's failure (ParserError, UnicodeDecodeError, pyarrow's own errors, ...) as one
