@@ -316,19 +316,25 @@ def test_without_pyspark_the_spark_engine_stops_with_one_line(monkeypatch: pytes
     ]
 
 
-@pytest.mark.parametrize("case", ["softmax_case", "multi_hot_case"])
+@pytest.mark.parametrize(("case", "how"), [("softmax_case", "--roc-auc bounds"), ("multi_hot_case", "rows")])
 def test_beyond_the_exact_rows_roc_auc_is_bounded_around_the_exact_value(
-    spark: Any, case: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    spark: Any, case: str, how: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past ROC_EXACT_ROWS no row is collected: the score histograms bound the ROC-AUC, and the
-    local (exact) value lies between the bounds; every other number is unchanged."""
+    """Past ROC_EXACT_ROWS, or with ``--roc-auc bounds``, no row is collected: the score
+    histograms bound the ROC-AUC, and the local (exact) value lies between the bounds; every other
+    number is unchanged."""
     from lossaudit.spark import stats
 
     model, data = request.getfixturevalue(case)
     labels = ("label",) if case == "softmax_case" else ("tag_*",)
     local = _local(model, data, *labels).to_dict()["metrics"]
-    monkeypatch.setattr(stats, "ROC_EXACT_ROWS", 100)
-    theirs = _spark(spark, model, data, *labels).report.to_dict()["metrics"]
+    if how == "rows":
+        monkeypatch.setattr(stats, "ROC_EXACT_ROWS", 100)
+        outcome = _spark(spark, model, data, *labels)
+    else:
+        bounded = AuditRequest(model=str(model), data=str(data), label_columns=labels, roc_auc="bounds")
+        outcome = run_spark_audit(bounded, spark=spark)
+    theirs = outcome.report.to_dict()["metrics"]
     exact = local["values"]["roc_auc"]
     values = theirs["values"]
     if values["roc_auc"] is None:

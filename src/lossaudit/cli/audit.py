@@ -122,8 +122,8 @@ def audit(
             "--roc-auc",
             help="exact: keep every prediction (n x units) to rank the scores. bounds: fold each "
             "batch into counts as it is predicted and keep none; ROC-AUC is bounded from score "
-            "histograms (roc_auc_lower/roc_auc_upper, roc_auc where they meet). Local engine: Spark "
-            "is exact up to 200,000 rows and bounds beyond.",
+            "histograms (roc_auc_lower/roc_auc_upper, roc_auc where they meet). With --engine "
+            "spark, exact collects the scores to the driver up to 200,000 rows and bounds beyond.",
         ),
     ] = RocAucMode.exact,
 ) -> None:

@@ -308,7 +308,7 @@ class AuditSection(_Section):
     roc_auc: RocAuc = Field(
         "exact",
         description="exact: keep every prediction to rank the scores; bounds: fold each batch into counts "
-        "and keep none (ROC-AUC bounded from score histograms). Local engine.",
+        "and keep none (ROC-AUC bounded from score histograms). On Spark, exact up to 200,000 rows.",
     )
 
 

@@ -253,9 +253,11 @@ def predict(
 
 
 def recompute(
-    labels: SparkLabelsStage, model: ModelStage, predicted: SparkPredictStage
+    labels: SparkLabelsStage, model: ModelStage, predicted: SparkPredictStage, *, roc_auc: str = "exact"
 ) -> SparkRecomputeStage:
-    """The metrics of the task from merged counts (two Spark jobs and the ROC-AUC's)."""
+    """The metrics of the task from merged counts (two Spark jobs and the ROC-AUC's). ``roc_auc``
+    ``bounds`` bounds the ROC-AUC from histograms at any size; ``exact`` collects the scores to the
+    driver up to :data:`lossaudit.spark.stats.ROC_EXACT_ROWS` rows and bounds it beyond."""
     from lossaudit.core.audit import require_readable, unscorable_reason
     from lossaudit.core.counts import (
         accuracy_definitions_from_counts,
@@ -265,7 +267,12 @@ def recompute(
     )
     from lossaudit.core.outputs import reading_of
     from lossaudit.core.resolution import task_kind
-    from lossaudit.spark.stats import multilabel_counts, single_label_counts, summarise_outputs
+    from lossaudit.spark.stats import (
+        ROC_EXACT_ROWS,
+        multilabel_counts,
+        single_label_counts,
+        summarise_outputs,
+    )
 
     head = model.head
     summary = summarise_outputs(predicted.frame, head)
@@ -276,8 +283,11 @@ def recompute(
         return SparkRecomputeStage(labels=evidence, outputs=outputs, unscored=reason)
     task = task_kind(head, evidence)
     reading = reading_of(head, task, summary)
+    exact_rows = 0 if roc_auc == "bounds" else ROC_EXACT_ROWS
     if task == "multilabel":
-        merged, label_hits = multilabel_counts(predicted.frame, head, evidence, reading, summary)
+        merged, label_hits = multilabel_counts(
+            predicted.frame, head, evidence, reading, summary, exact_rows=exact_rows
+        )
         return SparkRecomputeStage(
             labels=evidence,
             outputs=outputs,
@@ -285,7 +295,9 @@ def recompute(
             accuracy_defs=multilabel_definitions(label_hits, are_logits=reading.are_logits),
             reading=reading,
         )
-    counts, hits = single_label_counts(predicted.frame, head, evidence, task, reading, summary)
+    counts, hits = single_label_counts(
+        predicted.frame, head, evidence, task, reading, summary, exact_rows=exact_rows
+    )
     metrics = single_label_metrics(counts, task=task)
     definitions = accuracy_definitions_from_counts(
         hits, task=task, units=head.units, are_logits=reading.are_logits, dense_labels=evidence.is_dense
@@ -476,7 +488,9 @@ def run_spark_audit(
             else None
         )
         if model is not None and predicted is not None:
-            recomputed = timer.run("recompute", lambda: recompute(labels, model, predicted))
+            recomputed = timer.run(
+                "recompute", lambda: recompute(labels, model, predicted, roc_auc=request.roc_auc)
+            )
             compared = timer.run(
                 "compare",
                 lambda: compare(request, model_source, labels, model, predicted, recomputed, session),

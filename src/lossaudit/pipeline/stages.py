@@ -102,7 +102,8 @@ class AuditRequest:
     roc_auc: str = "exact"
     """``exact``: every prediction is kept (n x units) to rank the scores. ``bounds``: each batch
     is folded into counts as it is predicted and dropped; ROC-AUC is bounded from score histograms
-    (:mod:`lossaudit.core.blockwise`). The local engine's choice; Spark bounds past 200,000 rows."""
+    (:mod:`lossaudit.core.blockwise`). On Spark, ``exact`` collects the scores to the driver up to
+    200,000 rows and bounds beyond; ``bounds`` bounds at any size."""
     gx: bool = True
     """Validate labels and features with Great Expectations (its result and Data Docs are kept)."""
     config: RuleConfig | None = None

@@ -112,14 +112,16 @@ def single_label_counts(
     task: str,
     reading: Reading,
     summary: OutputSummary,
+    *,
+    exact_rows: int = ROC_EXACT_ROWS,
 ) -> tuple[SingleLabelCounts, AccuracyCounts]:
     """The confusion matrix and every sum behind the single-label metrics, in one grouped job
-    (plus the ROC-AUC's own)."""
+    (plus the ROC-AUC's own: exact up to ``exact_rows`` rows, bounded beyond)."""
     if labels.is_dense and labels.width != head.units:
         raise BadInputError(f"labels have {labels.width} columns but predictions have {head.units}")
     if task == "binary":
         return _binary_counts(predicted, labels, reading)
-    return _multiclass_counts(predicted, head, labels, reading, summary)
+    return _multiclass_counts(predicted, head, labels, reading, summary, exact_rows)
 
 
 def _clip_renormalised(frame: DataFrame, source: str, target: str, low: str, high: str) -> DataFrame:
@@ -135,7 +137,12 @@ def _clip_renormalised(frame: DataFrame, source: str, target: str, low: str, hig
 
 
 def _multiclass_counts(
-    predicted: DataFrame, head: HeadSpec, labels: LabelEvidence, reading: Reading, summary: OutputSummary
+    predicted: DataFrame,
+    head: HeadSpec,
+    labels: LabelEvidence,
+    reading: Reading,
+    summary: OutputSummary,
+    exact_rows: int,
 ) -> tuple[SingleLabelCounts, AccuracyCounts]:
     from pyspark.sql import functions as F
 
@@ -204,7 +211,7 @@ def _multiclass_counts(
             brier_sum=totals["brier"],
         )
     top_k = {kk: int(totals.get(f"top{kk}", 0)) for kk in TOP_K if kk < k}
-    roc = _collected_roc(frame, scores, summary.n_rows, k=k) if scores is not None else None
+    roc = _collected_roc(frame, scores, summary.n_rows, exact_rows, k=k) if scores is not None else None
     class_rows = tuple(sum(row) for row in confusion)
     n = sum(class_rows)
     counts = SingleLabelCounts(
@@ -226,13 +233,15 @@ def _multiclass_counts(
     return counts, accuracy
 
 
-def _collected_roc(frame: DataFrame, scores: str, n: int, *, k: int = 0, multilabel: bool = False) -> RocAuc:
+def _collected_roc(
+    frame: DataFrame, scores: str, n: int, exact_rows: int, *, k: int = 0, multilabel: bool = False
+) -> RocAuc:
     """ROC-AUC (one-vs-rest macro for multiclass, macro over labels for multi-label): exact on the
-    rows collected to the driver up to :data:`ROC_EXACT_ROWS`, else bounds from score histograms
-    (:func:`_histogram_roc`)."""
+    rows collected to the driver up to ``exact_rows`` (:data:`ROC_EXACT_ROWS` by default), else
+    bounds from score histograms (:func:`_histogram_roc`)."""
     import numpy as np
 
-    if n > ROC_EXACT_ROWS:
+    if n > exact_rows:
         return _histogram_roc(frame, scores, k=k, multilabel=multilabel)
     truth = "_y" if multilabel else "_t"
     rows = frame.select(truth, scores).toPandas()
@@ -358,7 +367,13 @@ def _binary_counts(
 
 
 def multilabel_counts(
-    predicted: DataFrame, head: HeadSpec, labels: LabelEvidence, reading: Reading, summary: OutputSummary
+    predicted: DataFrame,
+    head: HeadSpec,
+    labels: LabelEvidence,
+    reading: Reading,
+    summary: OutputSummary,
+    *,
+    exact_rows: int = ROC_EXACT_ROWS,
 ) -> tuple[MultiLabelCounts, MultiLabelHits]:
     """Per-label true positives, false positives and false negatives (one grouped job), and the
     per-row sums behind the 'samples' averages, log loss, Brier score and every definition of
@@ -425,7 +440,7 @@ def multilabel_counts(
             fn[j] += count
     roc = None
     if reading.probabilities is not None:
-        roc = _collected_roc(frame, "_probs", summary.n_rows, k=k, multilabel=True)
+        roc = _collected_roc(frame, "_probs", summary.n_rows, exact_rows, k=k, multilabel=True)
     n = int(row["n"])
     counts = MultiLabelCounts(
         n=n,
