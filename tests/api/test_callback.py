@@ -97,8 +97,9 @@ def test_a_nan_loss_is_flagged(cancer: tuple[np.ndarray, np.ndarray]) -> None:
         model.fit(x, y, epochs=2, verbose=0, callbacks=[AuditCallback(labels=y, log=False)])
 
 
+@pytest.mark.parametrize("flavour", ["keras", "tensorflow"])
 def test_the_audit_is_logged_into_the_autologging_run(
-    cancer: tuple[np.ndarray, np.ndarray], mlflow_store: str
+    cancer: tuple[np.ndarray, np.ndarray], mlflow_store: str, flavour: str
 ) -> None:
     import mlflow
 
@@ -107,15 +108,17 @@ def test_the_audit_is_logged_into_the_autologging_run(
     x, y = cancer
     model = one_unit_cce()
     mlflow.set_experiment("callback")
-    mlflow.keras.autolog(log_models=False, log_datasets=False, silent=True)
+    autolog = getattr(mlflow, flavour).autolog
+    autolog(log_models=False, log_datasets=False, silent=True)
     try:
         callback = AuditCallback(labels=y, on_fail="stop", verbose=False)
         model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
     finally:
-        mlflow.keras.autolog(disable=True)
-    assert callback.mlflow_run is not None
+        autolog(disable=True)
+    assert callback.mlflow_run is not None and int(model.optimizer.iterations) == 0
     client = mlflow.MlflowClient()
     run = client.get_run(callback.mlflow_run["run_id"])
+    assert run.data.params["epochs"] == "2"  # autologging's own run, which the audit joined
     assert run.data.tags["lossaudit.verdict"] == "fail" and run.data.tags["lossaudit.codes"] == "LA101"
     assert run.data.metrics["findings.error"] == 1.0
     assert "lossaudit/report.json" in [a.path for a in client.list_artifacts(run.info.run_id, "lossaudit")]
