@@ -97,8 +97,40 @@ def test_a_nan_loss_is_flagged(cancer: tuple[np.ndarray, np.ndarray]) -> None:
         model.fit(x, y, epochs=2, verbose=0, callbacks=[AuditCallback(labels=y, log=False)])
 
 
+def test_a_probe_predicted_as_one_class_is_flagged() -> None:
+    """A softmax stuck on class 0 (zero kernel, bias towards 0, learning rate 0): the probe batch's
+    predictions are one class for every sample after the first epoch (LA501)."""
+    from sklearn.datasets import load_iris
+
+    import keras
+    from lossaudit.keras import AuditCallback
+
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    keras.utils.set_random_seed(0)
+    stuck = keras.layers.Dense(
+        3,
+        activation="softmax",
+        kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant([5.0, 0.0, 0.0]),
+    )
+    model = keras.Sequential([keras.Input((4,)), stuck])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="sparse_categorical_crossentropy")
+    callback = AuditCallback(labels=y, probe=(x[::5], y[::5]), log=False, verbose=False)
+    flagged = "after epoch 1: LA501 error: the model predicts class 0 for all 30 samples"
+    with pytest.raises(AuditFailedError, match=flagged):
+        model.fit(x, y, epochs=3, verbose=0, callbacks=[callback])
+    assert callback.stopped == "after epoch 1" and callback.report is not None
+    assert callback.report.codes == ("LA501",)
+    # Without the probe the same fit is judged on its history alone: nothing flags epoch 1.
+    quiet = AuditCallback(labels=y, log=False, verbose=False, patience=3)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[quiet])
+    assert quiet.stopped is None and quiet.report is not None and "LA501" not in quiet.report.codes
+
+
+@pytest.mark.parametrize("flavour", ["keras", "tensorflow"])
 def test_the_audit_is_logged_into_the_autologging_run(
-    cancer: tuple[np.ndarray, np.ndarray], mlflow_store: str
+    cancer: tuple[np.ndarray, np.ndarray], mlflow_store: str, flavour: str
 ) -> None:
     import mlflow
 
@@ -107,15 +139,17 @@ def test_the_audit_is_logged_into_the_autologging_run(
     x, y = cancer
     model = one_unit_cce()
     mlflow.set_experiment("callback")
-    mlflow.keras.autolog(log_models=False, log_datasets=False, silent=True)
+    autolog = getattr(mlflow, flavour).autolog
+    autolog(log_models=False, log_datasets=False, silent=True)
     try:
         callback = AuditCallback(labels=y, on_fail="stop", verbose=False)
         model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
     finally:
-        mlflow.keras.autolog(disable=True)
-    assert callback.mlflow_run is not None
+        autolog(disable=True)
+    assert callback.mlflow_run is not None and int(model.optimizer.iterations) == 0
     client = mlflow.MlflowClient()
     run = client.get_run(callback.mlflow_run["run_id"])
+    assert run.data.params["epochs"] == "2"  # autologging's own run, which the audit joined
     assert run.data.tags["lossaudit.verdict"] == "fail" and run.data.tags["lossaudit.codes"] == "LA101"
     assert run.data.metrics["findings.error"] == 1.0
     assert "lossaudit/report.json" in [a.path for a in client.list_artifacts(run.info.run_id, "lossaudit")]

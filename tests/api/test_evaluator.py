@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import lossaudit
 from lossaudit.api.evaluator import LossauditEvaluator, NotAKerasModelError, keras_model_of
 from tests.api.conftest import IrisCase
 
@@ -193,3 +194,35 @@ def test_pyproject_declares_the_entry_point() -> None:
     assert getattr(importlib.import_module(module), name) is LossauditEvaluator
     assert LossauditEvaluator.can_evaluate(model_type="classifier", evaluator_config={})
     assert not LossauditEvaluator.can_evaluate(model_type="regressor", evaluator_config={})
+
+
+def test_a_model_logged_with_mlflow_tensorflow_is_audited(iris_case: IrisCase, logged: Logged) -> None:
+    import mlflow
+
+    mlflow.set_experiment("training")
+    with mlflow.start_run():
+        info = mlflow.tensorflow.log_model(iris_case.model, name="tf_model", pip_requirements=["keras"])
+    assert keras_model_of(mlflow.pyfunc.load_model(info.model_uri)).name == iris_case.model.name
+    mlflow.set_experiment("evaluation")
+    with mlflow.start_run() as run:
+        result = mlflow.models.evaluate(
+            info.model_uri,
+            logged.data,
+            targets="label",
+            model_type="classifier",
+            evaluators=["lossaudit"],
+            evaluator_config=NO_GX,
+        )
+    client = mlflow.MlflowClient()
+    tags = client.get_run(run.info.run_id).data.tags
+    assert tags["lossaudit.logged_model_id"] == info.model_id
+    assert result.artifacts["lossaudit_report_json"].content["context"]["mlflow_source"]["flavors"] == [
+        "python_function",
+        "tensorflow",
+    ]
+    # The same model as the mlflow.keras one: the same recomputed numbers, on its own page.
+    expected = lossaudit.audit(iris_case.model, iris_case.x, iris_case.y, gx=False).metrics
+    assert expected is not None
+    assert result.metrics["recomputed.accuracy"] == pytest.approx(expected.values["accuracy"])
+    model_metrics = {m.key: m.value for m in client.get_logged_model(info.model_id).metrics}
+    assert model_metrics["recomputed.accuracy"] == result.metrics["recomputed.accuracy"]
