@@ -525,3 +525,36 @@ def test_pre_commit_try_repo_runs_the_hook(tmp_path: Path) -> None:  # pragma: n
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert re.search(r"train\.py:3:1: LA101", proc.stdout), proc.stdout
     assert "train_ok.py" not in proc.stdout and "checked 2 file(s): 2 model(s) judged" in proc.stdout
+
+
+# --- the GitHub Actions example ------------------------------------------------------------------
+
+
+def test_github_actions_example_checks_pull_requests(repo: Path) -> None:
+    """examples/ci-scripts.yml runs on pull requests; its lossaudit commands, run here on a faulty
+    script, give valid SARIF with the source region and an annotation on the line, and fail."""
+    import shlex
+
+    workflow = yaml.safe_load((ROOT / "examples" / "ci-scripts.yml").read_text(encoding="utf-8"))
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert "pull_request" in triggers
+    assert workflow["permissions"]["security-events"] == "write"
+    [job] = workflow["jobs"].values()
+    commands = [step["run"] for step in job["steps"] if "lossaudit check" in step.get("run", "")]
+    assert len(commands) == 2
+    assert any(step.get("uses", "").startswith("github/codeql-action/upload-sarif") for step in job["steps"])
+    write(repo, "train.py", ONE_UNIT_CCE)
+    outputs = {}
+    for command in commands:
+        words = shlex.split(command.split(">")[0].split("||")[0])
+        assert words[:2] == ["lossaudit", "check"]
+        result = invoke(*words[1:])
+        outputs[words[words.index("--format") + 1]] = result
+    assert set(outputs) == {"sarif", "github"}
+    log = json.loads(outputs["sarif"].stdout)
+    assert sarif_errors(log) == []
+    [found] = log["runs"][0]["results"]
+    assert found["locations"][0]["physicalLocation"]["region"]["startLine"] == 3
+    github = outputs["github"]
+    assert github.exit_code == 1
+    assert github.stdout.startswith("::error file=train.py,line=3,col=1,")
