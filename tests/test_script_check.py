@@ -454,15 +454,28 @@ def test_checked_files_are_never_imported_or_run(repo: Path) -> None:
     assert heavy == set()
 
 
-# --- pre-commit ----------------------------------------------------------------------------------
+# --- pre-commit ---------------------------------------------------------------------------------
+
+CORRECT_SCRIPT = """import keras
+num_classes = 10
+model = keras.Sequential([keras.layers.Dense(num_classes, activation="softmax")])
+model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+"""
 
 
-def test_pre_commit_hook_definition() -> None:
-    [hook] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
-    assert hook["id"] == "lossaudit"
-    assert hook["entry"] == "lossaudit check"
-    assert hook["language"] == "python"
-    assert hook["types_or"] == ["python", "jupyter"]
+def test_pre_commit_hook_definitions() -> None:
+    """Two hooks, one check: pre-commit installs lossaudit for one, the other uses the installed
+    lossaudit; the heavy install is said in the description a user reads."""
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    by_id = {hook["id"]: hook for hook in hooks}
+    assert set(by_id) == {"lossaudit", "lossaudit-system"}
+    assert by_id["lossaudit"]["language"] == "python"
+    assert by_id["lossaudit-system"]["language"] == "system"
+    for hook in hooks:
+        assert hook["entry"] == "lossaudit check"
+        assert hook["types_or"] == ["python", "jupyter"]
+    assert "TensorFlow" in by_id["lossaudit"]["description"]
+    assert "installs nothing" in by_id["lossaudit-system"]["description"]
 
 
 def _pre_commit() -> str | None:
@@ -474,20 +487,74 @@ def _pre_commit() -> str | None:
     return shutil.which("pre-commit")
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(_pre_commit() is None, reason="pre-commit is not installed")
-def test_pre_commit_try_repo_runs_the_hook(tmp_path: Path) -> None:  # pragma: no cover - needs pre-commit
+def _try_repo(hook: str, tmp_path: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``pre-commit try-repo ROOT HOOK --all-files`` in a new repository with one faulty and one
+    correct training script, with this interpreter's scripts (lossaudit) on the PATH."""
     sample = tmp_path / "sample"
     sample.mkdir()
     subprocess.run(["git", "init", "-q"], cwd=sample, check=True)
     write(sample, "train.py", ONE_UNIT_CCE)
-    subprocess.run(["git", "add", "train.py"], cwd=sample, check=True)
-    proc = subprocess.run(
-        [_pre_commit() or "pre-commit", "try-repo", str(ROOT), "lossaudit", "--all-files"],
+    write(sample, "train_ok.py", CORRECT_SCRIPT)
+    subprocess.run(["git", "add", "train.py", "train_ok.py"], cwd=sample, check=True)
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return subprocess.run(
+        [_pre_commit() or "pre-commit", "try-repo", str(ROOT), hook, "--all-files"],
         cwd=sample,
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=timeout,
+        env={**os.environ, "PATH": path},
     )
+
+
+@pytest.mark.skipif(_pre_commit() is None, reason="pre-commit is not installed")
+def test_pre_commit_try_repo_runs_the_installed_lossaudit(tmp_path: Path) -> None:
+    """The lossaudit-system hook: seconds, nothing installed."""
+    proc = _try_repo("lossaudit-system", tmp_path, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert re.search(r"train\.py:3:1: LA101", proc.stdout), proc.stdout
+    assert "train_ok.py" not in proc.stdout and "checked 2 file(s): 2 model(s) judged" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_pre_commit() is None, reason="pre-commit is not installed")
+def test_pre_commit_try_repo_runs_the_hook(tmp_path: Path) -> None:  # pragma: no cover - needs pre-commit
+    """The lossaudit hook: try-repo installs lossaudit and its dependencies into a fresh
+    environment on every run (minutes, about 2.3 GB)."""
+    proc = _try_repo("lossaudit", tmp_path, timeout=1800)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert re.search(r"train\.py:3:1: LA101", proc.stdout), proc.stdout
+    assert "train_ok.py" not in proc.stdout and "checked 2 file(s): 2 model(s) judged" in proc.stdout
+
+
+# --- the GitHub Actions example ------------------------------------------------------------------
+
+
+def test_github_actions_example_checks_pull_requests(repo: Path) -> None:
+    """examples/ci-scripts.yml runs on pull requests; its lossaudit commands, run here on a faulty
+    script, give valid SARIF with the source region and an annotation on the line, and fail."""
+    import shlex
+
+    workflow = yaml.safe_load((ROOT / "examples" / "ci-scripts.yml").read_text(encoding="utf-8"))
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert "pull_request" in triggers
+    assert workflow["permissions"]["security-events"] == "write"
+    [job] = workflow["jobs"].values()
+    commands = [step["run"] for step in job["steps"] if "lossaudit check" in step.get("run", "")]
+    assert len(commands) == 2
+    assert any(step.get("uses", "").startswith("github/codeql-action/upload-sarif") for step in job["steps"])
+    write(repo, "train.py", ONE_UNIT_CCE)
+    outputs = {}
+    for command in commands:
+        words = shlex.split(command.split(">")[0].split("||")[0])
+        assert words[:2] == ["lossaudit", "check"]
+        result = invoke(*words[1:])
+        outputs[words[words.index("--format") + 1]] = result
+    assert set(outputs) == {"sarif", "github"}
+    log = json.loads(outputs["sarif"].stdout)
+    assert sarif_errors(log) == []
+    [found] = log["runs"][0]["results"]
+    assert found["locations"][0]["physicalLocation"]["region"]["startLine"] == 3
+    github = outputs["github"]
+    assert github.exit_code == 1
+    assert github.stdout.startswith("::error file=train.py,line=3,col=1,")

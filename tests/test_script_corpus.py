@@ -2,7 +2,8 @@
 
 Pure :mod:`ast`: no TensorFlow, no subprocess. ``# expect: LA101`` at the end of a line is the set
 of codes that line must get (and no other line may get any): the seeds' programs in our own words,
-and the examples shipped in ``examples/scripts/``.
+and the examples shipped in ``examples/scripts/``. The README's console example is held to what
+the command prints.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from lossaudit.cli import app
 from lossaudit.core.report import AuditReport
 from lossaudit.script.check import check_paths
 
@@ -106,3 +109,38 @@ def test_seed_findings_carry_the_fix_as_code_for_their_line() -> None:
         assert finding.suggestions, finding.code
         first = finding.suggestions[0]
         assert first.first_line == finding.location.line
+
+
+def test_the_examples_folder_flags_only_its_deliberate_faults() -> None:
+    """``lossaudit check examples/`` (the acceptance command): the marked lines of
+    ``examples/scripts/`` and python_api.py's compile, which builds the seeds' 1-unit categorical
+    cross-entropy on purpose for AuditCallback to stop; nothing else."""
+    folder = ROOT / "examples"
+    report = check_paths([folder])
+    assert report.context["not_parsed"] == []
+    api = folder / "python_api.py"
+    [api_line] = [
+        number
+        for number, text in enumerate(api.read_text(encoding="utf-8").splitlines(), start=1)
+        if ".compile(" in text and 'loss="categorical_crossentropy"' in text
+    ]
+    wanted = {(p.name, line, code) for p in EXAMPLE_FILES for line, code in expected(p)}
+    wanted.add((api.name, api_line, "LA101"))
+    got = set()
+    for f in report.findings:
+        assert f.location is not None
+        got.add((Path(f.location.path).name, f.location.line, f.code))
+    assert got == wanted
+    assert report.verdict == "fail"
+
+
+README_CONSOLE = re.compile(r"```console\n\$ lossaudit check (\S+)\n(.*?)\$ echo \$\?\n(\d+)\n```", re.S)
+
+
+def test_readme_console_example_is_what_the_command_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [(path, printed, code)] = README_CONSOLE.findall(readme)
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(app, ["check", path], catch_exceptions=False)
+    assert result.stdout == printed
+    assert result.exit_code == int(code)
