@@ -518,7 +518,12 @@ def test_pre_commit_try_repo_runs_the_installed_lossaudit(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 @pytest.mark.skipif(_pre_commit() is None, reason="pre-commit is not installed")
-def test_pre_commit_try_repo_runs_the_hook(tmp_path: Path) -> None:  # pragma: no cover - needs pre-commit
+@pytest.mark.skipif(
+    os.environ.get("LOSSAUDIT_INSTALL_TESTS") != "1",
+    reason="pip-installs lossaudit with TensorFlow into a fresh environment (minutes, 2.3 GB of "
+    "downloads): LOSSAUDIT_INSTALL_TESTS=1 runs it",
+)
+def test_pre_commit_try_repo_runs_the_hook(tmp_path: Path) -> None:
     """The lossaudit hook: try-repo installs lossaudit and its dependencies into a fresh
     environment on every run (minutes, about 2.3 GB)."""
     proc = _try_repo("lossaudit", tmp_path, timeout=1800)
