@@ -72,6 +72,9 @@ def test_demo_table_has_a_header_words_a_newcomer_reads_and_where_the_runs_are(
     assert lines[1].split()[:2] == ["one-unit-cce", "yes"] and lines[1].split()[-2:] == ["fail", "a1"]
     assert lines[2].split()[:2] == ["multi-label", "no"] and lines[2].split()[-2:] == ["pass", "b2"]
     assert "1 of 2 scenario(s) reproduced" in lines[3]
+    # The table says the second model passed its audit: the line must not say every model fails.
+    assert "1 of the 2 audited model(s) failed their audit, on purpose" in lines[3]
+    assert "each scenario's model is meant to fail" not in lines[3]
     assert f"mlflow ui --backend-store-uri sqlite:///{tmp_path / 'mlflow.db'}" in lines[4]
     assert "\x1b[" not in "\n".join(lines)  # not a terminal: no colour codes
 
@@ -81,6 +84,69 @@ def test_closing_line_without_mlflow(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert (
         capsys.readouterr().out.splitlines()[-1] == f"reports in {tmp_path / 'out'}; nothing logged to MLflow"
     )
+
+
+@pytest.mark.mlflow
+def test_closing_line_under_mlflow_run_names_the_project_run_and_its_experiment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under `mlflow run` the runs are children of the project run, in the project run's
+    experiment, whatever the pipeline's log.experiment says."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    project = client.create_run(client.create_experiment("the-project", str(tmp_path / "art")))
+    child = client.create_run(project.info.experiment_id)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_RUN_ID", project.info.run_id)
+    config = _config(tmp_path)
+    config.log.experiment = "lossaudit-demo"
+    _print_outcome(config, _demo_outcome((child.info.run_id, None)), None, logged=True)
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert f"runs nested in the project run {project.info.run_id} in the MLflow store {uri}" in last
+    assert "experiment 'the-project'" in last and "lossaudit-demo" not in last
+    assert last.endswith(f"see them with `mlflow ui --backend-store-uri {uri}`")
+
+
+def test_demo_progress_counts_the_scenarios(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lossaudit.demo import scenarios
+
+    ran: list[str] = []
+    monkeypatch.setattr(scenarios, "prepare_keras", lambda: None)
+    for name in scenarios.SCENARIO_NAMES:
+        monkeypatch.setitem(scenarios.SCENARIOS, name, lambda settings, name=name: ran.append(name) or name)
+    told: list[str] = []
+    scenarios.run_scenarios(["multi-label", "one-unit-cce"], progress=told.append)
+    # Catalogue order, each with its place among the chosen ones.
+    assert told == ["one-unit-cce (1 of 2)", "multi-label (2 of 2)"]
+    assert ran == ["one-unit-cce", "multi-label"]
+
+
+def test_run_progress_names_the_pipeline_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lossaudit run` labels its live line with the file it runs (not `demo demo`)."""
+    labels: list[str] = []
+
+    class Status:
+        def __init__(self, label: str) -> None:
+            labels.append(label)
+
+        def __enter__(self) -> object:
+            return lambda _text: None
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(console, "progress", Status)
+    import lossaudit.cli.pipeline as cli_pipeline
+
+    outcome = _demo_outcome((None, None))
+    monkeypatch.setattr(cli_pipeline, "kinds", lambda: {"demo": lambda config, context: outcome})
+    pipeline = tmp_path / "nightly.yaml"
+    pipeline.write_text("name: demo\nkind: demo\nout: out\nlog: {enabled: false}\n")
+    done = CliRunner().invoke(app, ["run", str(pipeline), "--no-log"])
+    assert "multi-label" in done.stdout, done.output
+    assert labels == ["running nightly.yaml"]
 
 
 def test_colour_only_in_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -637,11 +637,11 @@ def run_scenarios(
         raise BadInputError(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIO_NAMES)}")
     prepare_keras()
     results = []
+    chosen = [name for name in SCENARIO_NAMES if name in wanted]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name in SCENARIO_NAMES:
-            if name in wanted:
-                if progress is not None:
-                    progress(name)
-                results.append(SCENARIOS[name](settings))
+        for i, name in enumerate(chosen, 1):
+            if progress is not None:
+                progress(f"{name} ({i} of {len(chosen)})")
+            results.append(SCENARIOS[name](settings))
     return tuple(results)
