@@ -162,6 +162,35 @@ def test_colour_only_in_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPa
     assert console.severity_colours(text) == text
 
 
+def test_a_narrow_terminal_cuts_no_cell_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `script` or a small window Rich has 80 columns: it used to print `bce-softmax-…` and
+    `054229f613324…`. Names keep their width, the other cells wrap, and nothing is elided."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "80")
+    out = _Tty()
+    monkeypatch.setattr("sys.stdout", out)
+    run_id = "054229f613324c0a9d3b4e0f6e2a1b7c"
+    console.table(
+        ("scenario", "reproduced?", "findings", "audited model", "MLflow run"),
+        [
+            ("bce-softmax-multiclass", "yes", "LA103, LA401, LA503", "pass", run_id),
+            ("label-loss-mismatch", "yes", "LA201, LA202", "fail", "a30fddd3d2184c0a9d3b4e0f6e2a1b7c"),
+        ],
+        ["pass", "pass"],
+    )
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "bce-softmax-multiclass" in text and "label-loss-mismatch" in text
+    # The run id, folded over lines, is whole: its pieces in the last column, read top to bottom.
+    first_row = text.split("bce-softmax-multiclass", 1)[1].split("label-loss-mismatch", 1)[0]
+    pieces = [line.rstrip(" │").split("│")[-1].strip() for line in first_row.splitlines() if "│" in line]
+    assert "".join(pieces).endswith(run_id)
+    for code in ("LA103", "LA401", "LA503"):
+        assert code in first_row
+
+
 def test_progress_is_silent_in_a_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
     err = io.StringIO()
     monkeypatch.setattr("sys.stderr", err)

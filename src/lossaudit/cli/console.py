@@ -40,12 +40,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], styles: Sequenc
     """A headed table on stdout: Rich with colour in a terminal, aligned plain text otherwise.
 
     ``styles`` gives each row's style name for its verdict cells (a key of :data:`SEVERITY_STYLE`).
+    In a terminal too narrow for the table no cell is cut short: the first column (the name a row
+    is about) keeps its width and the others wrap, long words (a run id) folded onto the next line.
     """
     if styled():
         from rich.console import Console
         from rich.table import Table
 
         grid = Table(*headers, show_lines=False, header_style="bold")
+        for column in grid.columns:
+            column.overflow = "fold"
+        if rows:
+            grid.columns[0].no_wrap = True
+            grid.columns[0].min_width = max(len(headers[0]), *(len(r[0]) for r in rows))
         for i, row in enumerate(rows):
             style = SEVERITY_STYLE.get(styles[i] or "") if i < len(styles) else None
             grid.add_row(*row, style=style)
