@@ -6,9 +6,11 @@ import io
 import os
 import re
 import select
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -241,6 +243,55 @@ def test_a_stderr_line_is_plain_in_a_pipe_and_above_the_status_line_in_a_termina
     text = shown.decode("utf-8", errors="replace")
     assert "lossaudit: m v1: pass (fresh)" in text and "registry: 1 of 2 versions" in text
     assert re.search(r"versions[^\r\n]*lossaudit", text) is None, text
+
+
+def _in_a_terminal(monkeypatch: pytest.MonkeyPatch, work: Any) -> str:
+    """What ``work`` shows on a real terminal (a pty) as stderr."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    main, side = os.openpty()
+    tty = open(side, "w", encoding="utf-8")  # noqa: SIM115  (closed below)
+    monkeypatch.setattr("sys.stderr", tty)
+    try:
+        work()
+        tty.flush()
+        shown = b""
+        while select.select([main], [], [], 0.2)[0]:
+            shown += os.read(main, 65536)
+    finally:
+        tty.close()
+        os.close(main)
+    return shown.decode("utf-8", errors="replace")
+
+
+def test_a_batch_bar_inside_the_status_line_stays_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audit's status line and the Keras adapter's batch bar used to run at once: each of the
+    bar's 1,172 redraws on 300,000 rows became a line above the status, with `[?25l` in it."""
+    import click
+
+    from lossaudit.keras import predict
+
+    seen: dict[str, bool] = {}
+
+    def audit() -> None:
+        seen["outside"] = predict._show_progress(1172, None)
+        with console.progress("audit m") as update:
+            update("predicting the eval set")
+            seen["inside"] = predict._show_progress(1172, None)
+            with click.progressbar(range(200), label="predicting 51200 samples", file=sys.stderr) as bar:
+                for _ in bar:
+                    time.sleep(0.002)
+            time.sleep(0.3)  # the status draws itself
+            console.stderr_line("lossaudit: a line of its own")
+        seen["after"] = predict._show_progress(1172, None)
+
+    text = _in_a_terminal(monkeypatch, audit)
+    assert seen == {"outside": True, "inside": False, "after": True}
+    assert "audit m: predicting the eval set" in text
+    assert text.count("predicting 51200 samples") <= 1, text
+    assert "?25l" not in text.replace("\x1b[?25l", "")
+    assert "lossaudit: a line of its own" in text
+    assert sys.stderr is not None and not isinstance(sys.stderr, console._BehindTheStatus)
 
 
 def test_shell_completion_is_on() -> None:

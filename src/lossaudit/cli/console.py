@@ -90,17 +90,45 @@ def severity_colours(text: str) -> str:
     return "\n".join(out)
 
 
+class _BehindTheStatus:
+    """``sys.stderr`` while the status line is live: writes go to Rich's redirection (printed
+    above the status line), and it answers ``isatty()`` with False, so a second live display
+    (the Keras adapter's batch bar, a library's progress bar) stays off instead of printing each
+    of its redraws as a line above the status, escape codes mangled."""
+
+    def __init__(self, proxied: Any) -> None:
+        self._proxied = proxied
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        return int(self._proxied.write(text))
+
+    def flush(self) -> None:
+        self._proxied.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._proxied, name)
+
+
 @contextmanager
 def progress(label: str) -> Iterator[Any]:
     """A live status line on stderr while a slow stage runs, in a terminal only; yields a
-    function that updates the line (a no-op in a pipe)."""
+    function that updates the line (a no-op in a pipe). It is the only live display meanwhile:
+    see :class:`_BehindTheStatus`."""
     if not styled(sys.stderr):
         yield lambda _text: None
         return
     from rich.console import Console
 
     with Console(stderr=True).status(label) as status:
-        yield lambda text: status.update(f"{label}: {text}")
+        redirected = sys.stderr
+        sys.stderr = _BehindTheStatus(redirected)
+        try:
+            yield lambda text: status.update(f"{label}: {text}")
+        finally:
+            sys.stderr = redirected  # before Rich restores the terminal's own stderr
 
 
 def stderr_line(text: str) -> None:
