@@ -415,6 +415,69 @@ def test_pngs_have_the_png_signature(report: AuditReport, multilabel_report: Aud
     assert confusion_matrix_png(report) == confusion_matrix_png(report)  # deterministic bytes
 
 
+def _bar(metric: str, source: str, reported: float, recomputed: float) -> plots.ComparisonBar:
+    return plots.ComparisonBar(metric, source, reported, recomputed, "argmax accuracy", "wrong_definition")
+
+
+COMPARISON_CHARTS = {
+    "seed-gap": [_bar("accuracy", "tf-keras graph-mode evaluate", 0.9943, 0.9741)],
+    "equal": [_bar("accuracy", "keras", 0.75, 0.75)],
+    "a-hair-apart": [_bar("accuracy", "keras", 0.75, 0.7501), _bar("precision", "keras", 0.7502, 0.75)],
+    "far-apart-rows": [
+        _bar("accuracy", "keras", 0.99, 0.97),
+        _bar("loss", "keras", 2.3, 0.05),
+        _bar("auc", "keras", 0.5, 0.51),
+    ],
+    "eight-long-names": [
+        _bar(f"metric_{i}", "a source name " * 6, 0.1 * i, 0.1 * i + 0.02) for i in range(8)
+    ],
+    "one-unbroken-word": [_bar("accuracy", "x" * 150, 0.0, 1.0)],
+}
+
+
+@pytest.mark.parametrize("bars", list(COMPARISON_CHARTS.values()), ids=list(COMPARISON_CHARTS))
+def test_comparison_chart_labels_never_overlap_and_stay_in_the_picture(
+    bars: list[plots.ComparisonBar],
+) -> None:
+    from itertools import combinations
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = plots.comparison_figure(bars)
+    FigureCanvasAgg(figure).draw()
+    renderer = figure.canvas.get_renderer()
+    (ax,) = figure.axes
+    low, high = ax.get_xlim()
+    ticks = [t for t in ax.get_xticklabels() if t.get_text() and low <= t.get_position()[0] <= high]
+    texts = [
+        *ax.texts,  # the values above and below their dots, the differences and their header
+        *ax.get_yticklabels(),
+        *ticks,
+        *figure.legends[0].get_texts(),
+        ax.title,
+        ax.xaxis.label,
+    ]
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts if t.get_visible() and t.get_text()]
+    assert len(boxes) >= 4 * len(bars) + 5
+    overlapping = [(a, b) for (a, box_a), (b, box_b) in combinations(boxes, 2) if box_a.overlaps(box_b)]
+    assert overlapping == []
+    page = figure.bbox
+    outside = [
+        t for t, box in boxes if box.x0 < page.x0 or box.x1 > page.x1 or box.y0 < page.y0 or box.y1 > page.y1
+    ]
+    assert outside == []
+    # Each row's two dots: both inside the axis, the gap between them drawn to scale.
+    for bar in bars:
+        assert low < min(bar.reported, bar.recomputed) and max(bar.reported, bar.recomputed) < high
+
+
+def test_the_comparison_axis_shows_a_small_gap() -> None:
+    """0.9943 vs 0.9741 (the seed's numbers) on an axis from 0 would be 2% of its width apart."""
+    (bar,) = COMPARISON_CHARTS["seed-gap"]
+    low, high = plots.comparison_figure([bar]).axes[0].get_xlim()
+    assert (bar.reported - bar.recomputed) / (high - low) > 0.4
+
+
 def test_no_png_without_numbers() -> None:
     static = check(BCE_SOFTMAX, Y)
     assert static.metrics is None

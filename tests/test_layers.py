@@ -88,9 +88,22 @@ def _lazy_reexport_nodes(tree: ast.Module, path: Path) -> set[int]:
     }
 
 
-def _imports(path: Path, known: set[str], *, lazy: bool = False) -> set[str]:
-    """The lossaudit modules ``path`` imports (``from a import b`` counts ``a.b`` when ``b`` is a
-    module, else ``a``); with ``lazy``, only its lazy re-exports, which are left out otherwise."""
+def _absolute(node: ast.ImportFrom, module: str, path: Path) -> str | None:
+    """The module a ``from`` import names, relative ones (``from ..keras import static``) resolved
+    against ``module``'s package; None for a relative import that climbs above the top package."""
+    if node.level == 0:
+        return node.module
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    if node.level - 1 >= len(package):
+        return None
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def _imports(path: Path, known: set[str], *, module: str = "", lazy: bool = False) -> set[str]:
+    """The lossaudit modules ``path`` (the module ``module``) imports (``from a import b`` counts
+    ``a.b`` when ``b`` is a module, else ``a``; relative imports count as the module they name);
+    with ``lazy``, only its lazy re-exports, which are left out otherwise."""
     out: set[str] = set()
     tree = ast.parse(path.read_text(encoding="utf-8"))
     reexports = _lazy_reexport_nodes(tree, path)
@@ -99,9 +112,9 @@ def _imports(path: Path, known: set[str], *, lazy: bool = False) -> set[str]:
             continue
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [f"{node.module}.{a.name}" for a in node.names]
-            names = [n if n in known else node.module for n in names]
+        elif isinstance(node, ast.ImportFrom) and (source := _absolute(node, module, path)):
+            names = [f"{source}.{a.name}" for a in node.names]
+            names = [n if n in known else source for n in names]
         else:
             continue
         out.update(n for n in names if n in known)
@@ -111,14 +124,14 @@ def _imports(path: Path, known: set[str], *, lazy: bool = False) -> set[str]:
 def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
     modules = _modules(root)
     known = set(modules)
-    return {name: _imports(path, known) - {name} for name, path in modules.items()}
+    return {name: _imports(path, known, module=name) - {name} for name, path in modules.items()}
 
 
 def lazy_reexports(root: Path = PACKAGE) -> dict[str, set[str]]:
     """package -> the modules its ``__getattr__`` re-exports from (packages without one left out)."""
     modules = _modules(root)
     known = set(modules)
-    found = {name: _imports(path, known, lazy=True) for name, path in modules.items()}
+    found = {name: _imports(path, known, module=name, lazy=True) for name, path in modules.items()}
     return {name: targets for name, targets in found.items() if targets}
 
 
@@ -251,12 +264,39 @@ def _write(root: Path, files: dict[str, str]) -> Path:
             },
             "layer",
         ),
+        (  # a circle of relative imports, one of them from a package __init__
+            {
+                "__init__.py": "",
+                "core/__init__.py": "from .a import A\n",
+                "core/a.py": "from . import b\n",
+                "core/b.py": "from lossaudit.core import A\n",
+            },
+            "relative-cycle",
+        ),
+        (  # core importing an adapter through a relative import
+            {
+                "__init__.py": "",
+                "core/__init__.py": "",
+                "core/a.py": "from ..keras import static\n",
+                "keras/__init__.py": "",
+                "keras/static.py": "",
+            },
+            "layer",
+        ),
     ],
-    ids=["hidden-cycle", "core-imports-adapter", "adapter-imports-pipeline"],
+    ids=[
+        "hidden-cycle",
+        "core-imports-adapter",
+        "adapter-imports-pipeline",
+        "relative-cycle",
+        "relative-core-imports-adapter",
+    ],
 )
 def test_the_checks_are_not_blind(tmp_path: Path, files: dict[str, str], kind: str) -> None:
     graph = import_graph(_write(tmp_path, files))
     if kind == "cycle":
         assert cycles(graph) == [["lossaudit.core.a", "lossaudit.core.b"]]
+    elif kind == "relative-cycle":
+        assert cycles(graph) == [["lossaudit.core", "lossaudit.core.a", "lossaudit.core.b"]]
     else:
         assert violations(graph)

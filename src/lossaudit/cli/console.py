@@ -40,12 +40,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], styles: Sequenc
     """A headed table on stdout: Rich with colour in a terminal, aligned plain text otherwise.
 
     ``styles`` gives each row's style name for its verdict cells (a key of :data:`SEVERITY_STYLE`).
+    In a terminal too narrow for the table no cell is cut short: the first column (the name a row
+    is about) keeps its width and the others wrap, long words (a run id) folded onto the next line.
     """
     if styled():
         from rich.console import Console
         from rich.table import Table
 
         grid = Table(*headers, show_lines=False, header_style="bold")
+        for column in grid.columns:
+            column.overflow = "fold"
+        if rows:
+            grid.columns[0].no_wrap = True
+            grid.columns[0].min_width = max(len(headers[0]), *(len(r[0]) for r in rows))
         for i, row in enumerate(rows):
             style = SEVERITY_STYLE.get(styles[i] or "") if i < len(styles) else None
             grid.add_row(*row, style=style)
@@ -83,17 +90,45 @@ def severity_colours(text: str) -> str:
     return "\n".join(out)
 
 
+class _BehindTheStatus:
+    """``sys.stderr`` while the status line is live: writes go to Rich's redirection (printed
+    above the status line), and it answers ``isatty()`` with False, so a second live display
+    (the Keras adapter's batch bar, a library's progress bar) stays off instead of printing each
+    of its redraws as a line above the status, escape codes mangled."""
+
+    def __init__(self, proxied: Any) -> None:
+        self._proxied = proxied
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        return int(self._proxied.write(text))
+
+    def flush(self) -> None:
+        self._proxied.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._proxied, name)
+
+
 @contextmanager
 def progress(label: str) -> Iterator[Any]:
     """A live status line on stderr while a slow stage runs, in a terminal only; yields a
-    function that updates the line (a no-op in a pipe)."""
+    function that updates the line (a no-op in a pipe). It is the only live display meanwhile:
+    see :class:`_BehindTheStatus`."""
     if not styled(sys.stderr):
         yield lambda _text: None
         return
     from rich.console import Console
 
     with Console(stderr=True).status(label) as status:
-        yield lambda text: status.update(f"{label}: {text}")
+        redirected = sys.stderr
+        sys.stderr = _BehindTheStatus(redirected)
+        try:
+            yield lambda text: status.update(f"{label}: {text}")
+        finally:
+            sys.stderr = redirected  # before Rich restores the terminal's own stderr
 
 
 def stderr_line(text: str) -> None:

@@ -56,7 +56,7 @@ def run(
         # An empty --tracking-uri (the MLproject `registry` entry point's default) is not given.
         uri = tracking_uri if tracking_uri and tracking_uri.strip() else None
         # Progress: a live line on stderr in a terminal, nothing in a pipe or with --json.
-        with console.progress(f"{config.kind} {config.name}") as update:
+        with console.progress(f"running {pipeline.name}") as update:
             outcome = run_pipeline(
                 config, tracking_uri=uri, no_log=no_log, progress=None if as_json else update, kinds=kinds()
             )
@@ -113,11 +113,11 @@ def _print_outcome(config: Any, outcome: Any, tracking_uri: str | None, *, logge
     if rows:
         console.table(headers, rows, styles)
     if config.kind == "demo":
+        from lossaudit.cli.demo import demo_verdict_line
+
         reproduced = sum(1 for e in entries if e.extra.get("reproduced"))
-        typer.echo(
-            f"{reproduced} of {len(entries)} scenario(s) reproduced the failure they show: "
-            f"demo {outcome.verdict} (each scenario's model is meant to fail its audit)"
-        )
+        failing = sum(1 for e in entries if e.verdict != "error" and _model_verdict(e) == "fail")
+        typer.echo(demo_verdict_line(reproduced, len(entries), failing, outcome.verdict))
     else:
         typer.echo(f"pipeline {config.name}: {outcome.verdict}")
     typer.echo(_where(config, entries, tracking_uri, logged=logged))
@@ -128,16 +128,38 @@ def _where(config: Any, entries: Any, tracking_uri: str | None, *, logged: bool)
     out = config.resolve(config.out)
     if not logged or not config.log.enabled or not any(e.run_id for e in entries):
         return f"reports in {out}; nothing logged to MLflow"
+    from lossaudit.sinks.mlflow import project_run_id
     from lossaudit.tracking import DEFAULT_EXPERIMENT
     from lossaudit.tracking.store import resolve_tracking_uri
 
     target = resolve_tracking_uri(tracking_uri or config.log.tracking_uri)
     experiment = config.log.experiment or DEFAULT_EXPERIMENT
+    parent = project_run_id(target.uri)
+    if parent is not None:
+        # Under `mlflow run` the runs are children of the project run, in its experiment.
+        named = _experiment_name(target.uri, next(e.run_id for e in entries if e.run_id))
+        experiment = named or experiment
+        runs = f"runs nested in the project run {parent} in {target.describe()}"
+    else:
+        runs = f"runs in {target.describe()}"
     if target.is_http:
         see = f"open {target.uri}"
     else:
         see = f"see them with `mlflow ui --backend-store-uri {target.uri}`"
-    return f"reports in {out}; runs in {target.describe()}, experiment '{experiment}'; {see}"
+    return f"reports in {out}; {runs}, experiment '{experiment}'; {see}"
+
+
+def _experiment_name(tracking_uri: str, run_id: str) -> str | None:
+    """The name of the experiment ``run_id`` was logged to; None when the store does not answer
+    (the closing line then names the pipeline's experiment setting)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client = MlflowClient(tracking_uri)
+        return str(client.get_experiment(client.get_run(run_id).info.experiment_id).name)
+    except (MlflowException, OSError):
+        return None
 
 
 def kinds() -> dict[str, Any]:

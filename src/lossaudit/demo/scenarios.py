@@ -16,6 +16,12 @@ The harness every scenario uses (settings, data, building, auditing and retraini
 :mod:`lossaudit.demo.harness`; the text and JSON output is :mod:`lossaudit.demo.render`.
 
 Keras, TensorFlow and scikit-learn are imported inside the functions.
+
+Why one module of about 640 lines: it is the catalogue of the six scenarios, each a function that
+states its cases, the codes they must show and the checks on their numbers, plus the legacy case
+of ``bce-softmax-multiclass`` (``legacy_inputs`` is also what ``lossaudit.demo.record`` records).
+What the scenarios share is already in :mod:`~lossaudit.demo.harness`; the rest is read one
+scenario at a time, and a scenario's expectations belong beside the code that produces them.
 """
 
 from __future__ import annotations
@@ -631,11 +637,11 @@ def run_scenarios(
         raise BadInputError(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIO_NAMES)}")
     prepare_keras()
     results = []
+    chosen = [name for name in SCENARIO_NAMES if name in wanted]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name in SCENARIO_NAMES:
-            if name in wanted:
-                if progress is not None:
-                    progress(name)
-                results.append(SCENARIOS[name](settings))
+        for i, name in enumerate(chosen, 1):
+            if progress is not None:
+                progress(f"{name} ({i} of {len(chosen)})")
+            results.append(SCENARIOS[name](settings))
     return tuple(results)

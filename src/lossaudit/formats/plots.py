@@ -17,6 +17,8 @@ folder from being written), and through :func:`~lossaudit.formats.sanitize.print
 from __future__ import annotations
 
 import io
+import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,8 @@ ANNOTATE_MAX_CLASSES = 25
 """Above this many classes the cells are too small to carry their counts."""
 TICK_EVERY_CLASS_MAX = 50
 """Above this many classes matplotlib picks which class ticks to label."""
+LABEL_WIDTH = 40
+"""Characters per line of a comparison row's name (metric and source) before it wraps."""
 _DPI = 110
 
 
@@ -172,13 +176,20 @@ def comparison_chart_png(report: AuditReport) -> bytes | None:
     """Reported vs recomputed numbers, one row per number: a dot for each, joined by the gap.
 
     The axis spans the values themselves, not 0 to 1, so a 0.9943 vs 0.9741 gap is visible; the
-    reported value is labelled above its dot and the recomputed one below, the difference at the
-    right edge, and the legend sits under the axes: no label can cover another. None when there
-    is no comparable number.
+    reported value is labelled above its dot and the recomputed one below, the difference in a
+    column of its own at the right edge (headed ``reported - recomputed``), the row names wrapped
+    at :data:`LABEL_WIDTH` characters so a long source name cannot squeeze the axis, and the
+    legend under the figure: no label can cover another (``tests/test_formats.py`` measures
+    them). None when there is no comparable number.
     """
     bars = comparison_bars(report)
     if not bars or not _matplotlib_available():
         return None
+    return _png(comparison_figure(bars))
+
+
+def comparison_figure(bars: Sequence[ComparisonBar]) -> Any:
+    """The matplotlib figure of :func:`comparison_chart_png` (``bars`` not empty)."""
     figure = _new_figure(7.5, max(2.4, 0.95 * len(bars) + 1.5))
     ax = figure.add_subplot()
     values = [v for b in bars for v in (b.reported, b.recomputed)]
@@ -212,11 +223,30 @@ def comparison_chart_png(report: AuditReport) -> bytes | None:
             color="#616e7c",
             parse_math=False,
         )
-    labels = [f"{printable(b.label)}\n[{printable(b.status)}]" for b in bars]
+    ax.text(
+        right,
+        -0.6,
+        "reported - recomputed ",
+        ha="right",
+        va="top",
+        fontsize=8,
+        color="#616e7c",
+        parse_math=False,
+    )
+    labels = [
+        "\n".join(
+            [
+                *textwrap.wrap(printable(b.label), LABEL_WIDTH, break_on_hyphens=False),
+                f"[{printable(b.status)}]",
+            ]
+        )
+        for b in bars
+    ]
     ax.set_yticks(list(range(len(bars))), labels, fontsize=8, parse_math=False)
     ax.set_ylim(len(bars) - 0.4, -0.6)  # first number on top, room for the labels above and below
     ax.set_xlim(left, right)
-    ax.set_xlabel("value (the axis spans the values; the right column is reported - recomputed)", fontsize=8)
+    ax.set_xlabel("value (the axis spans the values, not 0 to 1)", fontsize=8)
     ax.set_title("Reported vs recomputed")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
-    return _png(figure)
+    handles, names = ax.get_legend_handles_labels()
+    figure.legend(handles, names, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    return figure

@@ -19,6 +19,13 @@ Everything else is :data:`UNKNOWN`, and an unknown never becomes a finding: prec
 
 Each ``compile`` of a known model is a :class:`Check`: the head at that moment, the loss and the
 metrics, and the labels of the ``fit``/``evaluate`` calls that follow it.
+
+Why one module of about 1560 lines: most of it is one class, :class:`Interpreter`, whose methods
+for statements, expressions and calls (Keras, NumPy, scikit-learn, the user's own functions)
+recurse into one another over one frame stack and one budget; the value classes defined before it
+are what it passes between them. Splitting the class into mixins would scatter one recursion
+over several files without separating anything that changes apart. What a qualified name is
+lives in :mod:`~lossaudit.script.names`, the Keras family in :mod:`~lossaudit.script.family`.
 """
 
 from __future__ import annotations

@@ -40,10 +40,10 @@ MLflow's limits (``mlflow/utils/validation.py``): keys of at most 250 characters
 ``[A-Za-z0-9_-. /]`` that do not normalise to another path, param values of at most 6000
 characters, 100 params and 100 tags per batch (``MlflowClient.log_batch`` splits larger lists).
 
-Why one module of about 860 lines: it is the one code path from a report folder to an MLflow run,
-shared by the pipeline's sink and ``lossaudit log``. The names above, the upload record and the
-resume of an interrupted upload change together; one file keeps the shape of a logged run in one
-place.
+Why one module of about 1100 lines: it is the one code path from a report folder to an MLflow run,
+shared by the pipeline's sink, ``lossaudit log`` and the Python API. The names above, the ties to
+MLflow's own objects (dataset and model inputs, registry tags), the upload record and the resume
+of an interrupted upload change together; one file keeps the shape of a logged run in one place.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ Facts relied on, read from great_expectations 1.24 source:
   one column, never a column per feature.
 * 1.24 has no analytics client; 1.x releases before it read ``GX_ANALYTICS_ENABLED`` at import.
 
-Why one module of about 730 lines: it is the only module that imports Great Expectations, and
+Why one module of about 870 lines: it is the only module that imports Great Expectations, and
 the facts above tie its parts (planning the suite, the ephemeral context, reading the result) to
 one GX release; a split would spread that dependency over several files.
 """
