@@ -15,7 +15,7 @@ schemes (``models:/``, ``runs:/``) are added with :func:`register_model_source`.
 
 Heavy libraries (numpy, Keras, scikit-learn) are imported inside the stages that use them.
 
-Why one module of about 830 lines: each stage's frozen result type sits beside the function that
+Why one module of about 1,000 lines: each stage's frozen result type sits beside the function that
 produces it, and :func:`run_audit` threads them in order, so the audit reads top to bottom in one
 file. The stages hold no audit logic of their own (that is in ``core`` and the adapters); this
 module only wires it.
