@@ -285,10 +285,21 @@ def test_runner_times_every_stage_and_calls_sinks_after_the_folder(
     assert outcome.sink_results == {"recording": {"received": len(outcome.files)}}
     assert outcome.sink_error is None
 
+    told: list[str] = []
     down = run_audit(
-        AuditRequest(model=str(case.model), data=str(case.data), out_dir=str(tmp_path / "down")),
+        AuditRequest(
+            model=str(case.model), data=str(case.data), out_dir=str(tmp_path / "down"), batch_size=100
+        ),
         sinks=[RecordingSink(fail=True)],
+        progress=told.append,
     )
+    # Each stage says what it does; predict counts its rows as the batches go (569 in 6 batches).
+    rows = [t for t in told if t.startswith("predicting the eval set")]
+    assert rows == [
+        "predicting the eval set",
+        *(f"predicting the eval set: {done} of 569 rows" for done in (100, 200, 300, 400, 500, 569)),
+    ]
+    assert told[0] == "validating the labels (Great Expectations)"
     assert isinstance(down.sink_error, TrackingUnavailableError)
     assert down.report.stages[-1].status == "failed"
     assert down.report.stages[-1].summary == "recording: tracking server http://127.0.0.1:9 is unreachable"

@@ -51,6 +51,8 @@ PROGRESS_MIN_BATCHES = 20
 """A progress bar is shown (on a terminal) only for runs of more batches than this."""
 EVALUATE_SOURCE = "evaluate"
 
+ProgressCallback = Callable[[int, int], None]
+"""Told (rows predicted so far, rows in all) after each batch."""
 BatchConsumer = Callable[[int, "np.ndarray"], None]
 """Takes each batch's outputs (float64, (rows, units)) with the index of its first row, in row
 order, in place of keeping them (:class:`lossaudit.core.blockwise.BlockReducer.add`)."""
@@ -140,6 +142,7 @@ def predict_in_batches(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool | None = None,
     on_batch: None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> np.ndarray: ...
 
 
@@ -151,6 +154,7 @@ def predict_in_batches(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool | None = None,
     on_batch: BatchConsumer,
+    on_progress: ProgressCallback | None = None,
 ) -> None: ...
 
 
@@ -161,6 +165,7 @@ def predict_in_batches(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool | None = None,
     on_batch: BatchConsumer | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> np.ndarray | None:
     """The model's outputs on ``x``, batch by batch, as float64 of shape (n, units); or, with
     ``on_batch``, each batch's outputs handed to it and none kept (returns None).
@@ -174,6 +179,7 @@ def predict_in_batches(
     progress : force the progress bar on or off; by default it is shown on stderr when stderr
         is a terminal and the run has more than :data:`PROGRESS_MIN_BATCHES` batches.
     on_batch : a :data:`BatchConsumer`: the outputs go to it, batch by batch, instead of being kept.
+    on_progress : told (rows done, rows) after each batch (a caller's own progress display).
 
     Raises
     ------
@@ -209,6 +215,8 @@ def predict_in_batches(
         else:
             chunks.append(arr)
         release(x[start : start + batch_size])
+        if on_progress is not None:
+            on_progress(start + rows, n)
 
     try:
         with _batches(starts, n, progress) as batches:
@@ -289,6 +297,7 @@ def predict_and_evaluate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool | None = None,
     on_batch: BatchConsumer | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray | None, LiveEvaluation]:
     """One pass over ``x``: the model's outputs and the numbers ``model.evaluate`` would report.
 
@@ -307,6 +316,7 @@ def predict_and_evaluate(
     batch_size : samples per batch, for the predictions and for the loss's per-batch mean.
     progress : as for :func:`predict_in_batches`.
     on_batch : as for :func:`predict_in_batches`: each batch's outputs go to it, none is kept.
+    on_progress : as for :func:`predict_in_batches`.
 
     Returns
     -------
@@ -333,8 +343,11 @@ def predict_and_evaluate(
     def predict_rest(start: int) -> np.ndarray | None:
         """Rows ``start`` on, predicted without the metrics (a model that fails to predict raises
         here, as in :func:`predict_in_batches`)."""
+        told = None if on_progress is None else (lambda done, _rest: on_progress(start + done, n))
         if on_batch is None:
-            return predict_in_batches(model, x[start:], batch_size=batch_size, progress=progress)
+            return predict_in_batches(
+                model, x[start:], batch_size=batch_size, progress=progress, on_progress=told
+            )
         consumer = on_batch
         predict_in_batches(
             model,
@@ -342,6 +355,7 @@ def predict_and_evaluate(
             batch_size=batch_size,
             progress=progress,
             on_batch=lambda first, outputs: consumer(start + first, outputs),
+            on_progress=told,
         )
         return None
 
@@ -386,6 +400,8 @@ def predict_and_evaluate(
                         out = np.empty((n, batch_out.shape[1]), dtype=np.float64)
                     out[start:stop] = batch_out
                 release(x[start:stop])  # a memory-mapped x holds one batch in memory, not all of it
+                if on_progress is not None:
+                    on_progress(stop, n)
         if error is None:
             values, non_finite = _finite_values(scorer.values())
     if error is not None:

@@ -450,7 +450,12 @@ def obtain_model(request: AuditRequest, source: ModelSource, labels: LabelsStage
     )
 
 
-def predict(request: AuditRequest, labels: LabelsStage, model: ModelStage) -> PredictStage:
+def predict(
+    request: AuditRequest,
+    labels: LabelsStage,
+    model: ModelStage,
+    progress: Callable[[str], None] | None = None,
+) -> PredictStage:
     """One pass over the data in batches (progress bar on long runs): the outputs, the numbers
     Keras's compiled loss and metrics give on them (what evaluate reports), and the metric
     classes Keras built."""
@@ -469,6 +474,7 @@ def predict(request: AuditRequest, labels: LabelsStage, model: ModelStage) -> Pr
         labels.y,
         batch_size=request.batch_size,
         on_batch=None if reduced is None else reduced.add,
+        on_progress=None if progress is None else _rows_told(progress, STAGE_ACTIVITY["predict"]),
     )
     built = built_metric_classes(model.model) if evaluation.ran else None
     return PredictStage(
@@ -478,6 +484,19 @@ def predict(request: AuditRequest, labels: LabelsStage, model: ModelStage) -> Pr
         built_metrics=built or None,
         reduced=reduced,
     )
+
+
+def _rows_told(progress: Callable[[str], None], activity: str) -> Callable[[int, int], None]:
+    """(rows done, rows) as the stage's progress text, about a hundred times a run at most."""
+    last = [-1]
+
+    def told(done: int, total: int) -> None:
+        step = done * 100 // max(total, 1)
+        if step != last[0]:
+            last[0] = step
+            progress(f"{activity}: {done:,} of {total:,} rows")
+
+    return told
 
 
 def recompute(labels: LabelsStage, model: ModelStage, predicted: PredictStage) -> RecomputeStage:
@@ -964,7 +983,7 @@ def run_audit(
         predicted = (
             timer.attempt(
                 "predict",
-                lambda: predict(request, labels, model),
+                lambda: predict(request, labels, model, timer.progress),
                 failures,
                 unchecked="predictions, metrics and reported numbers",
                 bad_input_ends=True,
