@@ -10,8 +10,8 @@ into a :class:`~lossaudit.core.report.StageResult` and keeps them in the final
 :class:`ReportSink` objects given to the runner (the MLflow sink) after the local report folder is
 written: a sink that fails leaves a complete local report and its error in the outcome (exit 3).
 
-Where the model comes from is a :class:`ModelSource`: a local ``.keras``/``.h5`` file here; other
-schemes (``models:/``, ``runs:/``) are added with :func:`register_model_source`.
+Where the model comes from is a :class:`ModelSource`: given by the caller (an MLflow model, a model
+in memory), else :func:`~lossaudit.sources.base.model_source_for` the request's path or URI.
 
 Heavy libraries (numpy, Keras, scikit-learn) are imported inside the stages that use them.
 

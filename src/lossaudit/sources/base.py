@@ -3,8 +3,10 @@
 A :class:`ModelSource` gives the pipeline a model in two steps: its saved head read as data
 (:meth:`~ModelSource.read_static`, no TensorFlow) and then the live model
 (:meth:`~ModelSource.load`). :func:`model_source_for` picks one for a path or URI: a registered
-prefix's factory (the CLI registers ``models:/`` and ``runs:/`` with :mod:`lossaudit.sources.mlflow`),
-else a file on disk (:class:`lossaudit.sources.local.LocalFileSource`).
+prefix's factory (:func:`register_model_source`: how another adapter adds a scheme), else a file on
+disk (:class:`lossaudit.sources.local.LocalFileSource`). ``models:/`` and ``runs:/`` URIs need a
+tracking URI, so the CLI, the pipeline runner and the Python API build their
+:class:`lossaudit.sources.mlflow.MlflowModelSource` themselves and hand it to the audit.
 """
 
 from __future__ import annotations
@@ -54,10 +56,7 @@ _URI_PREFIXES_NEEDING_A_FACTORY = ("models:/", "runs:/", "mlflow-artifacts:/")
 
 
 def register_model_source(prefix: str, factory: SourceFactory) -> None:
-    """Make :func:`model_source_for` send URIs starting with ``prefix`` to ``factory``.
-
-    The MLflow adapter registers ``models:/`` and ``runs:/`` this way.
-    """
+    """Make :func:`model_source_for` send URIs starting with ``prefix`` to ``factory``."""
     _SOURCE_FACTORIES[prefix] = factory
 
 

@@ -494,12 +494,3 @@ class MlflowModelSource:
     def reported_metrics(self) -> tuple[ReportedMetric, ...]:
         """The source run's attributable metrics, as reported numbers with source ``source_run``."""
         return self.fetch().reported_metrics() if self._read_reported else ()
-
-
-def register_model_sources() -> None:
-    """Send ``models:/`` and ``runs:/`` URIs of the audit pipeline to :class:`MlflowModelSource`
-    (tracking URI from ``MLFLOW_TRACKING_URI`` or the local default store)."""
-    from lossaudit.sources.base import register_model_source
-
-    for prefix in ("models:/", "runs:/"):
-        register_model_source(prefix, MlflowModelSource)
