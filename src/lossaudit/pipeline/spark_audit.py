@@ -41,10 +41,10 @@ from lossaudit.pipeline.stages import (
     PredictStage,
     RecomputeStage,
     ReportStage,
-    _comparable_built_metrics,
     _Timer,
     audit_context,
     log,
+    merged_report,
     obtain_model,
     static_audit_context,
 )
@@ -335,8 +335,6 @@ def compare(
     spark: SparkSession,
 ) -> CompareStage:
     """Attribute Keras's and the user's numbers and run every rule, on merged counts."""
-    from lossaudit.core.audit import audit_merged
-
     reported = (*predicted.evaluation.reported(), *request.reported, *source.reported_metrics())
     # audit_context reads the attributes the Spark stages share with the local ones.
     context = audit_context(
@@ -348,22 +346,14 @@ def compare(
         cast(RecomputeStage, recomputed),
     )
     context.update(_spark_context(spark, labels))
-    report = audit_merged(
+    report = merged_report(
+        request,
         model.head,
-        recomputed.labels,
-        recomputed.outputs,
+        recomputed,
         reported,
-        metrics=recomputed.metrics,
-        accuracy_defs=recomputed.accuracy_defs,
-        unscored=recomputed.unscored,
-        not_probabilities=None if recomputed.reading is None else recomputed.reading.problem,
-        fail_on=request.fail_on,
-        built_metrics=_comparable_built_metrics(model.head, predicted.built_metrics),
+        built_metrics=predicted.built_metrics,
         data_checks=labels.checks or (),
-        thresholds=request.thresholds,
         context=context,
-        command=COMMAND,
-        config=request.rules,
     )
     return CompareStage(report=report)
 

@@ -27,11 +27,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from lossaudit.core.compare import ReportedMetric
 from lossaudit.core.config import RuleConfig
-from lossaudit.core.findings import FixEvidence, Severity, StageFailure
+from lossaudit.core.findings import DataCheck, FixEvidence, Severity, StageFailure
 from lossaudit.core.head import HeadSpec
 from lossaudit.core.report import AuditReport, StageResult
 from lossaudit.errors import BadInputError, LossauditError, RefusedError, TrackingUnavailableError
@@ -44,8 +44,11 @@ if TYPE_CHECKING:
     from lossaudit.core.audit import Scored
     from lossaudit.core.blockwise import BlockReducer, MergedOutputs
     from lossaudit.core.chunks import BackgroundDigest
+    from lossaudit.core.compare import Definition
+    from lossaudit.core.facts import OutputFacts
     from lossaudit.core.labels import LabelEvidence
     from lossaudit.core.metrics import RecomputedMetrics
+    from lossaudit.core.outputs import Reading
     from lossaudit.keras.predict import LiveEvaluation
     from lossaudit.keras.static import StaticModel
     from lossaudit.validation.gx import GxValidation
@@ -523,27 +526,18 @@ def compare(
     recomputed: RecomputeStage,
 ) -> CompareStage:
     """Attribute the live evaluate's and the user's numbers and run every rule: the findings."""
-    from lossaudit.core.audit import audit_merged, audit_predictions
+    from lossaudit.core.audit import audit_predictions
 
     reported = (*predicted.evaluation.reported(), *request.reported, *source.reported_metrics())
-    merged = recomputed.merged
-    if merged is not None:
-        report = audit_merged(
+    if recomputed.merged is not None:
+        report = merged_report(
+            request,
             model.head,
-            merged.labels,
-            merged.outputs,
+            recomputed.merged,
             reported,
-            metrics=merged.metrics,
-            accuracy_defs=merged.accuracy_defs,
-            unscored=merged.unscored,
-            not_probabilities=None if merged.reading is None else merged.reading.problem,
-            fail_on=request.fail_on,
-            built_metrics=_comparable_built_metrics(model.head, predicted.built_metrics),
+            built_metrics=predicted.built_metrics,
             data_checks=labels.gx.checks if labels.gx is not None else (),
-            thresholds=request.thresholds,
             context=audit_context(request, source, labels, model, predicted, recomputed),
-            command=COMMAND,
-            config=request.rules,
             fix_evidence=_fix_evidence(model.retrain),
         )
         return CompareStage(report=report)
@@ -563,6 +557,60 @@ def compare(
         fix_evidence=_fix_evidence(model.retrain),
     )
     return CompareStage(report=report)
+
+
+class MergedStatistics(Protocol):
+    """What an engine that never holds every prediction hands the comparison: the local
+    block-wise reduction (:class:`lossaudit.core.blockwise.MergedOutputs`) or Spark's merged
+    counts (:class:`lossaudit.pipeline.spark_audit.SparkRecomputeStage`)."""
+
+    @property
+    def labels(self) -> LabelEvidence: ...
+    @property
+    def outputs(self) -> OutputFacts: ...
+    @property
+    def metrics(self) -> RecomputedMetrics | None: ...
+    @property
+    def accuracy_defs(self) -> tuple[Definition, ...] | None: ...
+    @property
+    def unscored(self) -> str | None: ...
+    @property
+    def reading(self) -> Reading | None: ...
+
+
+def merged_report(
+    request: AuditRequest,
+    head: HeadSpec,
+    merged: MergedStatistics,
+    reported: Sequence[ReportedMetric],
+    *,
+    built_metrics: tuple[tuple[str, str], ...] | None,
+    data_checks: tuple[DataCheck, ...],
+    context: Mapping[str, Any],
+    fix_evidence: FixEvidence | None = None,
+) -> AuditReport:
+    """The findings from merged statistics (:func:`lossaudit.core.audit.audit_merged`), judged
+    with the request's rules and thresholds."""
+    from lossaudit.core.audit import audit_merged
+
+    return audit_merged(
+        head,
+        merged.labels,
+        merged.outputs,
+        reported,
+        metrics=merged.metrics,
+        accuracy_defs=merged.accuracy_defs,
+        unscored=merged.unscored,
+        not_probabilities=None if merged.reading is None else merged.reading.problem,
+        fail_on=request.fail_on,
+        built_metrics=_comparable_built_metrics(head, built_metrics),
+        data_checks=data_checks,
+        thresholds=request.thresholds,
+        context=context,
+        command=COMMAND,
+        config=request.rules,
+        fix_evidence=fix_evidence,
+    )
 
 
 def static_audit_context(
