@@ -395,13 +395,14 @@ def test_labels_and_predictions_of_a_parquet_file_read_only_their_columns(
         load_labels(broken, ["y"])
 
 
-def test_labels_and_predictions_read_only_their_columns_of_a_csv(
+def test_labels_and_predictions_of_a_csv_are_read_a_batch_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`check --labels` and `compare` parse a CSV file's named columns alone (pandas' ``usecols``),
-    with the values, types and messages of a whole read."""
+    """`check --labels` and `compare` keep the named columns of a CSV file and parse the rest a
+    batch of rows at a time, with the values, types and messages of a whole read."""
     import pandas as pd
 
+    from lossaudit.sources import tables
     from lossaudit.sources.files import load_labels, load_predictions
 
     rng = np.random.default_rng(0)
@@ -410,7 +411,8 @@ def test_labels_and_predictions_read_only_their_columns_of_a_csv(
         frame[f"label_{j}"] = (rng.integers(0, 3, 50) == j).astype(np.int64)
         frame[f"p_{j}"] = rng.random(50)
     frame["kind"] = np.where(rng.random(50) < 0.5, "cat", "dog")  # text: kept for the detector
-    frame.insert(0, "f0", frame.pop("f0"), allow_duplicates=True)
+    # Integers in the first rows, text in the last: typed once, as text, as a whole read types it.
+    frame["mixed"] = [str(i) for i in range(45)] + ["x"] * 5
     frame.insert(1, "f0", 0.5, allow_duplicates=True)  # a repeated name: pandas reads f0, f0.1
     path = tmp_path / "eval.csv"
     frame.to_csv(path, index=False)
@@ -421,10 +423,16 @@ def test_labels_and_predictions_read_only_their_columns_of_a_csv(
     real = pd.read_csv
 
     def recording(p: object, *args: object, **kwargs: object) -> pd.DataFrame:
-        asked.append(kwargs.get("usecols", "nrows" if kwargs.get("nrows") == 0 else "all"))
+        if kwargs.get("nrows") == 0:
+            asked.append("header")
+        elif "chunksize" in kwargs:
+            asked.append(f"batches of {kwargs['chunksize']}")
+        else:
+            asked.append(kwargs.get("usecols", "whole"))
         return real(p, *args, **kwargs)  # type: ignore[call-overload,no-any-return]
 
     monkeypatch.setattr(pd, "read_csv", recording)
+    monkeypatch.setattr(tables, "BATCH_BYTES", 20 * 39 * 8)  # 20 rows of the 39 columns a batch
     whole = real(path)
     assert list(whole.columns[:2]) == ["f0", "f0.1"]
     labels = load_labels(path, ["label_*"])
@@ -433,27 +441,25 @@ def test_labels_and_predictions_read_only_their_columns_of_a_csv(
     assert np.array_equal(load_labels(path, ["f0.1"]), whole["f0.1"].to_numpy())
     text = load_labels(path, ["kind"])
     assert text.dtype == object and list(text) == list(whole["kind"])
+    mixed = load_labels(path, ["mixed"])
+    assert list(mixed) == list(whole["mixed"]) and all(isinstance(v, str) for v in mixed)
     assert np.array_equal(load_predictions(path, ["p_*"]), whole[["p_0", "p_1", "p_2"]].to_numpy())
     assert np.array_equal(load_labels(single), real(single)["label_0"].to_numpy())
-    columns = list(whole.columns)
+    batches = "batches of 20"
     assert asked == [
-        "nrows",
-        [columns.index(c) for c in ("label_0", "label_1", "label_2")],
-        "nrows",
-        [columns.index("f0.1")],
-        "nrows",
-        [columns.index("kind")],
-        "nrows",
-        [columns.index(c) for c in ("p_0", "p_1", "p_2")],
-        "nrows",
-        [0],
+        *("header", batches) * 3,
+        *("header", batches, [list(whole.columns).index("mixed")]),
+        *("header", batches),
+        "header",
+        "batches of 780",  # one column: 780 rows a batch
     ]
 
-    with pytest.raises(BadInputError, match=r"^labels file .* has 38 columns; name the label column"):
+    with pytest.raises(BadInputError, match=r"^labels file .* has 39 columns; name the label column"):
         load_labels(path)
     with pytest.raises(BadInputError, match=r"^labels: no column matches 'y'"):
         load_labels(path, ["y"])
-    broken = tmp_path / "broken.csv"
-    broken.write_bytes(b"\xff\xfe\x00garbage\n\x00\x00")
-    with pytest.raises(BadInputError, match=r"^labels file .* is not a readable table: "):
-        load_labels(broken, ["y"])
+    for name, content in (("ragged.csv", b"y\n0\n1,2,3\n"), ("binary.csv", bytes(range(256)) * 4)):
+        broken = tmp_path / name
+        broken.write_bytes(content)
+        with pytest.raises(BadInputError, match=r"^labels file .* is not a readable table: "):
+            load_labels(broken)

@@ -175,15 +175,27 @@ def csv_columns(p: Path, what: str) -> list[str]:
 
 
 def read_csv_columns(p: Path, names: Sequence[str], columns: Sequence[str], what: str) -> pd.DataFrame:
-    """Only ``columns`` of the CSV file ``p`` (``names``: :func:`csv_columns`), in that order, typed
-    as a whole ``pd.read_csv`` types them: labels or predictions without parsing a feature column
-    into memory."""
+    """Only ``columns`` of the CSV file ``p`` (``names``: :func:`csv_columns`), in that order, as a
+    whole ``pd.read_csv`` reads them, holding one batch of the other columns at a time.
+
+    The file is parsed whole, a batch of rows at a time, so that a ragged row or bytes that are not
+    text fail as they fail a whole read (pandas' ``usecols`` would skip the surplus fields of a
+    ragged row). When the batches type a column differently (integers in one, text in another),
+    the columns are read again alone, so that they are typed once, as a whole read types them."""
     import pandas as pd
 
+    wanted = list(columns)
     with read_errors(p, what):
-        frame = pd.read_csv(p, usecols=[names.index(name) for name in columns])
+        parts: list[pd.DataFrame] = []
+        with pd.read_csv(p, chunksize=_rows_per_batch(len(names), BATCH_BYTES)) as chunks:
+            for chunk in chunks:
+                chunk.columns = [str(name) for name in chunk.columns]
+                parts.append(chunk[wanted])
+        if len({tuple(part.dtypes) for part in parts}) <= 1 and parts:
+            return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        frame = pd.read_csv(p, usecols=[names.index(name) for name in wanted])
     frame.columns = [str(name) for name in frame.columns]
-    return frame[list(columns)]
+    return frame[wanted]
 
 
 @contextmanager
