@@ -504,12 +504,17 @@ def registered(mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFac
 
 @pytest.mark.keras
 def test_audit_of_a_registered_model_logs_a_failing_run_over_http(
-    registered: RegisteredModel, tmp_path: Path
+    registered: RegisteredModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The audit runs in this process (TensorFlow is loaded here once); the real process is
+    ``test_with_mlflow_down_the_report_is_complete_and_log_uploads_it_later``'s."""
     from mlflow import MlflowClient
 
     uri = registered.server.uri
-    done = _lossaudit(
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    done = runner.invoke(
+        app,
         [
             "audit",
             f"models:/{MODEL_NAME}/1",
@@ -519,10 +524,9 @@ def test_audit_of_a_registered_model_logs_a_failing_run_over_http(
             "report",
             "--json",
         ],
-        uri,
-        tmp_path,
     )
-    assert done.returncode == EXIT_FINDINGS, done.stderr
+    assert done.exception is None or isinstance(done.exception, SystemExit), repr(done.exception)
+    assert done.exit_code == EXIT_FINDINGS, done.output
     printed = json.loads(done.stdout)
     assert printed["verdict"] == "fail"
     logged_line = next(line for line in done.stderr.splitlines() if "logged MLflow run" in line)
