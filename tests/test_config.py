@@ -4,7 +4,9 @@ configuration in report.json, the text report and the MLflow run params; one-lin
 anything unknown.
 
 The acceptance lines run the installed console script in a subprocess with its working folder set,
-because discovery and "exactly one line on stderr" are about the real process.
+because discovery and "exactly one line on stderr" are about the real process. The commands that
+run a model (``audit``, ``run``) are checked for the configuration they apply in this process,
+with its working folder set the same way: TensorFlow is loaded here once, not in every child.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner, Result
 
+from lossaudit.cli import app
 from lossaudit.core.config import RuleConfig
 from lossaudit.core.config_file import (
     apply_layer,
@@ -52,6 +56,14 @@ def lossaudit(*args: str, cwd: Path, timeout: float = 180) -> subprocess.Complet
         timeout=timeout,
         env=os.environ.copy(),
     )
+
+
+def lossaudit_here(*args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> Result:
+    """The same command line in this process (typer's runner), in the working folder ``cwd``."""
+    monkeypatch.chdir(cwd)
+    result = CliRunner().invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
 
 
 def write(path: Path, text: str) -> Path:
@@ -341,7 +353,9 @@ def test_bad_pipeline_rules_exit_2_with_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.keras
 @pytest.mark.mlflow
-def test_run_pipeline_layers_and_logs_the_configuration(tmp_path: Path) -> None:
+def test_run_pipeline_layers_and_logs_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """file (LA506 an info) < pipeline (fail at info) < --fail-on warning: LA506 reported as info,
     the audit passes; report.json and the MLflow run params hold the merged configuration."""
     import mlflow
@@ -354,8 +368,10 @@ def test_run_pipeline_layers_and_logs_the_configuration(tmp_path: Path) -> None:
         f"kind: audit\nfail_on: info\nout: reports\nthresholds: {{accuracy: 1.5}}\n"
         f"audits: [{{name: iris, model: {model}, data: {data}}}]\n",
     )
-    proc = lossaudit("run", "p.yaml", "--fail-on", "warning", "--json", cwd=tmp_path, timeout=600)
-    assert proc.returncode == 0, proc.stderr
+    proc = lossaudit_here(
+        "run", "p.yaml", "--fail-on", "warning", "--json", cwd=tmp_path, monkeypatch=monkeypatch
+    )
+    assert proc.exit_code == 0, proc.output
     entry = json.loads(proc.stdout)["entries"][0]
     assert (entry["verdict"], entry["codes"]) == ("pass", ["LA506"])
     report = json.loads((tmp_path / "reports" / "iris" / "report.json").read_text())
@@ -377,24 +393,25 @@ def test_run_pipeline_layers_and_logs_the_configuration(tmp_path: Path) -> None:
 
 
 @pytest.mark.keras
-def test_audit_command_uses_the_configuration(tmp_path: Path) -> None:
+def test_audit_command_uses_the_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path / "lossaudit.toml", 'select = ["LA5"]\nfail_on = "info"\n')
     model = ROOT / "tests" / "data" / "pipelines" / "iris_softmax_sparse.keras"
     data = ROOT / "tests" / "data" / "pipelines" / "iris_eval.npz"
-    proc = lossaudit(
+    proc = lossaudit_here(
         "audit", str(model), "--data", str(data), "--no-log", "--no-gx", "--out", "out",
-        "--threshold", "accuracy=1.5", "--json", cwd=tmp_path, timeout=600,
+        "--threshold", "accuracy=1.5", "--json", cwd=tmp_path, monkeypatch=monkeypatch,
     )  # fmt: skip
-    assert proc.returncode == 1, proc.stderr
+    assert proc.exit_code == 1, proc.output
     doc = json.loads(proc.stdout)
     assert doc["codes"] == ["LA506"]
     assert doc["config"]["select"] == ["LA5"]
     assert json.loads((tmp_path / "out" / "report.json").read_text())["config"] == doc["config"]
-    ignored = lossaudit(
+    ignored = lossaudit_here(
         "audit", str(model), "--data", str(data), "--no-log", "--no-gx", "--out", "out2",
-        "--threshold", "accuracy=1.5", "--ignore", "LA506", "--json", cwd=tmp_path, timeout=600,
+        "--threshold", "accuracy=1.5", "--ignore", "LA506", "--json",
+        cwd=tmp_path, monkeypatch=monkeypatch,
     )  # fmt: skip
-    assert (ignored.returncode, json.loads(ignored.stdout)["codes"]) == (0, [])
+    assert (ignored.exit_code, json.loads(ignored.stdout)["codes"]) == (0, [])
 
 
 def test_registry_jobs_carry_the_rule_configuration_into_their_rules_version() -> None:

@@ -187,6 +187,40 @@ def copy_store(template: Path, folder: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
+@contextlib.contextmanager
+def fluent_tracking_uri(uri: str) -> Iterator[None]:
+    """``mlflow.start_run``, ``mlflow.keras.log_model`` and the other fluent calls go to ``uri``
+    in this process, and everything is put back after: MLflow's own tracking URI and
+    ``MLFLOW_TRACKING_URI`` (which ``mlflow.set_tracking_uri`` sets or removes).
+
+    The registries the tests build (trained Keras models, logged and registered) are built in the
+    test process with it: the audits that follow load TensorFlow here anyway, so a build in a
+    child process would pay for a second TensorFlow, Keras and MLflow import (10 CPU-seconds)."""
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        with _use_tracking_uri(uri):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+def train_dense(x: Any, y: Any, units: int, activation: str, loss: str, epochs: int = 5) -> Any:
+    """``Dense(units, activation)`` on ``x`` with seed 0, Adam(0.05), batch 64: the tiny registered
+    models of the registry tests."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(units, activation=activation)])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=loss, metrics=["accuracy"])
+    model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
+    return model
+
+
 @pytest.fixture
 def sqlite_store(migrated_empty_db: Path, tmp_path: Path) -> str:
     """The tracking URI of this test's own SQLite store, in ``tmp_path/store``."""

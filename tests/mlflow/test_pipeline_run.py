@@ -1,4 +1,9 @@
-"""``lossaudit run PIPELINE.yaml`` and the MLproject, end to end against a SQLite MLflow store."""
+"""``lossaudit run PIPELINE.yaml`` and the MLproject, end to end against a SQLite MLflow store.
+
+A pipeline whose outcome is in its JSON document, its report folders and the store runs in the
+test process (typer's runner; TensorFlow is loaded here once); the one whose stderr and exit code
+are the point runs the real ``python -m lossaudit``, and the MLproject tests start ``mlflow run``,
+as a user does."""
 
 from __future__ import annotations
 
@@ -11,6 +16,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner, Result
+
+from lossaudit.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 IRIS_MODEL = ROOT / "tests" / "data" / "pipelines" / "iris_softmax_sparse.keras"
@@ -52,6 +60,15 @@ def lossaudit(*args: str, uri: str, cwd: Path | None = None) -> subprocess.Compl
         cwd=cwd,
         timeout=300,
     )
+
+
+def lossaudit_here(*args: str, uri: str, monkeypatch: pytest.MonkeyPatch) -> Result:
+    """``lossaudit ARGS`` in this process against the store ``uri`` (the same command as the
+    console script's; ``main`` adds only the one-line usage errors and `mlflow run`'s tags)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    result = CliRunner().invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
 
 
 @pytest.fixture
@@ -100,7 +117,9 @@ def artifact_names(uri: str, run_id: str) -> set[str]:
     return {Path(a.path).name for a in client(uri).list_artifacts(run_id)}
 
 
-def test_ci_pipeline_logs_one_passing_run_with_every_artifact(sqlite_store: str, tmp_path: Path) -> None:
+def test_ci_pipeline_logs_one_passing_run_with_every_artifact(
+    sqlite_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pipeline = tmp_path / "ci.yaml"
     pipeline.write_text(
         f"""
@@ -115,8 +134,8 @@ audits:
     data: {IRIS_EVAL}
 """
     )
-    result = lossaudit("run", str(pipeline), "--json", uri=sqlite_store)
-    assert result.returncode == 0, result.stderr
+    result = lossaudit_here("run", str(pipeline), "--json", uri=sqlite_store, monkeypatch=monkeypatch)
+    assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert (doc["verdict"], doc["findings"]) == ("pass", [])
     [entry] = doc["entries"]
@@ -132,7 +151,7 @@ audits:
 
 
 def test_several_audits_are_nested_under_a_parent_with_the_worst_verdict(
-    sqlite_store: str, tmp_path: Path, binary_iris: Path
+    sqlite_store: str, tmp_path: Path, binary_iris: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pipeline = tmp_path / "two.yaml"
     pipeline.write_text(
@@ -150,8 +169,8 @@ audits:
     data: {binary_iris}
 """
     )
-    result = lossaudit("run", str(pipeline), "--json", uri=sqlite_store)
-    assert result.returncode == 1, result.stderr
+    result = lossaudit_here("run", str(pipeline), "--json", uri=sqlite_store, monkeypatch=monkeypatch)
+    assert result.exit_code == 1, result.output
     doc = json.loads(result.stdout)
     verdicts = {e["name"]: (e["verdict"], "LA101" in e["codes"]) for e in doc["entries"]}
     assert verdicts == {"good": ("pass", False), "broken": ("fail", True)}

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ from lossaudit.sources.mlflow import attributable_metrics, find_model_file, pars
 from lossaudit.tracking import rules_version
 from lossaudit.tracking.store import check_reachable, resolve_tracking_uri
 
-from .conftest import MlflowServer, copy_store, free_port
+from .conftest import MlflowServer, copy_store, fluent_tracking_uri, free_port
 
 pytestmark = pytest.mark.mlflow
 
@@ -411,38 +412,51 @@ def test_several_audits_are_nested_under_one_parent_run(tmp_path: Path, sqlite_s
 
 MODEL_NAME = "cce_one_unit"
 
-# Trains the seeds' LA101 model (1-unit sigmoid + categorical_crossentropy) on breast_cancer for 2
-# epochs inside an MLflow run, logs what the run "reported" (evaluate's accuracy and loss, and the
-# last epoch's accuracy as val_accuracy), logs the model with mlflow.keras, registers it as
-# version 1 with alias "champion", and saves the eval data and a local copy of the model.
-_REGISTER_SCRIPT = r"""
-import json, sys
-import numpy as np, keras, mlflow, mlflow.keras
-from sklearn.datasets import load_breast_cancer
-from sklearn.preprocessing import StandardScaler
 
-out, name = sys.argv[1], sys.argv[2]
-keras.utils.set_random_seed(0)
-x, y = load_breast_cancer(return_X_y=True)
-x = StandardScaler().fit_transform(x).astype("float32")
-model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(1, activation="sigmoid")])
-model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
-mlflow.set_experiment("training")
-with mlflow.start_run() as run:
-    history = model.fit(x, y, epochs=2, batch_size=64, verbose=0)
-    evaluated = model.evaluate(x, y, verbose=0, return_dict=True)
-    mlflow.log_metrics({
-        "accuracy": float(evaluated["accuracy"]),
-        "loss": float(evaluated["loss"]),
-        "val_accuracy": float(history.history["accuracy"][-1]),
-    })
-    info = mlflow.keras.log_model(model, name="model", registered_model_name=name)
-mlflow.MlflowClient().set_registered_model_alias(name, "champion", "1")
-np.savez(f"{out}/eval.npz", x=x, y=y)
-model.save(f"{out}/{name}.keras")
-print(json.dumps({"run_id": run.info.run_id, "model_id": info.model_id,
-                  "accuracy": float(evaluated["accuracy"])}))
-"""
+def _register(folder: Path, tracking_uri: str) -> dict[str, Any]:
+    """Trains the seeds' LA101 model (1-unit sigmoid + categorical_crossentropy) on breast_cancer
+    for 2 epochs inside an MLflow run, logs what the run "reported" (evaluate's accuracy and loss,
+    and the last epoch's accuracy as val_accuracy), logs the model with mlflow.keras, registers it
+    as version 1 with alias "champion", and saves the eval data and a local copy of the model.
+
+    In this process (see ``fluent_tracking_uri``), and with the model's pip requirements given:
+    MLflow would otherwise load the model in a child process to infer them (a TensorFlow import),
+    and nothing here reads them."""
+    import mlflow
+    import mlflow.keras
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import StandardScaler
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x, y = load_breast_cancer(return_X_y=True)
+    x = StandardScaler().fit_transform(x).astype("float32")
+    model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    # Keras's and MLflow's warnings about these models (on purpose) stay out of the test output.
+    with fluent_tracking_uri(tracking_uri), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = mlflow.MlflowClient()
+        existing = client.get_experiment_by_name("training")
+        experiment = existing.experiment_id if existing is not None else client.create_experiment("training")
+        with mlflow.start_run(experiment_id=experiment) as run:
+            history = model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+            evaluated = model.evaluate(x, y, verbose=0, return_dict=True)
+            mlflow.log_metrics(
+                {
+                    "accuracy": float(evaluated["accuracy"]),
+                    "loss": float(evaluated["loss"]),
+                    "val_accuracy": float(history.history["accuracy"][-1]),
+                }
+            )
+            info = mlflow.keras.log_model(
+                model, name="model", registered_model_name=MODEL_NAME, pip_requirements=["keras"]
+            )
+        client.set_registered_model_alias(MODEL_NAME, "champion", "1")
+    np.savez(folder / "eval.npz", x=x, y=y)
+    model.save(folder / f"{MODEL_NAME}.keras")
+    return {"run_id": run.info.run_id, "model_id": info.model_id, "accuracy": float(evaluated["accuracy"])}
 
 
 @dataclass(frozen=True)
@@ -484,26 +498,23 @@ def _lossaudit(args: list[str], tracking_uri: str, cwd: Path) -> subprocess.Comp
 @pytest.fixture(scope="module")
 def registered(mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory) -> RegisteredModel:
     folder = tmp_path_factory.mktemp("registered")
-    done = subprocess.run(
-        [sys.executable, "-c", _REGISTER_SCRIPT, str(folder), MODEL_NAME],
-        env=_env(mlflow_server.uri),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    facts = _register(folder, mlflow_server.uri)
     return RegisteredModel(mlflow_server, folder, facts["run_id"], facts["model_id"], facts["accuracy"])
 
 
 @pytest.mark.keras
 def test_audit_of_a_registered_model_logs_a_failing_run_over_http(
-    registered: RegisteredModel, tmp_path: Path
+    registered: RegisteredModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The audit runs in this process (TensorFlow is loaded here once); the real process is
+    ``test_with_mlflow_down_the_report_is_complete_and_log_uploads_it_later``'s."""
     from mlflow import MlflowClient
 
     uri = registered.server.uri
-    done = _lossaudit(
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    done = runner.invoke(
+        app,
         [
             "audit",
             f"models:/{MODEL_NAME}/1",
@@ -513,10 +524,9 @@ def test_audit_of_a_registered_model_logs_a_failing_run_over_http(
             "report",
             "--json",
         ],
-        uri,
-        tmp_path,
     )
-    assert done.returncode == EXIT_FINDINGS, done.stderr
+    assert done.exception is None or isinstance(done.exception, SystemExit), repr(done.exception)
+    assert done.exit_code == EXIT_FINDINGS, done.output
     printed = json.loads(done.stdout)
     assert printed["verdict"] == "fail"
     logged_line = next(line for line in done.stderr.splitlines() if "logged MLflow run" in line)

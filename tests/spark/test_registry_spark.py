@@ -1,7 +1,7 @@
 """``lossaudit registry --engine spark`` against the local engine, on the same registry.
 
 The registry: 3 versions of 2 models in a SQLite store, tiny one-layer Keras models trained for a
-few epochs with a fixed seed (built in a subprocess, as ``tests/mlflow/test_registry.py`` builds
+few epochs with a fixed seed (built in the test process, as ``tests/mlflow/test_registry.py`` builds
 its own):
 
 * ``rs_bc`` (breast_cancer; eval data: the ``--data`` mapping): v1 1-unit sigmoid + binary
@@ -21,8 +21,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
-import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,55 +48,58 @@ from lossaudit.registry.tags import (
     TAG_VERDICT,
 )
 from lossaudit.registry.workers import ERROR_CRASH, eval_data_file
-from tests.mlflow.conftest import copy_store, migrated_empty_db  # noqa: F401  (a fixture)
+from tests.mlflow.conftest import (  # noqa: F401  (migrated_empty_db: a fixture)
+    copy_store,
+    fluent_tracking_uri,
+    migrated_empty_db,
+    train_dense,
+)
 
 pytestmark = pytest.mark.spark
 
 runner = CliRunner()
 VERSIONS = [("rs_bc", "1"), ("rs_bc", "2"), ("rs_iris", "1")]
 
-_BUILD_SCRIPT = r"""
-import json, sys
-from pathlib import Path
-import numpy as np, keras, mlflow, mlflow.keras
-from sklearn.datasets import load_breast_cancer, load_iris
 
-out = Path(sys.argv[1])
-client = mlflow.MlflowClient()
-experiment = client.create_experiment("rs-training", artifact_location=(out / "training").as_uri())
+def _build(folder: Path, tracking_uri: str) -> str:
+    """Train, log and register the three versions (in this process: see ``fluent_tracking_uri``);
+    the eval data files in ``folder``; the ``runs:/`` URI of the iris eval data."""
+    import mlflow
+    import mlflow.keras
+    from sklearn.datasets import load_breast_cancer, load_iris
 
-def standardised(x):
-    return ((x - x.mean(axis=0)) / x.std(axis=0)).astype("float32")
+    def standardised(x: np.ndarray) -> np.ndarray:
+        return ((x - x.mean(axis=0)) / x.std(axis=0)).astype("float32")
 
-x_bc, y_bc = load_breast_cancer(return_X_y=True)
-x_bc = standardised(x_bc)
-x_ir, y_ir = load_iris(return_X_y=True)
-x_ir = standardised(x_ir)
-np.savez(out / "bc.npz", x=x_bc, y=y_bc.astype("int64"))
-np.savez(out / "iris.npz", x=x_ir, y=y_ir.astype("int64"))
+    x_bc, y_bc = load_breast_cancer(return_X_y=True)
+    x_bc = standardised(x_bc)
+    x_ir, y_ir = load_iris(return_X_y=True)
+    x_ir = standardised(x_ir)
+    np.savez(folder / "bc.npz", x=x_bc, y=y_bc.astype("int64"))
+    np.savez(folder / "iris.npz", x=x_ir, y=y_ir.astype("int64"))
 
-def train(x, y, units, activation, loss, epochs=5):
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(units, activation=activation)])
-    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=loss, metrics=["accuracy"])
-    model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
-    return model
+    # Keras's and MLflow's warnings about these models (on purpose) stay out of the test output.
+    with fluent_tracking_uri(tracking_uri), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = mlflow.MlflowClient()
+        experiment = client.create_experiment("rs-training", artifact_location=(folder / "training").as_uri())
 
-def register(name, model, artifact=None):
-    with mlflow.start_run(experiment_id=experiment, run_name=name) as run:
-        if artifact is not None:
-            mlflow.log_artifact(str(artifact), "eval")
-        mlflow.keras.log_model(model, name="model", registered_model_name=name, pip_requirements=["keras"])
-    return run.info.run_id
+        def register(name: str, model: Any, artifact: Path | None = None) -> str:
+            with mlflow.start_run(experiment_id=experiment, run_name=name) as run:
+                if artifact is not None:
+                    mlflow.log_artifact(str(artifact), "eval")
+                mlflow.keras.log_model(
+                    model, name="model", registered_model_name=name, pip_requirements=["keras"]
+                )
+            return str(run.info.run_id)
 
-register("rs_bc", train(x_bc, y_bc, 1, "sigmoid", "binary_crossentropy"))
-register("rs_bc", train(x_bc, y_bc, 1, "softmax", "binary_crossentropy", epochs=2))
-iris = train(x_ir, y_ir, 3, "softmax", "sparse_categorical_crossentropy")
-run_id = register("rs_iris", iris, out / "iris.npz")
-uri = f"runs:/{run_id}/eval/iris.npz"
-client.set_model_version_tag("rs_iris", "1", "lossaudit.data", uri)
-print(json.dumps({"iris_uri": uri}))
-"""
+        register("rs_bc", train_dense(x_bc, y_bc, 1, "sigmoid", "binary_crossentropy"))
+        register("rs_bc", train_dense(x_bc, y_bc, 1, "softmax", "binary_crossentropy", epochs=2))
+        iris = train_dense(x_ir, y_ir, 3, "softmax", "sparse_categorical_crossentropy")
+        run_id = register("rs_iris", iris, folder / "iris.npz")
+        uri = f"runs:/{run_id}/eval/iris.npz"
+        client.set_model_version_tag("rs_iris", "1", "lossaudit.data", uri)
+    return uri
 
 
 @dataclass(frozen=True)
@@ -128,19 +130,7 @@ class Registry:
 def registry(migrated_empty_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Registry:  # noqa: F811
     folder = tmp_path_factory.mktemp("registry_spark")
     uri = copy_store(migrated_empty_db, folder / "store")
-    env = dict(os.environ)
-    env.update({"MLFLOW_TRACKING_URI": uri, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"})
-    done = subprocess.run(
-        [sys.executable, "-c", _BUILD_SCRIPT, str(folder)],
-        env=env,
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    facts = json.loads(done.stdout.strip().splitlines()[-1])
-    return Registry(uri, folder, facts["iris_uri"])
+    return Registry(uri, folder, _build(folder, uri))
 
 
 def _client(registry: Registry) -> Any:
